@@ -1,0 +1,1 @@
+"""dynosim-tui: the edges around the engine (trace ingestion, config, reports, CLI)."""

@@ -1,0 +1,43 @@
+"""Per-worker engine configuration (the reference's `engine.*` launch args, vLLM backend)."""
+from __future__ import annotations
+
+from typing import Final, final
+
+TIMING_POLYNOMIAL: Final = 0
+TIMING_FIXED: Final = 1
+
+
+@final
+class EngineConfig:
+    block_size: int
+    num_gpu_blocks: int
+    max_num_seqs: int
+    max_num_batched_tokens: int
+    max_model_len: int  # 0 = unlimited
+    enable_prefix_caching: bool
+    enable_chunked_prefill: bool
+    preemption_lifo: bool  # "lifo" (default) vs "fifo"
+    speedup_ratio: float  # 0 means unscaled (as the reference's offline replay)
+    decode_speedup_ratio: float
+    timing_kind: int  # TIMING_*
+    fixed_prefill_ms: float
+    fixed_decode_ms: float
+    tensor_parallel_size: int
+    startup_time_s: float  # -1 = not given (planner use)
+
+    def __init__(self) -> None:
+        self.block_size = 64
+        self.num_gpu_blocks = 16384
+        self.max_num_seqs = 256
+        self.max_num_batched_tokens = 8192
+        self.max_model_len = 0
+        self.enable_prefix_caching = True
+        self.enable_chunked_prefill = True
+        self.preemption_lifo = True
+        self.speedup_ratio = 1.0
+        self.decode_speedup_ratio = 1.0
+        self.timing_kind = TIMING_POLYNOMIAL
+        self.fixed_prefill_ms = 0.0
+        self.fixed_decode_ms = 0.0
+        self.tensor_parallel_size = 1
+        self.startup_time_s = -1.0

@@ -1,0 +1,112 @@
+"""Metric columns the engine fills as requests finish.
+
+Flat, append-only columns (one entry per terminal request) plus streaming statistics for the
+pooled inter-token gaps, so memory stays bounded by the number of requests, not tokens.
+"""
+from __future__ import annotations
+
+import math
+from typing import Final, final
+
+# DDSketch relative accuracy used by the reference for ITL and per-user throughput percentiles.
+SKETCH_ALPHA: Final = 0.001
+SKETCH_GAMMA: Final = (1.0 + SKETCH_ALPHA) / (1.0 - SKETCH_ALPHA)
+SKETCH_LN_GAMMA: Final = math.log((1.0 + SKETCH_ALPHA) / (1.0 - SKETCH_ALPHA))
+# Bucket key used for values <= 0 (ln undefined); such values sort below every real bucket.
+ZERO_BUCKET: Final = -(1 << 40)
+
+STATUS_COMPLETED: Final = 0
+STATUS_REJECTED: Final = 1
+
+
+@final
+class StreamStats:
+    """Exact count/mean/min/max/population-std plus a DDSketch of a pooled sample."""
+
+    count: int
+    total: float
+    mean: float
+    m2: float
+    min: float
+    max: float
+    buckets: dict[int, int]
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.total = 0.0
+        self.mean = 0.0
+        self.m2 = 0.0
+        self.min = math.inf
+        self.max = -math.inf
+        self.buckets = {}
+
+    def add(self, v: float) -> None:
+        self.count += 1
+        self.total += v
+        delta = v - self.mean
+        self.mean += delta / self.count
+        self.m2 += delta * (v - self.mean)
+        if v < self.min:
+            self.min = v
+        if v > self.max:
+            self.max = v
+        key = ZERO_BUCKET
+        if v > 0.0:
+            key = int(math.ceil(math.log(v) / SKETCH_LN_GAMMA))
+        b = self.buckets
+        if key in b:
+            b[key] += 1
+        else:
+            b[key] = 1
+
+
+@final
+class MetricColumns:
+    """One row per request that reached a terminal state (completed or rejected).
+
+    Times are simulated ms; -1.0 means "did not happen" (e.g. no second token).
+    """
+
+    req: list[int]  # index into the workload (file order)
+    worker: list[int]  # worker that served it (decode side)
+    status: list[int]  # STATUS_*
+    arrival_ms: list[float]
+    first_admit_ms: list[float]
+    first_token_ms: list[float]
+    second_token_ms: list[float]
+    last_token_ms: list[float]
+    terminal_ms: list[float]
+    input_length: list[int]
+    requested_output: list[int]
+    output_tokens: list[int]
+    reused_tokens: list[int]  # max cached tokens over admissions
+    first_reused_tokens: list[int]  # cached tokens at the first admission
+    admissions: list[int]
+    itl: StreamStats  # every inter-token gap of completed requests, pooled
+    user_tput: StreamStats  # 1000/gap for every gap > 0 of completed requests
+    committed_prefill_tokens: int
+    preemptions: int
+
+    def __init__(self) -> None:
+        self.req = []
+        self.worker = []
+        self.status = []
+        self.arrival_ms = []
+        self.first_admit_ms = []
+        self.first_token_ms = []
+        self.second_token_ms = []
+        self.last_token_ms = []
+        self.terminal_ms = []
+        self.input_length = []
+        self.requested_output = []
+        self.output_tokens = []
+        self.reused_tokens = []
+        self.first_reused_tokens = []
+        self.admissions = []
+        self.itl = StreamStats()
+        self.user_tput = StreamStats()
+        self.committed_prefill_tokens = 0
+        self.preemptions = 0
+
+    def __len__(self) -> int:
+        return len(self.req)

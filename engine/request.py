@@ -1,0 +1,84 @@
+"""One request (one turn) inside a worker."""
+from __future__ import annotations
+
+from typing import Final, final
+
+WAITING: Final = 0
+RUNNING: Final = 1
+PREEMPTED: Final = 2
+DONE: Final = 3
+
+
+@final
+class Request:
+    idx: int  # workload index (file order)
+    prompt_len: int
+    max_out: int
+    gen: int  # tokens generated so far
+    computed: int  # tokens whose KV is computed
+    alloc_tokens: int  # tokens covered by allocated blocks
+    hashes: list[int]  # chained ids of the prompt's full blocks
+    gen_hash_base: int  # negative base for ids of blocks that contain generated tokens
+    blocks: list[int]  # slots held, in sequence order
+    n_final: int  # leading blocks already published or shared
+    status: int
+    worker: int
+    arrival_ms: float
+    first_admit_ms: float
+    first_token_ms: float
+    second_token_ms: float
+    last_token_ms: float
+    reused: int
+    first_reused: int
+    admissions: int
+    gaps: list[float]
+    # Scheduling bookkeeping of the current pass (to undo a same-pass preemption).
+    pass_id: int
+    pass_tokens: int
+    pass_p_start: int
+    pass_p_tokens: int
+
+    def __init__(self, idx: int, prompt_len: int, max_out: int, hashes: list[int],
+                 arrival_ms: float) -> None:
+        self.idx = idx
+        self.prompt_len = prompt_len
+        self.max_out = max_out
+        self.gen = 0
+        self.computed = 0
+        self.alloc_tokens = 0
+        self.hashes = hashes
+        self.gen_hash_base = -((idx + 1) << 24)
+        self.blocks = []
+        self.n_final = 0
+        self.status = WAITING
+        self.worker = -1
+        self.arrival_ms = arrival_ms
+        self.first_admit_ms = -1.0
+        self.first_token_ms = -1.0
+        self.second_token_ms = -1.0
+        self.last_token_ms = -1.0
+        self.reused = 0
+        self.first_reused = 0
+        self.admissions = 0
+        self.gaps = []
+        self.pass_id = -1
+        self.pass_tokens = 0
+        self.pass_p_start = 0
+        self.pass_p_tokens = 0
+
+    def seq_len(self) -> int:
+        return self.prompt_len + self.gen
+
+    def block_hash(self, k: int) -> int:
+        """Id of full block k: the prompt chain, or a per-request id once generated tokens enter."""
+        if k < len(self.hashes):
+            return self.hashes[k]
+        return self.gen_hash_base - k
+
+    def full_block_hashes(self, n: int) -> list[int]:
+        if n <= len(self.hashes):
+            return self.hashes
+        out = list(self.hashes)
+        for k in range(len(self.hashes), n):
+            out.append(self.gen_hash_base - k)
+        return out

@@ -1,0 +1,100 @@
+"""Pass duration models (spec engine.md §6).
+
+A pass costs prefill_ms(batch) then decode_ms(decode set), each divided by the speedup ratios
+and rounded to the nanosecond (the reference keeps them as Rust Durations), added in that order.
+"""
+from __future__ import annotations
+
+import math
+from typing import Final, final
+
+from engine.config import TIMING_FIXED, EngineConfig
+
+# Default "polynomial" model of the reference mocker (no perf data).
+PREFILL_A: Final = 4.209989e-07
+PREFILL_B: Final = 1.518344e-02
+PREFILL_C: Final = 16.50142
+DECODE_A: Final = -25.74
+DECODE_B: Final = 54.01
+DECODE_C: Final = 5.74
+
+
+def round_ns(ms: float) -> float:
+    """Round a duration in ms to the nearest nanosecond (half away from zero)."""
+    return math.floor(ms * 1e6 + 0.5) / 1e6
+
+
+class TimingModel:
+    """Base of the timing models; compiled subclasses override both methods."""
+
+    prefill_div: float
+    decode_div: float
+
+    def __init__(self, cfg: EngineConfig) -> None:
+        speed = cfg.speedup_ratio if cfg.speedup_ratio > 0.0 else 1.0
+        dspeed = cfg.decode_speedup_ratio if cfg.decode_speedup_ratio > 0.0 else 1.0
+        self.prefill_div = speed
+        self.decode_div = speed * dspeed
+
+    def prefill_raw_ms(self, batch_n: int, sum_end: int, sum_start: int) -> float:
+        raise NotImplementedError
+
+    def decode_raw_ms(self, batch_n: int, sum_ctx: int) -> float:
+        raise NotImplementedError
+
+    def prefill_ms(self, batch_n: int, sum_end: int, sum_start: int) -> float:
+        if batch_n == 0:
+            return 0.0
+        return round_ns(self.prefill_raw_ms(batch_n, sum_end, sum_start) / self.prefill_div)
+
+    def decode_ms(self, batch_n: int, sum_ctx: int) -> float:
+        if batch_n == 0:
+            return 0.0
+        return round_ns(self.decode_raw_ms(batch_n, sum_ctx) / self.decode_div)
+
+
+@final
+class PolynomialTiming(TimingModel):
+    kv_capacity_tokens: float
+
+    def __init__(self, cfg: EngineConfig) -> None:
+        super().__init__(cfg)
+        self.kv_capacity_tokens = float(cfg.num_gpu_blocks * cfg.block_size)
+
+    def prefill_raw_ms(self, batch_n: int, sum_end: int, sum_start: int) -> float:
+        # Integer floors of the batch means, as the reference: T may differ from the sum by < n.
+        t = batch_n * (sum_end // batch_n - sum_start // batch_n)
+        if t <= 0:
+            return 0.0
+        x = float(t)
+        return PREFILL_A * x * x + PREFILL_B * x + PREFILL_C
+
+    def decode_raw_ms(self, batch_n: int, sum_ctx: int) -> float:
+        p = float(sum_ctx) / self.kv_capacity_tokens
+        if p > 1.0:
+            p = 1.0
+        v = DECODE_A * p * p + DECODE_B * p + DECODE_C
+        return v if v > 1.0 else 1.0
+
+
+@final
+class FixedTiming(TimingModel):
+    prefill_const: float
+    decode_const: float
+
+    def __init__(self, cfg: EngineConfig) -> None:
+        super().__init__(cfg)
+        self.prefill_const = cfg.fixed_prefill_ms
+        self.decode_const = cfg.fixed_decode_ms
+
+    def prefill_raw_ms(self, batch_n: int, sum_end: int, sum_start: int) -> float:
+        return self.prefill_const
+
+    def decode_raw_ms(self, batch_n: int, sum_ctx: int) -> float:
+        return self.decode_const
+
+
+def make_timing(cfg: EngineConfig) -> TimingModel:
+    if cfg.timing_kind == TIMING_FIXED:
+        return FixedTiming(cfg)
+    return PolynomialTiming(cfg)

@@ -1,0 +1,326 @@
+"""One aggregated vLLM-style worker: waiting/running queues, a KV pool and the scheduler pass
+(spec engine.md §4). The pass is decided at its start; its tokens become visible at its end."""
+from __future__ import annotations
+
+from collections import deque
+from typing import Final, final
+
+from engine.config import EngineConfig
+from engine.kvpool import KvPool
+from engine.request import DONE, PREEMPTED, RUNNING, Request
+from engine.timing import TimingModel, make_timing
+
+OK: Final = 0
+BLOCKED: Final = 1
+SELF_PREEMPTED: Final = 2
+
+POOL_AGG: Final = 0
+POOL_PREFILL: Final = 1
+POOL_DECODE: Final = 2
+
+STATE_STARTING: Final = 0
+STATE_ACTIVE: Final = 1
+STATE_DRAINING: Final = 2
+STATE_STOPPED: Final = 3
+
+
+def ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+@final
+class Worker:
+    idx: int
+    cfg: EngineConfig
+    bs: int
+    capacity: int
+    max_model_len: int
+    pool: KvPool
+    timer: TimingModel
+    waiting: deque[Request]
+    running: list[Request]
+    kind: int  # POOL_*
+    state: int  # STATE_*
+    busy: bool
+    pass_end: float
+    ready: list[Request]  # requests that emit a token (or finish) at pass end
+    rejected: list[Request]  # rejected at the current pass start, drained by the simulation
+    passes: int
+    committed_prefill: int
+    preemptions: int
+    # per-pass scratch
+    budget: int
+    batch_n: int
+    sum_end: int
+    sum_start: int
+    pass_prompt: int
+    preempted_any: bool
+
+    def __init__(self, idx: int, cfg: EngineConfig) -> None:
+        self.idx = idx
+        self.cfg = cfg
+        self.bs = cfg.block_size
+        self.capacity = cfg.num_gpu_blocks
+        self.max_model_len = cfg.max_model_len
+        self.pool = KvPool(cfg.num_gpu_blocks)
+        self.timer = make_timing(cfg)
+        self.waiting = deque()
+        self.running = []
+        self.kind = POOL_AGG
+        self.state = STATE_ACTIVE
+        self.busy = False
+        self.pass_end = 0.0
+        self.ready = []
+        self.rejected = []
+        self.passes = 0
+        self.committed_prefill = 0
+        self.preemptions = 0
+        self.budget = 0
+        self.batch_n = 0
+        self.sum_end = 0
+        self.sum_start = 0
+        self.pass_prompt = 0
+        self.preempted_any = False
+
+    def has_work(self) -> bool:
+        return len(self.running) > 0 or len(self.waiting) > 0
+
+    def enqueue(self, r: Request) -> None:
+        r.worker = self.idx
+        self.waiting.append(r)
+
+    # ---- the pass -----------------------------------------------------------------------------
+    def start_pass(self, now: float) -> float:
+        """Schedule one pass at `now`; returns its end time, or -1.0 if nothing could run."""
+        cfg = self.cfg
+        bs = self.bs
+        self.passes += 1
+        pid = self.passes
+        self.budget = cfg.max_num_batched_tokens
+        self.batch_n = 0
+        self.sum_end = 0
+        self.sum_start = 0
+        self.pass_prompt = 0
+        self.preempted_any = False
+        empty: list[int] = []
+
+        # (A) running requests in admission order
+        i = 0
+        while i < len(self.running) and self.budget > 0:
+            r = self.running[i]
+            # The index is not shifted when a FIFO victim leaves the front of the list, so the
+            # request after `r` waits a pass: the reference does this (overload_fifo golden).
+            res = self._schedule(r, False, 0, empty, now, pid)
+            if res == OK:
+                i += 1
+            elif res == BLOCKED:
+                break
+
+        # (B) waiting requests, strictly FCFS from the head
+        while not self.preempted_any and len(self.running) < cfg.max_num_seqs and self.waiting:
+            r = self.waiting[0]
+            seq = r.seq_len()
+            if (r.admissions == 0 and ceil_div(seq, bs) > self.capacity) or (
+                self.max_model_len > 0 and r.prompt_len >= self.max_model_len
+            ):
+                self.waiting.popleft()
+                r.status = DONE
+                self.rejected.append(r)
+                continue
+            hit = 0
+            active_hit = 0
+            hashes = empty
+            if cfg.enable_prefix_caching:
+                nfull = seq // bs
+                limit = (seq - 1) // bs
+                if limit > nfull:
+                    limit = nfull
+                hashes = r.full_block_hashes(nfull)
+                hit = self.pool.match_prefix(hashes, limit)
+                active_hit = self.pool.count_active(hashes, hit)
+            needed = ceil_div(seq, bs) - active_hit
+            if needed > self.capacity - self.pool.num_active():
+                break  # head-of-line blocking, no watermark
+            res = self._schedule(r, True, hit, hashes, now, pid)
+            if res != OK:
+                break
+            if self.waiting[0] is r:
+                self.waiting.popleft()
+            else:
+                self.waiting.remove(r)
+            if r.pass_tokens == 0 and self.budget == 0:
+                break
+
+        # Which running requests emit a token at the end of this pass.
+        ready = self.ready
+        n_dec = 0
+        sum_ctx = 0
+        for r in self.running:
+            s = r.prompt_len + r.gen
+            if r.computed >= s:
+                ready.append(r)
+                if r.gen > 0:  # the first token is sampled from the prefill forward
+                    n_dec += 1
+                    sum_ctx += s
+        if self.budget == cfg.max_num_batched_tokens and len(ready) == 0:
+            return -1.0
+        self.committed_prefill += self.pass_prompt
+        prefill = self.timer.prefill_ms(self.batch_n, self.sum_end, self.sum_start)
+        decode = self.timer.decode_ms(n_dec, sum_ctx)
+        self.busy = True
+        self.pass_end = (now + prefill) + decode
+        return self.pass_end
+
+    def _schedule(self, r: Request, from_waiting: bool, hit: int, hashes: list[int],
+                  now: float, pid: int) -> int:
+        bs = self.bs
+        cached = hit * bs if r.computed == 0 else 0
+        start = r.computed + cached
+        prompt = r.prompt_len
+        p_start = start if start < prompt else prompt
+        seq = prompt + r.gen
+        remaining = seq - start
+        if not self.cfg.enable_chunked_prefill and prompt - p_start > self.budget:
+            return BLOCKED
+        take = remaining if remaining < self.budget else self.budget
+        if take == 0 and remaining > 0:
+            return BLOCKED
+        end = start + take
+        reuse_blocks = cached // bs
+        while True:
+            if self._allocate(r, end, reuse_blocks, hashes):
+                r.computed = end
+                break
+            v = self._preempt_one()
+            if v is None:
+                end = start
+                break
+            self.preempted_any = True
+            if v.pass_id == pid:
+                self._undo(v)
+            if v is r:
+                return SELF_PREEMPTED
+        if end == start and end < seq:
+            return BLOCKED
+        # Full blocks computed this pass become cache-visible now (same-pass visibility).
+        nfull = end // bs
+        if self.cfg.enable_prefix_caching:
+            pool = self.pool
+            k = r.n_final
+            while k < nfull:
+                pool.publish(r.blocks[k], r.block_hash(k))
+                k += 1
+        if nfull > r.n_final:
+            r.n_final = nfull
+        p_end = end if end < prompt else prompt
+        p_tokens = p_end - p_start
+        if p_tokens > 0:
+            self.batch_n += 1
+            self.sum_end += p_start + p_tokens
+            self.sum_start += p_start
+            self.pass_prompt += p_tokens
+        else:
+            p_tokens = 0
+        if from_waiting:
+            self.running.append(r)
+            r.status = RUNNING
+            r.admissions += 1
+            if r.admissions == 1:
+                r.first_admit_ms = now
+                r.first_reused = cached
+            if cached > r.reused:
+                r.reused = cached
+        self.budget -= end - start
+        r.pass_id = pid
+        r.pass_tokens = end - start
+        r.pass_p_start = p_start
+        r.pass_p_tokens = p_tokens
+        return OK
+
+    def _allocate(self, r: Request, target: int, reuse_blocks: int, hashes: list[int]) -> bool:
+        bs = self.bs
+        prev = len(r.blocks)
+        want = ceil_div(target, bs)
+        if want <= prev:
+            if target > r.alloc_tokens:
+                r.alloc_tokens = target
+            return True
+        reuse = reuse_blocks - prev
+        if reuse < 0:
+            reuse = 0
+        fresh = (want - prev) - reuse
+        pool = self.pool
+        pinned_inactive = pool.count_inactive(hashes, prev, prev + reuse) if reuse > 0 else 0
+        if not pool.can_take(fresh, pinned_inactive):
+            return False
+        blocks = r.blocks
+        for k in range(prev, prev + reuse):
+            blocks.append(pool.pin(hashes[k]))
+        for _ in range(fresh):
+            blocks.append(pool.take_fresh())
+        if reuse > 0:
+            r.n_final = prev + reuse
+        r.alloc_tokens = target
+        return True
+
+    def _preempt_one(self) -> Request | None:
+        if not self.running:
+            return None
+        if self.cfg.preemption_lifo:
+            v = self.running.pop()
+        else:
+            v = self.running.pop(0)
+        self.pool.release(v.blocks)
+        v.blocks = []
+        v.alloc_tokens = 0
+        v.computed = 0
+        v.n_final = 0
+        v.status = PREEMPTED
+        self.waiting.appendleft(v)
+        self.preemptions += 1
+        return v
+
+    def _undo(self, v: Request) -> None:
+        self.budget += v.pass_tokens
+        if v.pass_p_tokens > 0:
+            self.batch_n -= 1
+            self.sum_end -= v.pass_p_start + v.pass_p_tokens
+            self.sum_start -= v.pass_p_start
+            self.pass_prompt -= v.pass_p_tokens
+        v.pass_id = -1
+
+    def finish_pass(self, now: float, done: list[Request]) -> None:
+        """Apply the pass that ends at `now`: emit tokens, complete requests (appended to done)."""
+        any_done = False
+        mml = self.max_model_len
+        for r in self.ready:
+            if r.max_out > 0:
+                r.gen += 1
+                if r.gen == 1:
+                    r.first_token_ms = now
+                else:
+                    r.gaps.append(now - r.last_token_ms)
+                    if r.gen == 2:
+                        r.second_token_ms = now
+                r.last_token_ms = now
+            if r.gen >= r.max_out or (mml > 0 and r.prompt_len + r.gen >= mml):
+                self.pool.release(r.blocks)
+                r.blocks = []
+                r.status = DONE
+                done.append(r)
+                any_done = True
+        self.ready.clear()
+        if any_done:
+            self.running = [r for r in self.running if r.status == RUNNING]
+        self.busy = False
+
+    def prefill_backlog(self) -> int:
+        """Prompt tokens not yet computed, over running and waiting requests."""
+        n = 0
+        for r in self.running:
+            if r.computed < r.prompt_len:
+                n += r.prompt_len - r.computed
+        for r in self.waiting:
+            if r.computed < r.prompt_len:
+                n += r.prompt_len - r.computed
+        return n

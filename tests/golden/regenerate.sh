@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Re-create the golden summaries listed in tests/golden/cases.json by running the reference
+# (NVIDIA Dynamo 1.6.1's Rust trace replay).
+#
+# Needs ../shared/tools/reference-replay (relative to the repo root; override with
+# REFERENCE_REPLAY=/path/to/reference-replay).
+#
+#   tests/golden/regenerate.sh                 # all cases
+#   tests/golden/regenerate.sh tiny_w1 ...     # only the named cases
+#
+# Wall-clock dependent keys (wall_time_ms, call_wall_s, processed_tokens_per_s,
+# processed_output_tokens_per_s) are dropped from the stored summaries.
+# Set GOLDEN_DEBUG_DIR=/some/dir to also keep there, per case, the full reference summary
+# (<name>.raw.json) and its per-request records (<name>.per_request.jsonl).
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$root"
+ref=${REFERENCE_REPLAY:-$root/../shared/tools/reference-replay}
+if [[ ! -x $ref ]]; then
+  echo "regenerate.sh: needs the reference tool ../shared/tools/reference-replay (not found: $ref)" >&2
+  exit 1
+fi
+py=python3
+[[ -x $root/.venv/bin/python ]] && py=$root/.venv/bin/python
+
+exec "$py" - "$ref" "$@" <<'PY'
+import json, os, subprocess, sys
+
+ref, wanted = sys.argv[1], set(sys.argv[2:])
+DROP = ("wall_time_ms", "call_wall_s", "processed_tokens_per_s", "processed_output_tokens_per_s")
+debug = os.environ.get("GOLDEN_DEBUG_DIR")
+if debug:
+    os.makedirs(debug, exist_ok=True)
+cases = json.load(open("tests/golden/cases.json"))
+unknown = wanted - {c["name"] for c in cases}
+if unknown:
+    sys.exit("unknown case(s): " + ", ".join(sorted(unknown)))
+failed = []
+for c in cases:
+    if wanted and c["name"] not in wanted:
+        continue
+    cmd = [ref, c["trace"], "--num-workers", str(c["num_workers"])]
+    if c.get("extra_engine_args") is not None:
+        cmd += ["--extra-engine-args", json.dumps(c["extra_engine_args"])]
+    if c.get("arrival_speedup_ratio") is not None:
+        cmd += ["--arrival-speedup-ratio", str(c["arrival_speedup_ratio"])]
+    if c.get("replay_concurrency") is not None:
+        cmd += ["--replay-concurrency", str(c["replay_concurrency"])]
+    if debug:
+        cmd += ["--per-request", os.path.join(debug, c["name"] + ".per_request.jsonl")]
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        failed.append(c["name"])
+        print("FAILED %s:\n%s" % (c["name"], p.stderr[-2000:]), file=sys.stderr)
+        continue
+    summary = json.loads(p.stdout)
+    if debug:
+        with open(os.path.join(debug, c["name"] + ".raw.json"), "w") as f:
+            json.dump(summary, f, indent=1)
+    for k in DROP:
+        summary.pop(k, None)
+    with open(c["summary"], "w") as f:
+        json.dump(summary, f, indent=1)
+        f.write("\n")
+    print("%-24s ok  (%d requests, duration %.3f ms)"
+          % (c["name"], summary["num_requests"], summary["duration_ms"]))
+if failed:
+    sys.exit("failed: " + ", ".join(failed))
+PY
