@@ -11,7 +11,8 @@ from typing import Final, final
 # DDSketch relative accuracy used by the reference for ITL and per-user throughput percentiles.
 SKETCH_ALPHA: Final = 0.001
 SKETCH_GAMMA: Final = (1.0 + SKETCH_ALPHA) / (1.0 - SKETCH_ALPHA)
-SKETCH_LN_GAMMA: Final = math.log((1.0 + SKETCH_ALPHA) / (1.0 - SKETCH_ALPHA))
+# log1p form: bit-identical to the reference's bucket boundaries.
+SKETCH_LN_GAMMA: Final = math.log1p(2.0 * SKETCH_ALPHA / (1.0 - SKETCH_ALPHA))
 # Bucket key used for values <= 0 (ln undefined); such values sort below every real bucket.
 ZERO_BUCKET: Final = -(1 << 40)
 

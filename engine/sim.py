@@ -126,6 +126,14 @@ class Simulation:
         while self.step():
             pass
 
+    def run_steps(self, max_steps: int) -> bool:
+        """Process at most max_steps instants (a bounded chunk for UIs and progress bars).
+        Returns True while work remains."""
+        for _ in range(max_steps):
+            if not self.step():
+                return False
+        return self.peek() != INF
+
     def is_finished(self) -> bool:
         return self.peek() == INF
 

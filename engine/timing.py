@@ -24,6 +24,31 @@ def round_ns(ms: float) -> float:
     return math.floor(ms * 1e6 + 0.5) / 1e6
 
 
+def scaled_duration_ms(raw_ms: float, div: float) -> float:
+    """The reference's Duration arithmetic: round the model time to whole nanoseconds, then
+    divide its seconds by the speedup and round to nanoseconds again (a Rust `div_f64`)."""
+    if div == 1.0:
+        return math.floor(raw_ms * 1e6 + 0.5) / 1e6
+    ns = secs_to_ns(raw_ms / 1000.0)
+    secs = float(ns // 1_000_000_000) + float(ns % 1_000_000_000) / 1e9
+    return secs_to_ns(secs / div) / 1e6
+
+
+def secs_to_ns(secs: float) -> int:
+    """Whole nanoseconds nearest to the exact binary value of secs (Duration::from_secs_f64)."""
+    mant, exp = math.frexp(secs)
+    m = int(mant * 9007199254740992.0)  # 2**53: exact integer mantissa
+    e = exp - 53
+    num = m * 1_000_000_000
+    if e >= 0:
+        return num << e
+    d = 1 << (-e)
+    q = num // d
+    if 2 * (num - q * d) >= d:
+        q += 1
+    return q
+
+
 class TimingModel:
     """Base of the timing models; compiled subclasses override both methods."""
 
@@ -45,12 +70,12 @@ class TimingModel:
     def prefill_ms(self, batch_n: int, sum_end: int, sum_start: int) -> float:
         if batch_n == 0:
             return 0.0
-        return round_ns(self.prefill_raw_ms(batch_n, sum_end, sum_start) / self.prefill_div)
+        return scaled_duration_ms(self.prefill_raw_ms(batch_n, sum_end, sum_start), self.prefill_div)
 
     def decode_ms(self, batch_n: int, sum_ctx: int) -> float:
         if batch_n == 0:
             return 0.0
-        return round_ns(self.decode_raw_ms(batch_n, sum_ctx) / self.decode_div)
+        return scaled_duration_ms(self.decode_raw_ms(batch_n, sum_ctx), self.decode_div)
 
 
 @final

@@ -1,0 +1,138 @@
+"""`dynosim-tui`: replay an LLM-serving trace through simulated vLLM-style workers.
+
+Flag names follow `python -m dynamo.replay`, so existing scripts work with the command renamed.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from dynosim.errors import InputError
+from dynosim.factory import RunOptions, build_replay
+from dynosim.progress import Progress
+from dynosim.report import default_report_path, write_outputs
+
+EPILOG = """\
+examples:
+  dynosim-tui traces/synthetic_trace.jsonl --num-workers 4 --export out/
+  dynosim-tui trace.jsonl --extra-engine-args '{"engine": {"num_gpu_blocks": 8192}}' \\
+      --report-json report.json
+  dynosim-tui --input-tokens 2000 --output-tokens 200 --request-count 500 --request-rate 5
+
+outputs: the AIPerf-style table on stdout; the JSON report (the reference's summary keys at top
+level, plus a "dynosim" section with the run's configuration) at --report-json, or by default at
+./dynosim_replay_report_<timestamp>.json; with --export DIR: DIR/report.json,
+DIR/requests.jsonl, DIR/requests.parquet and DIR/summary.txt. All files are written atomically.
+Exit status: 0 on success, 2 on bad input (one line on stderr naming file, line and field).
+"""
+
+
+def make_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="dynosim-tui",
+        description="Simulate LLM inference serving: replay a Mooncake trace (or a synthetic "
+        "workload) through vLLM-style workers with a paged, prefix-caching KV cache, and report "
+        "TTFT, ITL, throughput and GPU-hours as NVIDIA Dynamo's offline replay does.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("trace", nargs="?", help="Mooncake-format JSONL trace (one request per line)")
+    g = p.add_argument_group("workload")
+    g.add_argument("--trace-format", default="mooncake", help="trace format (default: mooncake)")
+    g.add_argument("--trace-block-size", type=int, default=512,
+                   help="tokens per trace hash id (default: 512)")
+    g.add_argument("--arrival-speedup-ratio", type=float, default=1.0,
+                   help="divide arrival times and inter-turn delays by this (default: 1.0)")
+    g.add_argument("--replay-concurrency", type=int, default=None,
+                   help="closed loop: keep N sessions in flight, ignoring timestamps")
+    g.add_argument("--max-sim-time-seconds", type=float, default=None,
+                   help="stop at this simulated time; unfinished requests are left out")
+    s = p.add_argument_group("synthetic workload (instead of a trace)")
+    s.add_argument("--input-tokens", type=int, help="prompt length of every request")
+    s.add_argument("--output-tokens", type=int, help="output length of every request")
+    s.add_argument("--request-count", type=int, help="number of requests (sessions x turns)")
+    s.add_argument("--request-rate", type=float, help="Poisson arrivals, requests per second")
+    s.add_argument("--arrival-interval-ms", type=float, help="fixed gap between arrivals")
+    s.add_argument("--turns-per-session", type=int, default=1, help="turns per session")
+    s.add_argument("--inter-turn-delay-ms", type=float, default=0.0,
+                   help="think time between turns")
+    s.add_argument("--arrival-seed", type=int, default=42, help="seed of the Poisson arrivals")
+    e = p.add_argument_group("engine and routing")
+    e.add_argument("--num-workers", type=int, default=1, help="aggregated workers (default: 1)")
+    e.add_argument("--router-mode", default="round_robin",
+                   help="round_robin (default); kv_router is not supported yet")
+    e.add_argument("--extra-engine-args", default=None, metavar="JSON|PATH",
+                   help="engine args as inline JSON or a .json file; nested 1.6 form "
+                   '{"engine": {...}, "tensor_parallel_size": 1} or flat 1.4 form '
+                   '{"block_size": 64, ...}')
+    e.add_argument("--seed", type=int, default=0, help="seed for randomised policies")
+    r = p.add_argument_group("SLA (adds goodput keys to the report)")
+    r.add_argument("--sla-ttft-ms", type=float)
+    r.add_argument("--sla-itl-ms", type=float)
+    r.add_argument("--sla-e2e-ms", type=float)
+    o = p.add_argument_group("output")
+    o.add_argument("--report-json", metavar="PATH", help="write the JSON report here")
+    o.add_argument("--report-jsonl", metavar="PATH",
+                   help="write one JSON record per request here")
+    o.add_argument("--export", metavar="DIR",
+                   help="write report.json, requests.jsonl, requests.parquet, summary.txt here")
+    o.add_argument("--headless", action="store_true",
+                   help="run without the live view (the default until the TUI lands)")
+    o.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar on stderr (default: on when stderr is a terminal)")
+    return p
+
+
+def options_from_args(a: argparse.Namespace) -> RunOptions:
+    return RunOptions(
+        trace=a.trace, trace_format=a.trace_format, trace_block_size=a.trace_block_size,
+        arrival_speedup_ratio=a.arrival_speedup_ratio, replay_concurrency=a.replay_concurrency,
+        num_workers=a.num_workers, router_mode=a.router_mode,
+        extra_engine_args=a.extra_engine_args, max_sim_time_seconds=a.max_sim_time_seconds,
+        sla_ttft_ms=a.sla_ttft_ms, sla_itl_ms=a.sla_itl_ms, sla_e2e_ms=a.sla_e2e_ms,
+        input_tokens=a.input_tokens, output_tokens=a.output_tokens,
+        request_count=a.request_count, request_rate=a.request_rate,
+        arrival_interval_ms=a.arrival_interval_ms, turns_per_session=a.turns_per_session,
+        inter_turn_delay_ms=a.inter_turn_delay_ms, arrival_seed=a.arrival_seed, seed=a.seed,
+    )
+
+
+def run_headless(a: argparse.Namespace) -> int:
+    replay = build_replay(options_from_args(a))
+    total = len(replay.workload)
+    bar = Progress(total, enabled=a.progress)
+    try:
+        while replay.advance(2000):
+            snap = replay.sim
+            bar.update(snap.completed + snap.rejected, snap.now)
+    finally:
+        bar.close()
+    report = replay.report()
+    print(report.table())
+    json_path = a.report_json
+    if json_path is None and a.export is None:
+        json_path = default_report_path()
+    for path in write_outputs(report, report_json=json_path, report_jsonl=a.report_jsonl,
+                              export_dir=a.export):
+        if path == json_path:
+            print(f"Saved full report to: {path}")
+    if a.export:
+        print(f"Exported to: {a.export}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    try:
+        return run_headless(args)
+    except InputError as exc:
+        print(f"dynosim-tui: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("dynosim-tui: interrupted; no report written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

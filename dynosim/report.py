@@ -1,0 +1,137 @@
+"""The report value every output renders from: terminal table, JSON, JSONL, Parquet."""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from dynosim.records import per_request_records, records_frame
+from dynosim.summary import build_summary
+from dynosim.table import format_report_table
+from dynosim.writers import write_json_atomic, write_jsonl_atomic, write_parquet_atomic
+from engine.metrics import MetricColumns
+from engine.workload import Workload
+
+if TYPE_CHECKING:
+    from dynosim.factory import Replay
+
+SCHEMA_VERSION = 1
+VERSION = "0.1.0"
+
+
+class Report:
+    def __init__(self, summary: dict[str, Any], run: dict[str, Any], cols: MetricColumns,
+                 workload: Workload) -> None:
+        self.summary = summary
+        self.run = run
+        self._cols = cols
+        self._workload = workload
+
+    def json_obj(self) -> dict[str, Any]:
+        """The reference's summary keys at top level (scripts keep working) plus our run info."""
+        return {**self.summary, "dynosim": self.run}
+
+    def table(self) -> str:
+        return format_report_table(self.summary)
+
+    def records(self) -> list[dict[str, Any]]:
+        return per_request_records(self._cols, self._workload)
+
+    def frame(self) -> pl.DataFrame:
+        return records_frame(self._cols, self._workload)
+
+
+def build_report(replay: Replay) -> Report:
+    sim = replay.sim
+    cols = sim.collect()
+    o = replay.options
+    cfg = replay.engine_args.config
+    # Workers exist until the replay's last event (a late rejection can outlast every
+    # completion), which is what the reference bills worker-seconds for.
+    end_ms = max(cols.terminal_ms) if len(cols) else 0.0
+    duration_s = end_ms / 1000.0
+    n = o.num_workers
+    summary = build_summary(
+        cols,
+        num_requests=len(replay.workload),
+        prefill_worker_seconds=0.0,
+        decode_worker_seconds=n * duration_s,
+        prefill_gpus_per_worker=0,
+        decode_gpus_per_worker=cfg.tensor_parallel_size,
+        wall_time_ms=replay.engine_wall_ms,
+        sla_ttft_ms=o.sla_ttft_ms,
+        sla_itl_ms=o.sla_itl_ms,
+        sla_e2e_ms=o.sla_e2e_ms,
+    )
+    snap = sim.snapshot()
+    run = {
+        "schema_version": SCHEMA_VERSION,
+        "version": VERSION,
+        "finished": sim.is_finished(),
+        "sim_time_ms": sim.now,
+        "options": {k: getattr(o, k) for k in o.__struct_fields__},
+        "engine_args": replay.engine_args.normalized,
+        "topology": "aggregated",
+        "num_workers": n,
+        "preemptions": cols.preemptions,
+        "rejected_requests": snap.rejected,
+        "unfinished_requests": snap.total_requests - snap.completed - snap.rejected,
+        "compiled_engine": _compiled(),
+    }
+    return Report(summary, run, cols, replay.workload)
+
+
+def _compiled() -> bool:
+    from engine import is_compiled
+
+    return is_compiled()
+
+
+def default_report_path() -> str:
+    stamp = _dt.datetime.now().strftime("%Y%m%d_%H%M%S")
+    return f"dynosim_replay_report_{stamp}.json"
+
+
+def write_outputs(report: Report, *, report_json: str | None, report_jsonl: str | None,
+                  export_dir: str | None) -> list[str]:
+    """Write every requested file atomically; returns the paths written."""
+    written: list[str] = []
+    obj = report.json_obj()
+    if report_json:
+        write_json_atomic(report_json, obj)
+        written.append(report_json)
+    records: list[dict[str, Any]] | None = None
+    if report_jsonl:
+        records = report.records()
+        write_jsonl_atomic(report_jsonl, records)
+        written.append(report_jsonl)
+    if export_dir:
+        os.makedirs(export_dir, exist_ok=True)
+        p = os.path.join(export_dir, "report.json")
+        write_json_atomic(p, obj)
+        written.append(p)
+        p = os.path.join(export_dir, "requests.jsonl")
+        write_jsonl_atomic(p, records if records is not None else report.records())
+        written.append(p)
+        p = os.path.join(export_dir, "requests.parquet")
+        write_parquet_atomic(p, report.frame())
+        written.append(p)
+        p = os.path.join(export_dir, "summary.txt")
+        _write_text_atomic(p, report.table() + "\n")
+        written.append(p)
+    return written
+
+
+def _write_text_atomic(path: str, text: str) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
