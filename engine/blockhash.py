@@ -18,7 +18,7 @@ class BlockHasher:
     trace_block_size: int
     aligned: bool  # block_size divides trace_block_size: one run per block
     canon: dict[int, int]  # raw trace hash id -> small canonical id
-    edges: dict[int, int]  # aligned: parent * HID_SPACE + hid -> block id
+    edges: dict[int, int]  # aligned: parent * HID_SPACE + hid -> first id of that trace block
     edges_general: dict[tuple[int, int, int], int]  # (state, hid, run length) -> state
     next_id: int
 
@@ -51,6 +51,9 @@ class BlockHasher:
         return self._general(hash_ids, start, stop, input_length)
 
     def _aligned(self, hash_ids: list[int], start: int, stop: int, input_length: int) -> list[int]:
+        # Each trace block holds per_tb engine blocks whose tokens are all its hash id, so the
+        # ids are interned once per trace block: a node gets per_tb consecutive ids, and the
+        # node's first id is the parent key of the next trace block.
         bs = self.block_size
         per_tb = self.trace_block_size // bs
         n_blocks = input_length // bs
@@ -58,19 +61,19 @@ class BlockHasher:
         parent = 0
         edges = self.edges
         j = start
-        while len(out) < n_blocks and j < stop:
+        while n_blocks > 0 and j < stop:
             h = self._canon(hash_ids[j])
-            k = 0
-            while k < per_tb and len(out) < n_blocks:
-                key = parent * HID_SPACE + h
-                node = edges.get(key, 0)
-                if node == 0:
-                    node = self.next_id
-                    self.next_id += 1
-                    edges[key] = node
-                out.append(node)
-                parent = node
-                k += 1
+            key = parent * HID_SPACE + h
+            base = edges.get(key, 0)
+            if base == 0:
+                base = self.next_id
+                self.next_id += per_tb
+                edges[key] = base
+            take = per_tb if per_tb < n_blocks else n_blocks
+            for k in range(take):
+                out.append(base + k)
+            n_blocks -= take
+            parent = base
             j += 1
         return out
 

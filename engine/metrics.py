@@ -30,7 +30,9 @@ class StreamStats:
     m2: float
     min: float
     max: float
-    buckets: dict[int, int]
+    n_zero: int  # values <= 0 (no log bucket)
+    dense: list[int]  # bucket counts for keys dense_lo .. dense_lo + len(dense) - 1
+    dense_lo: int
 
     def __init__(self) -> None:
         self.count = 0
@@ -39,7 +41,21 @@ class StreamStats:
         self.m2 = 0.0
         self.min = math.inf
         self.max = -math.inf
-        self.buckets = {}
+        self.n_zero = 0
+        self.dense = []
+        self.dense_lo = 0
+
+    @property
+    def buckets(self) -> dict[int, int]:
+        """The sketch as {bucket key: count} (ZERO_BUCKET for values <= 0)."""
+        out: dict[int, int] = {}
+        if self.n_zero:
+            out[ZERO_BUCKET] = self.n_zero
+        lo = self.dense_lo
+        for i, c in enumerate(self.dense):
+            if c:
+                out[lo + i] = c
+        return out
 
     def add(self, v: float) -> None:
         self.count += 1
@@ -51,14 +67,25 @@ class StreamStats:
             self.min = v
         if v > self.max:
             self.max = v
-        key = ZERO_BUCKET
-        if v > 0.0:
-            key = int(math.ceil(math.log(v) / SKETCH_LN_GAMMA))
-        b = self.buckets
-        if key in b:
-            b[key] += 1
+        if v <= 0.0:
+            self.n_zero += 1
+            return
+        key = int(math.ceil(math.log(v) / SKETCH_LN_GAMMA))
+        d = self.dense
+        if not d:
+            self.dense_lo = key
+            d.append(1)
+            return
+        i = key - self.dense_lo
+        if i < 0:
+            self.dense = [0] * (-i) + d
+            self.dense_lo = key
+            self.dense[0] = 1
+        elif i >= len(d):
+            d.extend([0] * (i - len(d) + 1))
+            d[i] = 1
         else:
-            b[key] = 1
+            d[i] += 1
 
 
 @final

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Final, final
 
+from engine.kvpool import Block
+
 WAITING: Final = 0
 RUNNING: Final = 1
 PREEMPTED: Final = 2
@@ -19,7 +21,7 @@ class Request:
     alloc_tokens: int  # tokens covered by allocated blocks
     hashes: list[int]  # chained ids of the prompt's full blocks
     gen_hash_base: int  # negative base for ids of blocks that contain generated tokens
-    blocks: list[int]  # slots held, in sequence order
+    blocks: list[Block]  # physical blocks held, in sequence order
     n_final: int  # leading blocks already published or shared
     status: int
     worker: int

@@ -1,0 +1,93 @@
+"""`make bench`: wall time of this project vs the reference (Dynamo 1.6.1) side by side, the
+gain of the compiled engine over the interpreted one, and peak memory on a large run.
+
+Runs alternate (ours, reference, ours, ...) in one invocation so machine noise hits both.
+The reference comes from ../shared/tools/reference-replay when present; otherwise its rows
+are skipped."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+REFERENCE = Path(os.environ.get("REFERENCE_REPLAY", ROOT.parent / "shared/tools/reference-replay"))
+TRACE = ROOT / "traces" / "synthetic_trace.jsonl"
+
+
+def ours(args: list[str], interpreted: bool = False) -> dict:
+    env = dict(os.environ)
+    env.pop("DYNOSIM_INTERPRETED", None)
+    if interpreted:
+        env["DYNOSIM_INTERPRETED"] = "1"
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "run_once.py"), *args],
+                         cwd=ROOT / "bench", env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def reference(args: list[str]) -> dict | None:
+    if not REFERENCE.exists():
+        return None
+    env = dict(os.environ, DYN_LOG="warn", RUST_LOG="error")
+    out = subprocess.run([str(REFERENCE), *args], capture_output=True, text=True, env=env)
+    if out.returncode != 0:
+        return None
+    s = json.loads(out.stdout)
+    return {"replay_s": s["call_wall_s"], "engine_s": s["wall_time_ms"] / 1000.0,
+            "mean_ttft_ms": s["mean_ttft_ms"]}
+
+
+def med(xs: list[float]) -> float:
+    return statistics.median(xs) if xs else float("nan")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--memory-requests", type=int, default=200_000)
+    p.add_argument("--skip-memory", action="store_true")
+    a = p.parse_args()
+    print(f"trace: {TRACE.name}; {a.runs} runs each, alternating; medians in seconds")
+    rows = []
+    for n in (1, 4):
+        flags = [str(TRACE), "--num-workers", str(n)]
+        o, r = [], []
+        for _ in range(a.runs):
+            o.append(ours(flags))
+            ref = reference(flags)
+            if ref:
+                r.append(ref)
+        interp = [ours(flags, interpreted=True) for _ in range(max(1, a.runs // 2))]
+        assert all(x["compiled"] for x in o) and not any(x["compiled"] for x in interp)
+        if r:
+            assert abs(o[0]["mean_ttft_ms"] - r[0]["mean_ttft_ms"]) <= 1e-6 * r[0]["mean_ttft_ms"]
+        rows.append((n, o, r, interp))
+    hdr = (f"{'workers':>7} {'ours':>8} {'ref':>8} {'ratio':>6} | {'ours eng':>8} {'ref eng':>8}"
+           f" {'ratio':>6} | {'interp':>7} {'gain':>5}")
+    print(hdr)
+    print("-" * len(hdr))
+    for n, o, r, interp in rows:
+        ours_s = med([x["replay_s"] for x in o])
+        ours_e = med([x["engine_s"] for x in o])
+        ref_s = med([x["replay_s"] for x in r])
+        ref_e = med([x["engine_s"] for x in r])
+        int_s = med([x["replay_s"] for x in interp])
+        print(f"{n:>7} {ours_s:8.3f} {ref_s:8.3f} {ours_s / ref_s:6.2f} | {ours_e:8.3f} "
+              f"{ref_e:8.3f} {ours_e / ref_e:6.2f} | {int_s:7.3f} {int_s / ours_s:5.2f}x")
+    print("ours/ref = whole replay call (parse + engine + summary); eng = engine only "
+          "(reference: its Rust wall_time_ms); gain = interpreted / compiled")
+    if not a.skip_memory:
+        n_req = a.memory_requests
+        m = ours(["--input-tokens", "1024", "--output-tokens", "64", "--request-count",
+                  str(n_req), "--request-rate", "100", "--num-workers", "4"])
+        print(f"memory: {n_req} synthetic requests (ISL 1024, OSL 64, 4 workers): peak RSS "
+              f"{m['peak_rss_mb']:.0f} MB, {m['replay_s']:.1f} s, {m['completed']} completed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
