@@ -19,8 +19,10 @@ REFERENCE = Path(os.environ.get("REFERENCE_REPLAY", ROOT.parent / "shared/tools/
 TRACE = ROOT / "traces" / "synthetic_trace.jsonl"
 
 
-def ours(args: list[str], interpreted: bool = False) -> dict:
+def ours(args: list[str], interpreted: bool = False, records: bool = False) -> dict:
     env = dict(os.environ)
+    if records:
+        env["BENCH_RECORDS"] = "1"
     env.pop("DYNOSIM_INTERPRETED", None)
     if interpreted:
         env["DYNOSIM_INTERPRETED"] = "1"
@@ -83,9 +85,10 @@ def main() -> int:
     if not a.skip_memory:
         n_req = a.memory_requests
         m = ours(["--input-tokens", "1024", "--output-tokens", "64", "--request-count",
-                  str(n_req), "--request-rate", "100", "--num-workers", "4"])
+                  str(n_req), "--request-rate", "100", "--num-workers", "4"], records=True)
         print(f"memory: {n_req} synthetic requests (ISL 1024, OSL 64, 4 workers): peak RSS "
-              f"{m['peak_rss_mb']:.0f} MB, {m['replay_s']:.1f} s, {m['completed']} completed")
+              f"{m['peak_rss_mb']:.0f} MB (incl. per-request records and Parquet frame), "
+              f"{m['replay_s']:.1f} s, {m['completed']} completed")
     return 0
 
 

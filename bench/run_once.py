@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import resource
 import sys
 import time
@@ -18,6 +19,9 @@ while replay.advance(1_000_000):
     pass
 t3 = time.perf_counter()
 report = replay.report()
+if os.environ.get("BENCH_RECORDS"):  # what --export adds: per-request records and Parquet frame
+    n_records = len(report.records())
+    n_rows = report.frame().height
 t4 = time.perf_counter()
 import engine  # noqa: E402
 
