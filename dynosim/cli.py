@@ -100,6 +100,9 @@ def options_from_args(a: argparse.Namespace) -> RunOptions:
 
 def run_headless(a: argparse.Namespace) -> int:
     replay = build_replay(options_from_args(a))
+    for key in replay.engine_args.ignored:
+        print(f"dynosim-tui: warning: --extra-engine-args: '{key}' is accepted but has no effect "
+              "in this version", file=sys.stderr)
     total = len(replay.workload)
     bar = Progress(total, enabled=a.progress)
     try:
@@ -109,6 +112,11 @@ def run_headless(a: argparse.Namespace) -> int:
     finally:
         bar.close()
     report = replay.report()
+    stranded = report.run["stranded_requests"]
+    if stranded:
+        print(f"dynosim-tui: warning: {stranded} request(s) could never be scheduled: a "
+              "preempted request outgrew the whole KV cache (raise num_gpu_blocks); they are "
+              "left out of the report", file=sys.stderr)
     print(report.table())
     json_path = a.report_json
     if json_path is None and a.export is None:

@@ -122,13 +122,34 @@ class Replay:
     def finished(self) -> bool:
         return self.sim.is_finished()
 
+    def time_limited(self) -> bool:
+        """True when --max-sim-time-seconds stopped the replay with work left."""
+        o = self.options
+        if o.max_sim_time_seconds is None:
+            return False
+        sim = self.sim
+        return sim.next_event_time() > o.max_sim_time_seconds * 1000.0
+
     def report(self) -> Report:
         return build_report(self)
+
+
+def check_aggregated(engine_args: ParsedEngineArgs, what: str = "--extra-engine-args") -> None:
+    """An aggregated run needs aggregated workers: a prefill/decode worker_type (or the 1.4
+    is_prefill/is_decode flags) belongs to a disaggregated topology, which is not modelled."""
+    role = engine_args.normalized["engine"]["worker_type"]
+    if role != "aggregated":
+        field = "engine.worker_type" if engine_args.form == "nested" else "worker_type"
+        raise InputError(
+            f'"{role}" workers mean disaggregated serving, which needs '
+            "--prefill-engine-args/--decode-engine-args (not supported yet); an aggregated run "
+            'needs "aggregated"', source=what, field=field)
 
 
 def build_replay(o: RunOptions) -> Replay:
     validate_options(o)
     engine_args = parse_engine_args(o.extra_engine_args, what="--extra-engine-args")
+    check_aggregated(engine_args)
     workload = load_workload(o)
     t0 = time.perf_counter()
     max_ms = o.max_sim_time_seconds * 1000.0 if o.max_sim_time_seconds is not None else -1.0

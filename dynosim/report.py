@@ -10,7 +10,13 @@ import polars as pl
 from dynosim.records import per_request_records, records_frame
 from dynosim.summary import build_summary
 from dynosim.table import format_report_table
-from dynosim.writers import write_json_atomic, write_jsonl_atomic, write_parquet_atomic
+from dynosim.writers import (
+    StagedFiles,
+    write_json_atomic,
+    write_jsonl_atomic,
+    write_parquet_atomic,
+    write_text_atomic,
+)
 from engine.metrics import MetricColumns
 from engine.workload import Workload
 
@@ -66,10 +72,13 @@ def build_report(replay: Replay) -> Report:
         sla_e2e_ms=o.sla_e2e_ms,
     )
     snap = sim.snapshot()
+    unfinished = snap.total_requests - snap.completed - snap.rejected
     run = {
         "schema_version": SCHEMA_VERSION,
         "version": VERSION,
-        "finished": sim.is_finished(),
+        # True only when every request reached a terminal state (not cut by
+        # --max-sim-time-seconds, not stranded).
+        "finished": sim.is_finished() and unfinished == 0,
         "sim_time_ms": sim.now,
         "options": {k: getattr(o, k) for k in o.__struct_fields__},
         "engine_args": replay.engine_args.normalized,
@@ -77,7 +86,10 @@ def build_report(replay: Replay) -> Report:
         "num_workers": n,
         "preemptions": cols.preemptions,
         "rejected_requests": snap.rejected,
-        "unfinished_requests": snap.total_requests - snap.completed - snap.rejected,
+        "unfinished_requests": unfinished,
+        # Requests left waiting when no event remained: a preempted request that grew beyond
+        # the whole KV cache blocks its worker's queue for good.
+        "stranded_requests": unfinished if sim.is_finished() and not replay.time_limited() else 0,
         "compiled_engine": _compiled(),
     }
     return Report(summary, run, cols, replay.workload)
@@ -96,42 +108,24 @@ def default_report_path() -> str:
 
 def write_outputs(report: Report, *, report_json: str | None, report_jsonl: str | None,
                   export_dir: str | None) -> list[str]:
-    """Write every requested file atomically; returns the paths written."""
-    written: list[str] = []
+    """Write every requested file; they appear together or (on any error or Ctrl-C) not at all.
+    Returns the paths written."""
     obj = report.json_obj()
-    if report_json:
-        write_json_atomic(report_json, obj)
-        written.append(report_json)
-    records: list[dict[str, Any]] | None = None
-    if report_jsonl:
-        records = report.records()
-        write_jsonl_atomic(report_jsonl, records)
-        written.append(report_jsonl)
-    if export_dir:
-        os.makedirs(export_dir, exist_ok=True)
-        p = os.path.join(export_dir, "report.json")
-        write_json_atomic(p, obj)
-        written.append(p)
-        p = os.path.join(export_dir, "requests.jsonl")
-        write_jsonl_atomic(p, records if records is not None else report.records())
-        written.append(p)
-        p = os.path.join(export_dir, "requests.parquet")
-        write_parquet_atomic(p, report.frame())
-        written.append(p)
-        p = os.path.join(export_dir, "summary.txt")
-        _write_text_atomic(p, report.table() + "\n")
-        written.append(p)
-    return written
-
-
-def _write_text_atomic(path: str, text: str) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with StagedFiles() as staged:
+        if report_json:
+            write_json_atomic(staged.path_for(report_json), obj)
+        records: list[dict[str, Any]] | None = None
+        if report_jsonl:
+            records = report.records()
+            write_jsonl_atomic(staged.path_for(report_jsonl), records)
+        if export_dir:
+            os.makedirs(export_dir, exist_ok=True)
+            join = os.path.join
+            write_json_atomic(staged.path_for(join(export_dir, "report.json")), obj)
+            write_jsonl_atomic(staged.path_for(join(export_dir, "requests.jsonl")),
+                               records if records is not None else report.records())
+            write_parquet_atomic(staged.path_for(join(export_dir, "requests.parquet")),
+                                 report.frame())
+            write_text_atomic(staged.path_for(join(export_dir, "summary.txt")),
+                              report.table() + "\n")
+        return staged.commit()

@@ -88,3 +88,44 @@ def write_jsonl_atomic(path: str | os.PathLike[str], rows: Iterable[Any]) -> int
 def write_parquet_atomic(path: str | os.PathLike[str], frame: pl.DataFrame) -> None:
     with _atomic_target(path, "wb") as fh:
         frame.write_parquet(fh)
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
+    with _atomic_target(path, "w") as fh:
+        fh.write(text)
+
+
+class StagedFiles:
+    """Write several files so that they appear together or not at all.
+
+    Each file is first written (atomically) under a hidden staging name next to its target;
+    `commit()` then renames them all into place. Leaving the `with` block by an exception
+    (KeyboardInterrupt included) before `commit()` removes every staged file.
+    """
+
+    def __init__(self) -> None:
+        self._pairs: list[tuple[Path, Path]] = []
+
+    def path_for(self, target: str | os.PathLike[str]) -> Path:
+        t = Path(target)
+        staged = t.with_name(f".{t.name}.staged-{os.getpid()}")
+        self._pairs.append((staged, t))
+        return staged
+
+    def commit(self) -> list[str]:
+        for staged, target in self._pairs:
+            os.replace(staged, target)
+        done = [str(t) for _, t in self._pairs]
+        self._pairs = []
+        return done
+
+    def __enter__(self) -> "StagedFiles":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for staged, _ in self._pairs:
+            try:
+                staged.unlink()
+            except FileNotFoundError:
+                pass
+        self._pairs = []

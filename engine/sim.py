@@ -82,6 +82,15 @@ class Simulation:
             return INF
         return t
 
+    def next_event_time(self) -> float:
+        """Time of the next pending event ignoring the time limit (INF if none)."""
+        t = INF
+        if self.events:
+            t = self.events[0][0]
+        if self.arrivals and self.arrivals[0][0] < t:
+            t = self.arrivals[0][0]
+        return t
+
     def step(self) -> bool:
         """Process every event of the next instant. False when nothing is left to do."""
         t = self.peek()
@@ -117,7 +126,10 @@ class Simulation:
 
     def run_until(self, t: float) -> None:
         """Process every instant at or before simulated time t (ms)."""
-        while self.peek() <= t:
+        while True:
+            p = self.peek()
+            if p == INF or p > t:
+                break
             self.step()
         if t > self.now and t != INF:
             self.now = t if t < self.max_time_ms else self.max_time_ms
