@@ -1,10 +1,14 @@
 """Per-worker engine configuration (the reference's `engine.*` launch args, vLLM backend)."""
 from __future__ import annotations
 
-from typing import Final, final
+from typing import Callable, Final, final
+
+from engine.roofline import RooflineParams
 
 TIMING_POLYNOMIAL: Final = 0
 TIMING_FIXED: Final = 1
+TIMING_ROOFLINE: Final = 2  # hardware roofline (aic_* args); parameters in `roofline`
+TIMING_EXTERNAL: Final = 3  # Python callbacks (the optional aiconfigurator provider)
 
 
 @final
@@ -24,6 +28,9 @@ class EngineConfig:
     fixed_decode_ms: float
     tensor_parallel_size: int
     startup_time_s: float  # -1 = not given (planner use)
+    roofline: RooflineParams | None  # TIMING_ROOFLINE
+    external_prefill: Callable[[int, int, int], float] | None  # (batch_n, sum_end, sum_start)
+    external_decode: Callable[[int, int], float] | None  # (batch_n, sum_ctx)
 
     def __init__(self) -> None:
         self.block_size = 64
@@ -41,3 +48,6 @@ class EngineConfig:
         self.fixed_decode_ms = 0.0
         self.tensor_parallel_size = 1
         self.startup_time_s = -1.0
+        self.roofline = None
+        self.external_prefill = None
+        self.external_decode = None

@@ -31,9 +31,10 @@ class KvPool:
     hash_block: dict[int, Block]  # every cached block, active or inactive
     lru: Block  # sentinel of the inactive LRU (head = lru.nxt = least recently released)
     n_inactive: int
-    # Hashes evicted since the last drain (for a KV-aware router's index).
+    # KV events since the last drain (for a KV-aware router's index), when tracked.
     evicted: list[int]
-    track_evictions: bool
+    stored: list[int]
+    track_events: bool
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
@@ -42,7 +43,8 @@ class KvPool:
         self.lru = Block()
         self.n_inactive = 0
         self.evicted = []
-        self.track_evictions = False
+        self.stored = []
+        self.track_events = False
 
     # ---- counts -------------------------------------------------------------------------------
     def num_free(self) -> int:
@@ -115,7 +117,7 @@ class KvPool:
             b = self.lru.nxt
             self._lru_remove(b)
             del self.hash_block[b.h]
-            if self.track_evictions:
+            if self.track_events:
                 self.evicted.append(b.h)
             b.h = 0
         b.refcnt = 1
@@ -127,6 +129,8 @@ class KvPool:
         if b.h == 0 and h not in self.hash_block:
             self.hash_block[h] = b
             b.h = h
+            if self.track_events:
+                self.stored.append(h)
 
     def release(self, blocks: list[Block]) -> None:
         """Release a request's blocks, last block first (deepest blocks are evicted first)."""

@@ -110,6 +110,18 @@ class MetricColumns:
     reused_tokens: list[int]  # max cached tokens over admissions
     first_reused_tokens: list[int]  # cached tokens at the first admission
     admissions: list[int]
+    # Routing record (kv_router): blocks the chosen worker cached, best over candidates.
+    route_overlap_blocks: list[int]
+    route_best_overlap_blocks: list[int]
+    # Disaggregated serving milestones (-1.0 / -1 in aggregated runs)
+    prefill_worker: list[int]
+    prefill_admit_ms: list[float]
+    source_held_ms: list[float]
+    dest_reserved_ms: list[float]
+    dest_activated_ms: list[float]
+    decode_admit_ms: list[float]
+    source_released_ms: list[float]
+    decode_reused_tokens: list[int]
     itl: StreamStats  # every inter-token gap of completed requests, pooled
     user_tput: StreamStats  # 1000/gap for every gap > 0 of completed requests
     committed_prefill_tokens: int
@@ -131,6 +143,16 @@ class MetricColumns:
         self.reused_tokens = []
         self.first_reused_tokens = []
         self.admissions = []
+        self.route_overlap_blocks = []
+        self.route_best_overlap_blocks = []
+        self.prefill_worker = []
+        self.prefill_admit_ms = []
+        self.source_held_ms = []
+        self.dest_reserved_ms = []
+        self.dest_activated_ms = []
+        self.decode_admit_ms = []
+        self.source_released_ms = []
+        self.decode_reused_tokens = []
         self.itl = StreamStats()
         self.user_tput = StreamStats()
         self.committed_prefill_tokens = 0

@@ -9,6 +9,7 @@ WAITING: Final = 0
 RUNNING: Final = 1
 PREEMPTED: Final = 2
 DONE: Final = 3
+HANDOFF: Final = 4  # prefill done on a prefill worker; KV held until the transfer completes
 
 
 @final
@@ -39,6 +40,25 @@ class Request:
     pass_tokens: int
     pass_p_start: int
     pass_p_tokens: int
+    # Routing record and router load (kv_router)
+    route_overlap: int  # blocks the chosen worker already cached (router's view)
+    route_best_overlap: int  # best overlap over all candidates
+    route_prefill_tokens: int  # effective prefill tokens charged to the worker's load
+    route_prefill_open: bool  # those tokens not yet released (first token not produced)
+    # Disaggregated serving
+    prefill_worker: int
+    decode_worker: int
+    prefill_admit_ms: float
+    source_held_ms: float
+    dest_reserved_ms: float
+    dest_activated_ms: float
+    decode_admit_ms: float
+    source_released_ms: float
+    decode_reused: int
+    decode_route_overlap: int
+    src_blocks: list[Block]  # prefill-side blocks held during the transfer
+    decode_side: bool  # materialised on a disagg decode worker: its first token costs a decode
+    metrics_row: int  # row in MetricColumns once terminal (-1 before)
 
     def __init__(self, idx: int, prompt_len: int, max_out: int, hashes: list[int],
                  arrival_ms: float) -> None:
@@ -67,6 +87,23 @@ class Request:
         self.pass_tokens = 0
         self.pass_p_start = 0
         self.pass_p_tokens = 0
+        self.route_overlap = 0
+        self.route_best_overlap = 0
+        self.route_prefill_tokens = 0
+        self.route_prefill_open = False
+        self.prefill_worker = -1
+        self.decode_worker = -1
+        self.prefill_admit_ms = -1.0
+        self.source_held_ms = -1.0
+        self.dest_reserved_ms = -1.0
+        self.dest_activated_ms = -1.0
+        self.decode_admit_ms = -1.0
+        self.source_released_ms = -1.0
+        self.decode_reused = 0
+        self.decode_route_overlap = 0
+        self.src_blocks = []
+        self.decode_side = False
+        self.metrics_row = -1
 
     def seq_len(self) -> int:
         return self.prompt_len + self.gen

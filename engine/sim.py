@@ -1,5 +1,6 @@
-"""The replay loop (spec engine.md §3): one clock, a heap of pass completions and a heap of
-arrivals. `step()` processes one instant: completions, then arrivals, then new passes."""
+"""The replay loop (spec engine.md §3, §8, §9): one clock, a heap of timed events (pass ends,
+delayed KV events, KV transfers) and a heap of arrivals. `step()` processes one instant:
+pass completions, KV events, transfer completions, then arrivals, then new passes."""
 from __future__ import annotations
 
 import heapq
@@ -8,27 +9,59 @@ from typing import Final, final
 
 from engine.blockhash import BlockHasher
 from engine.config import EngineConfig
+from engine.kvrouter import KvRouter, KvRouterConfig
 from engine.metrics import STATUS_COMPLETED, STATUS_REJECTED, MetricColumns
-from engine.request import Request
+from engine.request import WAITING, Request
+from engine.rng import SplitMix64
 from engine.router import RoundRobinRouter
 from engine.snapshot import SimSnapshot, WorkerSnapshot
-from engine.worker import Worker
+from engine.topology import ROUTER_KV, TRANSFER_DESTINATION_MISSING, Topology
+from engine.worker import POOL_DECODE, POOL_PREFILL, Worker, ceil_div
 from engine.workload import Workload
 
 INF: Final = math.inf
+
+# Same-time order of timed events: pass completions, then delayed KV events, then transfers.
+EV_PASS: Final = 0
+EV_KV: Final = 1
+EV_TRANSFER: Final = 2
+
+# Hand-off operations queued on a worker (applied when it is between passes).
+OP_RESERVE: Final = 0  # decode worker: reserve the prompt's blocks, start the transfer
+OP_ACTIVATE: Final = 1  # decode worker: the KV arrived, queue the request
+OP_RELEASE: Final = 2  # prefill worker: free the source blocks
+
+
+@final
+class KvEventBatch:
+    worker: int  # index within its pool's router
+    removed: list[int]
+    stored: list[int]
+
+    def __init__(self, worker: int, removed: list[int], stored: list[int]) -> None:
+        self.worker = worker
+        self.removed = removed
+        self.stored = stored
 
 
 @final
 class Simulation:
     wl: Workload
-    cfg: EngineConfig
-    workers: list[Worker]
-    router: RoundRobinRouter
+    cfg: EngineConfig  # aggregated workers (or the decode pool's config when disaggregated)
+    topo: Topology
+    workers: list[Worker]  # disagg: prefill pool first, then decode pool
+    n_prefill: int  # 0 when aggregated
+    rr: RoundRobinRouter  # aggregated, or the prefill pool
+    rr_decode: RoundRobinRouter
+    kv: KvRouter | None  # aggregated, or the prefill pool
+    kv_decode: KvRouter | None
     hasher: BlockHasher
     metrics: MetricColumns
     now: float
     max_time_ms: float  # INF = no limit
-    events: list[tuple[float, int, int]]  # (pass end, serial, worker)
+    events: list[tuple[float, int, int, int]]  # (time, kind, serial, payload)
+    kv_batches: dict[int, KvEventBatch]
+    transfers: dict[int, Request]
     arrivals: list[tuple[float, int]]  # (ready time, workload index)
     serial: int
     concurrency: int  # 0 = open loop (timestamps); N = closed loop with N sessions in flight
@@ -38,26 +71,67 @@ class Simulation:
     completed: int
     rejected: int
     done_buf: list[Request]
-    finished_flag: bool
+    eligible: list[bool]
+    eligible_decode: list[bool]
 
     def __init__(self, wl: Workload, cfg: EngineConfig, num_workers: int,
-                 replay_concurrency: int, max_time_ms: float) -> None:
+                 replay_concurrency: int, max_time_ms: float,
+                 topo: Topology | None = None) -> None:
+        if topo is None:
+            topo = Topology(num_workers)
         self.wl = wl
-        self.cfg = cfg
-        self.workers = [Worker(i, cfg) for i in range(num_workers)]
-        self.router = RoundRobinRouter(num_workers)
-        self.hasher = BlockHasher(cfg.block_size, wl.trace_block_size)
+        self.topo = topo
+        self.workers = []
+        if topo.disaggregated:
+            self.cfg = topo.decode_cfg
+            for i in range(topo.num_prefill):
+                w = Worker(i, topo.prefill_cfg)
+                w.kind = POOL_PREFILL
+                self.workers.append(w)
+            for i in range(topo.num_decode):
+                w = Worker(topo.num_prefill + i, topo.decode_cfg)
+                w.kind = POOL_DECODE
+                self.workers.append(w)
+            self.n_prefill = topo.num_prefill
+            front = topo.num_prefill
+            self.hasher = BlockHasher(topo.prefill_cfg.block_size, wl.trace_block_size)
+        else:
+            self.cfg = cfg
+            self.workers = [Worker(i, cfg) for i in range(num_workers)]
+            self.n_prefill = 0
+            front = num_workers
+            self.hasher = BlockHasher(cfg.block_size, wl.trace_block_size)
+        self.rr = RoundRobinRouter(front)
+        self.rr_decode = RoundRobinRouter(max(topo.num_decode, 1))
+        self.kv = None
+        self.kv_decode = None
+        rng = SplitMix64(topo.seed)
+        if topo.router_mode == ROUTER_KV:
+            front_bs = self.workers[0].cfg.block_size
+            if topo.disaggregated:
+                # The prefill router does not track decode blocks; the decode router balances
+                # decode blocks only (overlap-blind, no prefill tokens, no reuse assumed).
+                self.kv = KvRouter(_prefill_router_cfg(topo), front, front_bs, rng)
+                self.kv_decode = KvRouter(_decode_router_cfg(topo), topo.num_decode,
+                                          topo.decode_cfg.block_size, rng)
+            else:
+                self.kv = KvRouter(topo.router_cfg, front, front_bs, rng)
+            for k in range(front):
+                self.workers[k].pool.track_events = topo.router_cfg.use_kv_events
         self.metrics = MetricColumns()
         self.now = 0.0
         self.max_time_ms = max_time_ms if max_time_ms >= 0.0 else INF
         self.events = []
+        self.kv_batches = {}
+        self.transfers = {}
         self.serial = 0
         self.concurrency = replay_concurrency
         self.arrived = 0
         self.completed = 0
         self.rejected = 0
         self.done_buf = []
-        self.finished_flag = False
+        self.eligible = [True] * front
+        self.eligible_decode = [True] * max(topo.num_decode, 1)
         firsts = wl.first_turns()
         order = sorted([(wl.arrival_ms[i], i) for i in firsts])
         if replay_concurrency > 0:
@@ -71,17 +145,6 @@ class Simulation:
             self.arrivals = order  # sorted, hence already a heap
 
     # ---- public stepping API ------------------------------------------------------------------
-    def peek(self) -> float:
-        """Time of the next instant with work, INF if the replay is over."""
-        t = INF
-        if self.events:
-            t = self.events[0][0]
-        if self.arrivals and self.arrivals[0][0] < t:
-            t = self.arrivals[0][0]
-        if t > self.max_time_ms:
-            return INF
-        return t
-
     def next_event_time(self) -> float:
         """Time of the next pending event ignoring the time limit (INF if none)."""
         t = INF
@@ -91,11 +154,17 @@ class Simulation:
             t = self.arrivals[0][0]
         return t
 
+    def peek(self) -> float:
+        """Time of the next instant with work, INF if the replay is over."""
+        t = self.next_event_time()
+        if t > self.max_time_ms:
+            return INF
+        return t
+
     def step(self) -> bool:
         """Process every event of the next instant. False when nothing is left to do."""
         t = self.peek()
         if t == INF:
-            self.finished_flag = True
             return False
         self.now = t
         done = self.done_buf
@@ -103,7 +172,16 @@ class Simulation:
         workers = self.workers
         while events and events[0][0] <= t:
             ev = heapq.heappop(events)
-            workers[ev[2]].finish_pass(t, done)
+            kind = ev[1]
+            if kind == EV_PASS:
+                self._pass_end(workers[ev[3]], t, done)
+            elif kind == EV_KV:
+                b = self.kv_batches.pop(ev[3])
+                kv = self.kv
+                if kv is not None:
+                    kv.apply_events(b.worker, b.removed, b.stored)
+            else:
+                self._transfer_done(self.transfers.pop(ev[3]), t)
         if done:
             for r in done:
                 self._terminal(r, t, STATUS_COMPLETED)
@@ -120,8 +198,7 @@ class Simulation:
                         self._terminal(r, t, STATUS_REJECTED)
                     w.rejected.clear()
                 if end >= 0.0:
-                    self.serial += 1
-                    heapq.heappush(events, (end, self.serial, w.idx))
+                    self._push(end, EV_PASS, w.idx)
         return True
 
     def run_until(self, t: float) -> None:
@@ -159,8 +236,13 @@ class Simulation:
                 w.idx, w.kind, w.state, w.busy, len(w.waiting), len(w.running),
                 p.num_active(), p.n_inactive, p.num_free(), p.capacity, w.prefill_backlog(),
                 w.preemptions))
+        kv = self.kv
+        hit = kv.hit_rate() if kv is not None else -1.0
+        pending = 0
+        for w in self.workers:
+            pending += len(w.inbox_ops)
         return SimSnapshot(self.now, len(self.wl), self.arrived, self.completed, self.rejected,
-                           passes, ws)
+                           passes, ws, hit, len(self.transfers) + pending)
 
     def collect(self) -> MetricColumns:
         """Metric columns with the engine-wide totals folded in (call after the run)."""
@@ -173,17 +255,200 @@ class Simulation:
         return m
 
     # ---- internals ----------------------------------------------------------------------------
+    def _push(self, t: float, kind: int, payload: int) -> None:
+        self.serial += 1
+        heapq.heappush(self.events, (t, kind, self.serial, payload))
+
+    def _pass_end(self, w: Worker, t: float, done: list[Request]) -> None:
+        w.finish_pass(t, done)
+        if w.firsts:
+            kv = self.kv
+            if kv is not None and self.n_prefill == 0:
+                for r in w.firsts:
+                    if r.route_prefill_open:
+                        kv.on_prefill_done(r.worker, r.route_prefill_tokens)
+                        r.route_prefill_open = False
+            w.firsts.clear()
+        if w.pool.track_events:
+            self._publish_kv_events(w, t)
+        if w.handoffs:
+            for r in w.handoffs:
+                self._handoff(r, t)
+            w.handoffs.clear()
+        if w.inbox_ops:
+            allowance = 1 + w.deferred_activations
+            w.deferred_activations = 0
+            self._wake(w, t, allowance)
+
+    def _publish_kv_events(self, w: Worker, t: float) -> None:
+        kv = self.kv
+        pool = w.pool
+        if kv is None or (not pool.evicted and not pool.stored):
+            return
+        lag = self.topo.kv_event_lag_ms
+        if lag <= 0.0:
+            kv.apply_events(w.idx, pool.evicted, pool.stored)
+            pool.evicted.clear()
+            pool.stored.clear()
+            return
+        self.kv_batches[self.serial + 1] = KvEventBatch(w.idx, pool.evicted, pool.stored)
+        pool.evicted = []
+        pool.stored = []
+        self._push(t + lag, EV_KV, self.serial + 1)
+
     def _arrive(self, i: int, t: float) -> None:
         wl = self.wl
         n_in = wl.input_length[i]
+        bs = self.hasher.block_size
         if wl.unique_prompts:
-            hashes = self.hasher.fresh_ids(n_in // self.cfg.block_size)
+            hashes = self.hasher.fresh_ids(n_in // bs)
         else:
             hashes = self.hasher.prompt_hashes(wl.hash_ids, wl.hash_start[i], wl.hash_start[i + 1], n_in)
         r = Request(i, n_in, wl.output_length[i], hashes, t)
         self.arrived += 1
-        self.workers[self.router.route()].enqueue(r)
+        kv = self.kv
+        if kv is not None:
+            w = kv.route(hashes, n_in, self.eligible)
+            r.route_overlap = kv.last_overlap
+            r.route_best_overlap = kv.last_best_overlap
+            r.route_prefill_tokens = n_in - kv.last_overlap * bs
+            if r.route_prefill_tokens < 0:
+                r.route_prefill_tokens = 0
+            r.route_prefill_open = True
+            kv.on_routed(w, hashes, r.route_prefill_tokens)
+        else:
+            w = self.rr.route()
+        if self.n_prefill > 0:
+            r.prefill_worker = w
+        self.workers[w].enqueue(r)
 
+    # ---- disaggregated hand-off ---------------------------------------------------------------
+    # A worker's KV state changes only between its passes: hand-off operations aimed at a busy
+    # worker wait in its inbox until its pass ends (the reference's milestones show this).
+    def _post(self, w: Worker, op: int, r: Request, t: float) -> None:
+        w.inbox_ops.append(op)
+        w.inbox_reqs.append(r)
+        if op == OP_RESERVE:
+            w.pending_reservations += 1
+        if w.busy:
+            if op == OP_ACTIVATE:
+                w.deferred_activations += 1
+        else:
+            self._wake(w, t, 1)
+
+    def _wake(self, w: Worker, t: float, allowance: int) -> None:
+        """The worker is between passes: apply its queued hand-off operations, reserving at
+        most `allowance` destinations (FIFO). The reference's milestones show one reservation
+        attempt per event that reaches a worker between passes: its pass end (plus one per
+        transfer that completed while it was mid-pass), a hand-off or an activation while idle."""
+        ops = w.inbox_ops
+        reqs = w.inbox_reqs
+        w.inbox_ops = []
+        w.inbox_reqs = []
+        blocked = False
+        for k in range(len(ops)):
+            op = ops[k]
+            r = reqs[k]
+            if op == OP_RESERVE:
+                if blocked or allowance == 0 or not self._reserve(r, t):
+                    w.inbox_ops.append(op)  # waits for a later wake-up (or for room)
+                    w.inbox_reqs.append(r)
+                    blocked = True  # keep FIFO order among reservations
+                    continue
+                allowance -= 1
+            else:
+                self._apply(w, op, r, t)
+        n = 0
+        for op in w.inbox_ops:
+            if op == OP_RESERVE:
+                n += 1
+        w.pending_reservations = n
+
+    def _apply(self, w: Worker, op: int, r: Request, t: float) -> None:
+        if op == OP_ACTIVATE:
+            self._activate(r, t)
+        else:
+            w.pool.release(r.src_blocks)
+            r.src_blocks = []
+            r.source_released_ms = t
+            if r.metrics_row >= 0:  # finished before its source was freed
+                self.metrics.source_released_ms[r.metrics_row] = t
+
+    def _handoff(self, r: Request, t: float) -> None:
+        """A prefill finished on a prefill worker (KV held there): pick a decode worker and ask
+        it to reserve the prompt's blocks."""
+        kv = self.kv
+        if kv is not None and r.route_prefill_open:
+            kv.on_prefill_done(r.prefill_worker, r.route_prefill_tokens)
+            kv.on_finished(r.prefill_worker, r.hashes)
+            r.route_prefill_open = False
+        kvd = self.kv_decode
+        if kvd is not None:
+            d = kvd.route(r.hashes, r.prompt_len, self.eligible_decode)
+            r.decode_route_overlap = kvd.last_overlap
+            kvd.on_routed(d, r.hashes, 0)
+        else:
+            d = self.rr_decode.route()
+        r.decode_worker = self.n_prefill + d
+        r.src_blocks = r.blocks
+        r.blocks = []
+        self._post(self.workers[r.decode_worker], OP_RESERVE, r, t)
+
+    def _reserve(self, r: Request, t: float) -> bool:
+        dw = self.workers[r.decode_worker]
+        pool = dw.pool
+        bs = dw.bs
+        nfull = r.prompt_len // bs
+        nblocks = ceil_div(r.prompt_len, bs)
+        hashes = r.hashes
+        hit = 0
+        if dw.cfg.enable_prefix_caching and dw.bs == self.hasher.block_size:
+            hit = pool.match_prefix(hashes, nfull)
+        pinned = pool.count_inactive(hashes, 0, hit) if hit > 0 else 0
+        fresh = nblocks - hit
+        if not pool.can_take(fresh, pinned):
+            return False
+        blocks = [pool.pin(hashes[k]) for k in range(hit)]
+        for _ in range(fresh):
+            blocks.append(pool.take_fresh())
+        r.blocks = blocks
+        r.n_final = hit
+        r.dest_reserved_ms = t
+        topo = self.topo
+        tokens = r.prompt_len
+        if topo.transfer_mode == TRANSFER_DESTINATION_MISSING:
+            tokens = fresh * bs
+        delay = 0.0
+        if topo.transfer_bandwidth_gbps > 0.0 and topo.transfer_bytes_per_token > 0.0:
+            # Not rounded to the nanosecond (the reference's hand-off times show the raw value).
+            delay = float(tokens) * topo.transfer_bytes_per_token / (topo.transfer_bandwidth_gbps * 1e9) * 1000.0
+        self.transfers[self.serial + 1] = r
+        self._push(t + delay, EV_TRANSFER, self.serial + 1)
+        return True
+
+    def _transfer_done(self, r: Request, t: float) -> None:
+        self._post(self.workers[r.decode_worker], OP_ACTIVATE, r, t)
+
+    def _activate(self, r: Request, t: float) -> None:
+        """The KV is in place: queue the request on its decode worker with the prompt
+        materialised (its first visible token comes from a decode pass there)."""
+        r.dest_activated_ms = t
+        dw = self.workers[r.decode_worker]
+        if dw.cfg.enable_prefix_caching and dw.bs == self.hasher.block_size:
+            nfull = r.prompt_len // dw.bs
+            for k in range(r.n_final, nfull):
+                dw.pool.publish(r.blocks[k], r.hashes[k])
+            r.n_final = nfull
+        r.computed = r.prompt_len
+        r.alloc_tokens = r.prompt_len
+        r.decode_side = True
+        r.status = WAITING
+        dw.enqueue(r)
+        # The source is freed once the destination holds the KV (at the prefill worker's next
+        # pass boundary if it is busy).
+        self._post(self.workers[r.prefill_worker], OP_RELEASE, r, t)
+
+    # ---- terminal states ----------------------------------------------------------------------
     def _terminal(self, r: Request, t: float, status: int) -> None:
         m = self.metrics
         if status == STATUS_COMPLETED:
@@ -196,8 +461,10 @@ class Simulation:
                     tput.add(1000.0 / g)
         else:
             self.rejected += 1
+        self._release_route(r)
+        r.metrics_row = len(m.req)
         m.req.append(r.idx)
-        m.worker.append(r.worker)
+        m.worker.append(r.decode_worker if self.n_prefill > 0 else r.worker)
         m.status.append(status)
         m.arrival_ms.append(r.arrival_ms)
         m.first_admit_ms.append(r.first_admit_ms)
@@ -211,6 +478,16 @@ class Simulation:
         m.reused_tokens.append(r.reused)
         m.first_reused_tokens.append(r.first_reused)
         m.admissions.append(r.admissions)
+        m.route_overlap_blocks.append(r.route_overlap)
+        m.route_best_overlap_blocks.append(r.route_best_overlap)
+        m.prefill_worker.append(r.prefill_worker)
+        m.prefill_admit_ms.append(r.prefill_admit_ms)
+        m.source_held_ms.append(r.source_held_ms)
+        m.dest_reserved_ms.append(r.dest_reserved_ms)
+        m.dest_activated_ms.append(r.dest_activated_ms)
+        m.decode_admit_ms.append(r.decode_admit_ms)
+        m.source_released_ms.append(r.source_released_ms)
+        m.decode_reused_tokens.append(r.decode_reused)
         # Free what the report does not need.
         r.gaps = []
         r.hashes = []
@@ -221,3 +498,49 @@ class Simulation:
         elif self.concurrency > 0 and self.session_head < len(self.session_queue):
             heapq.heappush(self.arrivals, (t, self.session_queue[self.session_head]))
             self.session_head += 1
+
+    def _release_route(self, r: Request) -> None:
+        kv = self.kv
+        if self.n_prefill == 0:
+            if kv is not None:
+                if r.route_prefill_open:
+                    kv.on_prefill_done(r.worker, r.route_prefill_tokens)
+                    r.route_prefill_open = False
+                kv.on_finished(r.worker, r.hashes)
+            return
+        if kv is not None and r.route_prefill_open:  # rejected on the prefill side
+            kv.on_prefill_done(r.prefill_worker, r.route_prefill_tokens)
+            kv.on_finished(r.prefill_worker, r.hashes)
+            r.route_prefill_open = False
+        kvd = self.kv_decode
+        if kvd is not None and r.decode_worker >= 0:
+            kvd.on_finished(r.decode_worker - self.n_prefill, r.hashes)
+
+
+def _prefill_router_cfg(topo: Topology) -> KvRouterConfig:
+    src = topo.router_cfg
+    c = KvRouterConfig()
+    c.overlap_credit = src.overlap_credit
+    c.prefill_load_scale = src.prefill_load_scale
+    c.decode_active_request_weight = src.decode_active_request_weight
+    c.credit_decay = src.credit_decay
+    c.temperature = src.temperature
+    c.track_active_blocks = False
+    c.assume_kv_reuse = src.assume_kv_reuse
+    c.track_prefill_tokens = src.track_prefill_tokens
+    c.use_kv_events = src.use_kv_events
+    return c
+
+
+def _decode_router_cfg(topo: Topology) -> KvRouterConfig:
+    src = topo.router_cfg
+    c = KvRouterConfig()
+    c.overlap_credit = 0.0
+    c.prefill_load_scale = src.prefill_load_scale
+    c.decode_active_request_weight = src.decode_active_request_weight
+    c.temperature = src.temperature
+    c.track_active_blocks = True
+    c.assume_kv_reuse = False
+    c.track_prefill_tokens = False
+    c.use_kv_events = False
+    return c

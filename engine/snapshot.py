@@ -46,9 +46,12 @@ class SimSnapshot:
     in_flight: int
     passes: int
     workers: list[WorkerSnapshot]
+    router_hit_rate: float  # share of routed prompt blocks the chosen worker cached; -1 = n/a
+    transfers_in_flight: int  # disagg KV hand-offs under way
 
     def __init__(self, now_ms: float, total_requests: int, arrived: int, completed: int,
-                 rejected: int, passes: int, workers: list[WorkerSnapshot]) -> None:
+                 rejected: int, passes: int, workers: list[WorkerSnapshot],
+                 router_hit_rate: float = -1.0, transfers_in_flight: int = 0) -> None:
         self.now_ms = now_ms
         self.total_requests = total_requests
         self.arrived = arrived
@@ -57,3 +60,5 @@ class SimSnapshot:
         self.in_flight = arrived - completed - rejected
         self.passes = passes
         self.workers = workers
+        self.router_hit_rate = router_hit_rate
+        self.transfers_in_flight = transfers_in_flight

@@ -6,9 +6,10 @@ and rounded to the nanosecond (the reference keeps them as Rust Durations), adde
 from __future__ import annotations
 
 import math
-from typing import Final, final
+from typing import Callable, Final, final
 
-from engine.config import TIMING_FIXED, EngineConfig
+from engine.config import TIMING_EXTERNAL, TIMING_FIXED, TIMING_ROOFLINE, EngineConfig
+from engine.roofline import Roofline
 
 # Default "polynomial" model of the reference mocker (no perf data).
 PREFILL_A: Final = 4.209989e-07
@@ -119,7 +120,64 @@ class FixedTiming(TimingModel):
         return self.decode_const
 
 
+# The reference mocker clamps model decode times to at least 1 ms.
+DECODE_FLOOR_MS: Final = 1.0
+
+
+@final
+class RooflineTiming(TimingModel):
+    """Hardware roofline (engine/roofline.py). Prefill sees the batch means the reference passes
+    to its perf models: mean end and mean start positions (integer floors)."""
+
+    roof: Roofline
+
+    def __init__(self, cfg: EngineConfig) -> None:
+        super().__init__(cfg)
+        p = cfg.roofline
+        if p is None:
+            raise ValueError("TIMING_ROOFLINE needs EngineConfig.roofline")
+        self.roof = Roofline(p)
+
+    def prefill_raw_ms(self, batch_n: int, sum_end: int, sum_start: int) -> float:
+        mean_start = sum_start // batch_n
+        new = sum_end // batch_n - mean_start
+        if new <= 0:
+            return 0.0
+        return self.roof.prefill_ms(float(batch_n), float(new), float(mean_start))
+
+    def decode_raw_ms(self, batch_n: int, sum_ctx: int) -> float:
+        v = self.roof.decode_ms(float(batch_n), float(sum_ctx))
+        return v if v > DECODE_FLOOR_MS else DECODE_FLOOR_MS
+
+
+@final
+class ExternalTiming(TimingModel):
+    """Times from Python callables (the optional aiconfigurator provider, memoized there)."""
+
+    prefill_fn: Callable[[int, int, int], float]
+    decode_fn: Callable[[int, int], float]
+
+    def __init__(self, cfg: EngineConfig) -> None:
+        super().__init__(cfg)
+        pf = cfg.external_prefill
+        df = cfg.external_decode
+        if pf is None or df is None:
+            raise ValueError("TIMING_EXTERNAL needs EngineConfig.external_prefill/_decode")
+        self.prefill_fn = pf
+        self.decode_fn = df
+
+    def prefill_raw_ms(self, batch_n: int, sum_end: int, sum_start: int) -> float:
+        return float(self.prefill_fn(batch_n, sum_end, sum_start))
+
+    def decode_raw_ms(self, batch_n: int, sum_ctx: int) -> float:
+        return float(self.decode_fn(batch_n, sum_ctx))
+
+
 def make_timing(cfg: EngineConfig) -> TimingModel:
     if cfg.timing_kind == TIMING_FIXED:
         return FixedTiming(cfg)
+    if cfg.timing_kind == TIMING_ROOFLINE:
+        return RooflineTiming(cfg)
+    if cfg.timing_kind == TIMING_EXTERNAL:
+        return ExternalTiming(cfg)
     return PolynomialTiming(cfg)

@@ -7,7 +7,7 @@ from typing import Final, final
 
 from engine.config import EngineConfig
 from engine.kvpool import KvPool
-from engine.request import DONE, PREEMPTED, RUNNING, Request
+from engine.request import DONE, HANDOFF, PREEMPTED, RUNNING, Request
 from engine.timing import TimingModel, make_timing
 
 OK: Final = 0
@@ -45,6 +45,13 @@ class Worker:
     pass_end: float
     ready: list[Request]  # requests that emit a token (or finish) at pass end
     rejected: list[Request]  # rejected at the current pass start, drained by the simulation
+    firsts: list[Request]  # produced their first visible token (or finished prefill) at pass end
+    handoffs: list[Request]  # prefill worker: prefills finished at pass end, KV held
+    # Disagg hand-off operations on this worker's KV state, applied only between its passes.
+    inbox_ops: list[int]
+    inbox_reqs: list[Request]
+    pending_reservations: int  # hand-offs queued here that have no destination blocks yet
+    deferred_activations: int  # transfers that completed while this worker was mid-pass
     passes: int
     committed_prefill: int
     preemptions: int
@@ -71,6 +78,12 @@ class Worker:
         self.pass_end = 0.0
         self.ready = []
         self.rejected = []
+        self.firsts = []
+        self.handoffs = []
+        self.inbox_ops = []
+        self.inbox_reqs = []
+        self.pending_reservations = 0
+        self.deferred_activations = 0
         self.passes = 0
         self.committed_prefill = 0
         self.preemptions = 0
@@ -113,38 +126,51 @@ class Worker:
             elif res == BLOCKED:
                 break
 
-        # (B) waiting requests, strictly FCFS from the head
-        while not self.preempted_any and len(self.running) < cfg.max_num_seqs and self.waiting:
-            r = self.waiting[0]
+        # (B) waiting requests, strictly FCFS from the head. One exception on a disagg decode
+        # worker: while hand-offs wait for room here, preempted requests are passed over
+        # (neither admitted nor blocking the queue), which is what the reference does.
+        j = 0
+        waiting = self.waiting
+        while not self.preempted_any and len(self.running) < cfg.max_num_seqs and j < len(waiting):
+            r = waiting[j]
             seq = r.seq_len()
+            if r.decode_side and r.computed == 0 and self.pending_reservations > 0:
+                j += 1
+                continue
             if (r.admissions == 0 and ceil_div(seq, bs) > self.capacity) or (
                 self.max_model_len > 0 and r.prompt_len >= self.max_model_len
             ):
-                self.waiting.popleft()
+                del waiting[j]
                 r.status = DONE
                 self.rejected.append(r)
                 continue
             hit = 0
             active_hit = 0
             hashes = empty
-            if cfg.enable_prefix_caching:
-                nfull = seq // bs
-                limit = (seq - 1) // bs
-                if limit > nfull:
-                    limit = nfull
-                hashes = r.full_block_hashes(nfull)
-                hit = self.pool.match_prefix(hashes, limit)
-                active_hit = self.pool.count_active(hashes, hit)
-            needed = ceil_div(seq, bs) - active_hit
-            if needed > self.capacity - self.pool.num_active():
-                break  # head-of-line blocking, no watermark
+            if r.computed > 0:
+                # A disagg hand-off: the prompt's KV is already in place here.
+                needed = ceil_div(seq, bs) - len(r.blocks)
+                if needed > self.capacity - self.pool.num_active():
+                    break
+            else:
+                if cfg.enable_prefix_caching:
+                    nfull = seq // bs
+                    limit = (seq - 1) // bs
+                    if limit > nfull:
+                        limit = nfull
+                    hashes = r.full_block_hashes(nfull)
+                    hit = self.pool.match_prefix(hashes, limit)
+                    active_hit = self.pool.count_active(hashes, hit)
+                needed = ceil_div(seq, bs) - active_hit
+                if needed > self.capacity - self.pool.num_active():
+                    break  # head-of-line blocking, no watermark
             res = self._schedule(r, True, hit, hashes, now, pid)
             if res != OK:
                 break
-            if self.waiting[0] is r:
-                self.waiting.popleft()
+            if waiting[j] is r:
+                del waiting[j]
             else:
-                self.waiting.remove(r)
+                waiting.remove(r)
             if r.pass_tokens == 0 and self.budget == 0:
                 break
 
@@ -156,7 +182,9 @@ class Worker:
             s = r.prompt_len + r.gen
             if r.computed >= s:
                 ready.append(r)
-                if r.gen > 0:  # the first token is sampled from the prefill forward
+                # The first token is sampled from the prefill forward (no decode cost), except
+                # on a disagg decode worker, where it comes from a decode step over the prompt.
+                if r.gen > 0 or r.decode_side:
                     n_dec += 1
                     sum_ctx += s
         if self.budget == cfg.max_num_batched_tokens and len(ready) == 0:
@@ -224,12 +252,23 @@ class Worker:
         if from_waiting:
             self.running.append(r)
             r.status = RUNNING
-            r.admissions += 1
-            if r.admissions == 1:
-                r.first_admit_ms = now
-                r.first_reused = cached
-            if cached > r.reused:
-                r.reused = cached
+            if r.decode_side:
+                # decode_reused_input_tokens: prefix hits of decode-side readmissions (the
+                # materialised admission itself counts 0, as in the reference).
+                r.admissions += 1
+                if r.decode_admit_ms < 0.0:
+                    r.decode_admit_ms = now
+                if cached > r.decode_reused:
+                    r.decode_reused = cached
+            else:
+                r.admissions += 1
+                if r.admissions == 1:
+                    r.first_admit_ms = now
+                    r.first_reused = cached
+                    if self.kind == POOL_PREFILL:
+                        r.prefill_admit_ms = now
+                if cached > r.reused:
+                    r.reused = cached
         self.budget -= end - start
         r.pass_id = pid
         r.pass_tokens = end - start
@@ -292,11 +331,20 @@ class Worker:
         """Apply the pass that ends at `now`: emit tokens, complete requests (appended to done)."""
         any_done = False
         mml = self.max_model_len
+        prefill_pool = self.kind == POOL_PREFILL
         for r in self.ready:
+            if prefill_pool and r.max_out > 0:
+                # Prefill done: the KV is held here until the decode worker has it.
+                r.status = HANDOFF
+                r.source_held_ms = now
+                self.handoffs.append(r)
+                any_done = True
+                continue
             if r.max_out > 0:
                 r.gen += 1
                 if r.gen == 1:
                     r.first_token_ms = now
+                    self.firsts.append(r)
                 else:
                     r.gaps.append(now - r.last_token_ms)
                     if r.gen == 2:
@@ -312,6 +360,13 @@ class Worker:
         if any_done:
             self.running = [r for r in self.running if r.status == RUNNING]
         self.busy = False
+
+    def has_preempted_waiting(self) -> bool:
+        """A request waits here to be (re)computed from scratch (not a materialised hand-off)."""
+        for r in self.waiting:
+            if r.computed == 0:
+                return True
+        return False
 
     def prefill_backlog(self) -> int:
         """Prompt tokens not yet computed, over running and waiting requests."""
