@@ -9,7 +9,7 @@ PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
 SOURCES := $(wildcard engine/*.py dynosim/*.py planner/*.py tui/*.py) pyproject.toml setup.py
 
-.PHONY: all install run test test-interpreted bench clean
+.PHONY: all install run tui test test-interpreted snapshot-update bench clean
 
 all: install
 
@@ -27,6 +27,10 @@ install: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/dynosim-tui traces/synthetic_trace.jsonl --num-workers 4 --export out/synthetic_w4
 
+# The live view on the same run (needs a terminal).
+tui: $(STAMP)
+	$(VENV)/bin/dynosim-tui traces/synthetic_trace.jsonl --num-workers 4
+
 # Tests import the installed (compiled) package; run from tests/ so the source tree's
 # packages are not picked up ahead of it.
 test: $(STAMP)
@@ -35,6 +39,10 @@ test: $(STAMP)
 # The same tests against the interpreted engine (DYNOSIM_INTERPRETED=1).
 test-interpreted: $(STAMP)
 	cd tests && DYNOSIM_INTERPRETED=1 ../$(PY) -m pytest -q -p no:cacheprovider --rootdir=. .
+
+# Re-record the TUI screen snapshots (review the SVG diffs before committing them).
+snapshot-update: $(STAMP)
+	cd tests && ../$(PY) -m pytest -q -p no:cacheprovider --rootdir=. test_tui_snapshots.py --snapshot-update
 
 bench: $(STAMP)
 	$(PY) bench/bench.py

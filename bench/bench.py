@@ -17,6 +17,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = Path(os.environ.get("REFERENCE_REPLAY", ROOT.parent / "shared/tools/reference-replay"))
 TRACE = ROOT / "traces" / "synthetic_trace.jsonl"
+# The planner guide's hardware timing set-up (roofline for vLLM / H200 / Llama-3.1-8B-FP8 / TP1).
+AIC_ARGS = json.dumps({"aic_backend": "vllm", "aic_system": "h200_sxm",
+                       "aic_model_path": "nvidia/Llama-3.1-8B-Instruct-FP8", "aic_tp_size": 1})
 
 
 def ours(args: list[str], interpreted: bool = False, records: bool = False) -> dict:
@@ -45,6 +48,21 @@ def reference(args: list[str]) -> dict | None:
 
 def med(xs: list[float]) -> float:
     return statistics.median(xs) if xs else float("nan")
+
+
+def aic_rows(rows: list, runs: int) -> None:
+    """The aic-args replay (roofline timing) next to the polynomial rows measured above."""
+    for n, o, _, _ in rows:
+        flags = [str(TRACE), "--num-workers", str(n), "--extra-engine-args", AIC_ARGS]
+        x = [ours(flags) for _ in range(runs)]
+        poly_s, poly_e = med([r["replay_s"] for r in o]), med([r["engine_s"] for r in o])
+        aic_s, aic_e = med([r["replay_s"] for r in x]), med([r["engine_s"] for r in x])
+        print(f"aic args, {n} worker(s): {aic_s:.3f} s (engine {aic_e:.3f} s) vs polynomial "
+              f"{poly_s:.3f} s (engine {poly_e:.3f} s): {aic_s / poly_s:.2f}x the polynomial's "
+              f"wall time; {x[0]['completed']} completed, mean TTFT "
+              f"{x[0]['mean_ttft_ms']:.1f} ms (polynomial {o[0]['mean_ttft_ms']:.1f} ms)")
+    print("aic args = roofline timing for vLLM / h200_sxm / Llama-3.1-8B-Instruct-FP8 / TP1 and "
+          "its derived num_gpu_blocks, so the schedule (passes, batch sizes) differs too")
 
 
 def main() -> int:
@@ -82,6 +100,7 @@ def main() -> int:
               f"{ref_e:8.3f} {ours_e / ref_e:6.2f} | {int_s:7.3f} {int_s / ours_s:5.2f}x")
     print("ours/ref = whole replay call (parse + engine + summary); eng = engine only "
           "(reference: its Rust wall_time_ms); gain = interpreted / compiled")
+    aic_rows(rows, a.runs)
     if not a.skip_memory:
         n_req = a.memory_requests
         m = ours(["--input-tokens", "1024", "--output-tokens", "64", "--request-count",

@@ -19,6 +19,10 @@ examples:
   dynosim-tui trace.jsonl --extra-engine-args '{"engine": {"num_gpu_blocks": 8192}}' \\
       --report-json report.json
   dynosim-tui --input-tokens 2000 --output-tokens 200 --request-count 500 --request-rate 5
+  dynosim-tui trace.jsonl --num-workers 8 --router-mode kv_router --seed 1 --export out/
+  dynosim-tui trace.jsonl --prefill-engine-args '{"engine": {"kv_transfer_bandwidth": 25,
+      "kv_transfer_bytes_per_token": 131072}}' --decode-engine-args '{}' \
+      --num-prefill-workers 2 --num-decode-workers 2 --export out/
 
 outputs: the AIPerf-style table on stdout; the JSON report (the reference's summary keys at top
 level, plus a "dynosim" section with the run's configuration) at --report-json, or by default at
@@ -61,12 +65,29 @@ def make_parser() -> argparse.ArgumentParser:
     e = p.add_argument_group("engine and routing")
     e.add_argument("--num-workers", type=int, default=1, help="aggregated workers (default: 1)")
     e.add_argument("--router-mode", default="round_robin",
-                   help="round_robin (default); kv_router is not supported yet")
+                   help="round_robin (default), or kv_router: send each request to the worker "
+                   "with the lowest cost = queued prefill blocks - cached prefix blocks + "
+                   "active decode blocks (ties broken at random, see --seed)")
+    e.add_argument("--router-config", default=None, metavar="JSON|PATH",
+                   help="kv_router knobs, e.g. '{\"overlap_score_weight\": 1.0, "
+                   '\"router_temperature\": 0.0}\' (unknown keys are rejected)')
+    e.add_argument("--kv-event-lag-ms", type=float, default=0.0,
+                   help="extra delay before the router sees a worker's KV cache changes")
+    d = p.add_argument_group("disaggregated serving (prefill and decode pools)")
+    d.add_argument("--prefill-engine-args", default=None, metavar="JSON|PATH",
+                   help="engine args of the prefill pool (also holds kv_transfer_bandwidth "
+                   "[GB/s] and kv_transfer_bytes_per_token for the KV hand-off)")
+    d.add_argument("--decode-engine-args", default=None, metavar="JSON|PATH",
+                   help="engine args of the decode pool")
+    d.add_argument("--num-prefill-workers", type=int, default=1, help="prefill workers")
+    d.add_argument("--num-decode-workers", type=int, default=1, help="decode workers")
     e.add_argument("--extra-engine-args", default=None, metavar="JSON|PATH",
                    help="engine args as inline JSON or a .json file; nested 1.6 form "
                    '{"engine": {...}, "tensor_parallel_size": 1} or flat 1.4 form '
                    '{"block_size": 64, ...}')
-    e.add_argument("--seed", type=int, default=0, help="seed for randomised policies")
+    e.add_argument("--seed", type=int, default=0,
+                   help="seed of the router's random tie-break (recorded in the report; the "
+                   "same seed gives identical reports)")
     r = p.add_argument_group("SLA (adds goodput keys to the report)")
     r.add_argument("--sla-ttft-ms", type=float)
     r.add_argument("--sla-itl-ms", type=float)
@@ -78,7 +99,8 @@ def make_parser() -> argparse.ArgumentParser:
     o.add_argument("--export", metavar="DIR",
                    help="write report.json, requests.jsonl, requests.parquet, summary.txt here")
     o.add_argument("--headless", action="store_true",
-                   help="run without the live view (the default until the TUI lands)")
+                   help="run without the live view (implied by --export, and when stdin or "
+                   "stdout is not a terminal)")
     o.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: on when stderr is a terminal)")
     return p
@@ -95,14 +117,16 @@ def options_from_args(a: argparse.Namespace) -> RunOptions:
         request_count=a.request_count, request_rate=a.request_rate,
         arrival_interval_ms=a.arrival_interval_ms, turns_per_session=a.turns_per_session,
         inter_turn_delay_ms=a.inter_turn_delay_ms, arrival_seed=a.arrival_seed, seed=a.seed,
+        router_config=a.router_config, kv_event_lag_ms=a.kv_event_lag_ms,
+        prefill_engine_args=a.prefill_engine_args, decode_engine_args=a.decode_engine_args,
+        num_prefill_workers=a.num_prefill_workers, num_decode_workers=a.num_decode_workers,
     )
 
 
 def run_headless(a: argparse.Namespace) -> int:
     replay = build_replay(options_from_args(a))
-    for key in replay.engine_args.ignored:
-        print(f"dynosim-tui: warning: --extra-engine-args: '{key}' is accepted but has no effect "
-              "in this version", file=sys.stderr)
+    for line in replay.warnings():
+        print(f"dynosim-tui: warning: {line}", file=sys.stderr)
     total = len(replay.workload)
     bar = Progress(total, enabled=a.progress)
     try:
@@ -133,7 +157,12 @@ def run_headless(a: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     try:
-        return run_headless(args)
+        # The live view unless asked for files only, or not on a terminal (pipes, CI, tests).
+        if args.export or args.headless or not (sys.stdin.isatty() and sys.stdout.isatty()):
+            return run_headless(args)
+        from tui.launch import run_tui  # Textual is imported only for the live view
+
+        return run_tui(args)
     except InputError as exc:
         print(f"dynosim-tui: error: {exc}", file=sys.stderr)
         return 2

@@ -23,6 +23,8 @@ from typing import Any, Callable
 import msgspec
 
 from dynosim.errors import InputError, json_kind, show_value
+from dynosim.perfmodel.build import PerfModelError
+from dynosim.perfmodel.setup import AicTiming, configure_aic
 from engine.config import TIMING_FIXED, TIMING_POLYNOMIAL, EngineConfig
 
 # ---------------------------------------------------------------------------------------------
@@ -144,6 +146,37 @@ _SGLANG_KEYS = (
 _TRTLLM_KEYS = (_Key("capacity_scheduler_policy", _enum("guaranteed_no_evict"),
                      "guaranteed_no_evict"),)
 
+# Hardware timing model (spec perfmodel.md): active when aic_backend is set, in either form.
+# Without aic_backend these keys are accepted and have no effect (as in the reference).
+_AIC_KEYS: tuple[_Key, ...] = (
+    _Key("aic_backend", _enum("vllm", "sglang", "trtllm"), None, nullable=True,
+         in_defaults=False),
+    _Key("aic_system", _str, None, nullable=True, in_defaults=False),
+    _Key("aic_model_path", _str, None, nullable=True, in_defaults=False),
+    _Key("aic_tp_size", POS_INT, None, nullable=True, in_defaults=False),
+    _Key("aic_backend_version", _str, None, nullable=True, in_defaults=False),
+    _Key("aic_gemm_dtype", _str, None, nullable=True, in_defaults=False),
+    _Key("aic_kv_cache_dtype", _str, None, nullable=True, in_defaults=False),
+    _Key("aic_fmha_dtype", _str, None, nullable=True, in_defaults=False),
+    _Key("aic_moe_dtype", _str, None, nullable=True, in_defaults=False),
+    _Key("aic_comm_dtype", _str, None, nullable=True, in_defaults=False),
+    _Key("aic_moe_tp_size", POS_INT, None, nullable=True, in_defaults=False),
+    _Key("aic_moe_ep_size", POS_INT, None, nullable=True, in_defaults=False),
+    _Key("aic_attention_dp_size", POS_INT, None, nullable=True, in_defaults=False),
+    _Key("aic_systems_path", _str, None, nullable=True, effect=IGNORED, in_defaults=False),
+    # this project's own: "roofline" (default) or "aiconfigurator" (the optional extra)
+    _Key("aic_provider", _enum("roofline", "aiconfigurator"), None, nullable=True,
+         in_defaults=False),
+)
+# Used by the roofline; the rest only by the aiconfigurator provider.
+_AIC_ROOFLINE_KEYS = ("aic_backend", "aic_system", "aic_model_path", "aic_tp_size",
+                      "aic_gemm_dtype", "aic_kv_cache_dtype", "aic_fmha_dtype",
+                      "aic_attention_dp_size", "aic_provider")
+_AIC_PERF_FIELD = {"system": "aic_system", "model": "aic_model_path", "backend": "aic_backend",
+                   "tp": "aic_tp_size", "gemm_dtype": "aic_gemm_dtype",
+                   "kv_dtype": "aic_kv_cache_dtype", "fmha_dtype": "aic_fmha_dtype",
+                   "provider": "aic_provider"}
+
 # engine.* keys of the 1.6 launch config, in the reference's order.
 _ENGINE_KEYS: tuple[_Key, ...] = (
     _Key("backend", _enum("vllm", "sglang", "trtllm"), "vllm"),
@@ -161,13 +194,14 @@ _ENGINE_KEYS: tuple[_Key, ...] = (
     _Key("aic_nextn", _int_range(1, 5), None, nullable=True, effect=UNSUPPORTED),
     _Key("aic_nextn_accept_rates", _str, None, nullable=True, effect=IGNORED),
     _Key("aic_mtp_seed", NONNEG_INT, 42, effect=IGNORED),
+    *_AIC_KEYS,
     _Key("worker_type", _enum("aggregated", "prefill", "decode"), "aggregated"),
     _Key("preemption_mode", _enum("lifo", "fifo"), "lifo"),
     _Key("emit_kv_events", _bool, False, effect=IGNORED),
     _Key("emit_kv_token_ids", _bool, False, effect=IGNORED),
     _Key("kv_bytes_per_token", NONNEG_INT, None, nullable=True, effect=IGNORED,
          in_defaults=False),
-    _Key("kv_transfer_bytes_per_token", NONNEG_INT, None, nullable=True, effect=IGNORED),
+    _Key("kv_transfer_bytes_per_token", NONNEG_NUM, None, nullable=True),  # disagg hand-off
     _Key("kv_cache_bytes_per_token", NONNEG_INT, None, nullable=True, effect=IGNORED,
          in_defaults=False),
     _Key("kv_cache_groups", _any, None, nullable=True, effect=UNSUPPORTED, in_defaults=False),
@@ -179,9 +213,9 @@ _ENGINE_KEYS: tuple[_Key, ...] = (
     _Key("prefix_match_unit", POS_INT, None, nullable=True, effect=UNSUPPORTED,
          in_defaults=False),
     _Key("g3_offload", _obj, None, nullable=True, effect=UNSUPPORTED, in_defaults=False),
-    _Key("kv_transfer_bandwidth", NONNEG_NUM, None, nullable=True, effect=IGNORED),
+    _Key("kv_transfer_bandwidth", NONNEG_NUM, None, nullable=True),  # GB/s, disagg hand-off
     _Key("kv_transfer_timing_mode", _enum("full_prompt", "destination_missing"),
-         "full_prompt", effect=IGNORED),
+         "full_prompt"),
     _Key("timing_model", _obj, {"type": "polynomial"}),
     _Key("sglang", _obj, None, effect=IGNORED),  # sub-keys checked separately
     _Key("trtllm", _obj, None, effect=IGNORED),
@@ -206,17 +240,6 @@ _LEGACY_KEYS: tuple[_Key, ...] = (
     _Key("is_prefill", _bool, False, nullable=True),
     _Key("is_decode", _bool, False, nullable=True),
     _Key("planner_profile_data", _str, None, nullable=True, effect=UNSUPPORTED),
-    _Key("aic_backend", _str, None, nullable=True, effect=UNSUPPORTED),
-    *(
-        _Key(n, _str, None, nullable=True, effect=IGNORED)
-        for n in ("aic_system", "aic_systems_path", "aic_backend_version", "aic_model_path",
-                  "aic_gemm_dtype", "aic_moe_dtype", "aic_fmha_dtype", "aic_kv_cache_dtype",
-                  "aic_comm_dtype")
-    ),
-    *(
-        _Key(n, POS_INT, None, nullable=True, effect=IGNORED)
-        for n in ("aic_tp_size", "aic_moe_tp_size", "aic_moe_ep_size", "aic_attention_dp_size")
-    ),
     _Key("g1_backend", _str, None, nullable=True, effect=IGNORED),
     _Key("enable_local_indexer", _bool, False, nullable=True, effect=IGNORED),
     _Key("bootstrap_port", PORT, None, nullable=True, effect=IGNORED),
@@ -252,16 +275,21 @@ class ParsedEngineArgs:
     normalized: the nested 1.6 launch config with every default filled in (for echoing).
     ignored:    dotted names of keys that were given but have no effect in this engine.
     form:       "nested", "flat" or "default" (nothing given).
+    warnings:   messages for the user (e.g. an uncalibrated hardware timing model).
+    perf:       the hardware timing model chosen by aic_* args (None without aic_backend).
     """
 
-    __slots__ = ("config", "normalized", "ignored", "form")
+    __slots__ = ("config", "normalized", "ignored", "form", "warnings", "perf")
 
     def __init__(self, config: EngineConfig, normalized: dict[str, Any], ignored: list[str],
-                 form: str) -> None:
+                 form: str, warnings: list[str] | None = None,
+                 perf: AicTiming | None = None) -> None:
         self.config = config
         self.normalized = normalized
         self.ignored = ignored
         self.form = form
+        self.warnings = warnings if warnings is not None else []
+        self.perf = perf
 
     def __repr__(self) -> str:
         return f"ParsedEngineArgs(form={self.form!r}, normalized={self.normalized!r})"
@@ -271,6 +299,11 @@ class _Ctx:
     def __init__(self, source: str) -> None:
         self.source = source
         self.ignored: list[str] = []
+        self.warnings: list[str] = []
+        # names given in the engine section / at the top level, and the engine field prefix
+        self.engine_given: set[str] = set()
+        self.top_given: set[str] = set()
+        self.prefix = ""
 
     def fail(self, message: str, field: str | None = None) -> InputError:
         return InputError(message, source=self.source, field=field)
@@ -295,7 +328,6 @@ _UNSUPPORTED_WHAT = {
     "num_g3_blocks": "KV offload tiers (G3)",
     "enable_g4_storage": "KV offload tiers (G4)",
     "planner_profile_data": "profile-driven timing",
-    "aic_backend": "aiconfigurator-driven timing",
 }
 
 
@@ -436,7 +468,63 @@ def _check_supported(ctx: _Ctx, norm: dict[str, Any], engine_prefix: str) -> Non
                                  _UNSUPPORTED_WHAT.get(spec.name, spec.name))
 
 
-def _to_config(norm: dict[str, Any]) -> EngineConfig:
+def _aic(ctx: _Ctx, norm: dict[str, Any]) -> AicTiming | None:
+    """The hardware timing model of aic_* args (None without aic_backend). Derives
+    num_gpu_blocks from GPU memory unless it was given explicitly."""
+    eng = norm["engine"]
+    prefix = ctx.prefix
+    given = [k.name for k in _AIC_KEYS if eng.get(k.name) is not None]
+    if eng.get("aic_backend") is None:
+        for name in given:
+            if _ENGINE_BY_NAME[name].effect == USED:
+                ctx.ignored.append(prefix + name)
+        return None
+    for name in ("aic_system", "aic_model_path"):
+        if eng.get(name) is None:
+            example = '"h200_sxm"' if name == "aic_system" else '"nvidia/Llama-3.1-8B-Instruct-FP8"'
+            raise ctx.fail(f"required with aic_backend (e.g. {example})", field=prefix + name)
+    if eng.get("aic_attention_dp_size") not in (None, 1):
+        raise _not_supported(ctx, prefix + "aic_attention_dp_size",
+                             f"aic_attention_dp_size {eng['aic_attention_dp_size']} (attention "
+                             "data parallelism; use 1)")
+    tp = eng.get("aic_tp_size")
+    if tp is None:
+        tp = norm["tensor_parallel_size"]
+    elif "tensor_parallel_size" in ctx.top_given and tp != norm["tensor_parallel_size"]:
+        raise ctx.fail(f"conflicts with tensor_parallel_size {norm['tensor_parallel_size']}",
+                       field=prefix + "aic_tp_size")
+    provider = eng.get("aic_provider") or "roofline"
+    timing_explicit = "timing_model" in ctx.engine_given
+    blocks_explicit = ("num_gpu_blocks" in ctx.engine_given
+                       or bool(norm["num_gpu_blocks_is_explicit"]))
+    try:
+        perf = configure_aic(
+            backend=eng["aic_backend"], system=eng["aic_system"], model=eng["aic_model_path"],
+            tp=int(tp), gemm_dtype=eng.get("aic_gemm_dtype"),
+            kv_dtype=eng.get("aic_kv_cache_dtype"), fmha_dtype=eng.get("aic_fmha_dtype"),
+            provider=provider, backend_version=eng.get("aic_backend_version"),
+            moe_tp_size=eng.get("aic_moe_tp_size"), moe_ep_size=eng.get("aic_moe_ep_size"),
+            timing=not timing_explicit,
+            block_size=None if blocks_explicit else int(eng["block_size"]),
+            gpu_memory_utilization=norm["gpu_memory_utilization"],
+            max_num_batched_tokens=int(eng["max_num_batched_tokens"]),
+            max_num_seqs=int(eng["max_num_seqs"]))
+    except PerfModelError as e:
+        field = "num_gpu_blocks" if e.key == "memory" else _AIC_PERF_FIELD.get(e.key, "aic_backend")
+        raise ctx.fail(str(e), field=prefix + field) from None
+    if provider == "roofline" or timing_explicit:
+        for name in given:
+            if name not in _AIC_ROOFLINE_KEYS and _ENGINE_BY_NAME[name].effect == USED:
+                ctx.ignored.append(prefix + name)
+    if perf.capacity is not None:
+        eng["num_gpu_blocks"] = perf.capacity.num_gpu_blocks
+        ctx.ignored = [k for k in ctx.ignored if k != "gpu_memory_utilization"]
+    if perf.warning is not None:
+        ctx.warnings.append(perf.warning)
+    return perf
+
+
+def _to_config(norm: dict[str, Any], perf: AicTiming | None = None) -> EngineConfig:
     eng = norm["engine"]
     c = EngineConfig()
     c.block_size = int(eng["block_size"])
@@ -458,6 +546,9 @@ def _to_config(norm: dict[str, Any]) -> EngineConfig:
         c.timing_kind = TIMING_POLYNOMIAL
     c.tensor_parallel_size = int(norm["tensor_parallel_size"])
     c.startup_time_s = -1.0 if norm["startup_time"] is None else float(norm["startup_time"])
+    if perf is not None:
+        c.tensor_parallel_size = perf.tp
+        perf.apply(c)
     return c
 
 
@@ -479,6 +570,7 @@ def _parse_nested(ctx: _Ctx, obj: dict[str, Any]) -> dict[str, Any]:
     norm: dict[str, Any] = {"engine": _engine_section(ctx, eng, "engine.")}
     norm.update(_top_section(ctx, obj))
     _check_supported(ctx, norm, "engine.")
+    ctx.engine_given, ctx.top_given, ctx.prefix = set(eng), set(obj), "engine."
     return norm
 
 
@@ -520,6 +612,7 @@ def _parse_flat(ctx: _Ctx, obj: dict[str, Any]) -> dict[str, Any]:
     norm: dict[str, Any] = {"engine": _engine_section(ctx, engine_given, "")}
     norm.update(_top_section(ctx, top_given))
     _check_supported(ctx, norm, "")
+    ctx.engine_given, ctx.top_given, ctx.prefix = set(engine_given), set(top_given), ""
     return norm
 
 
@@ -571,4 +664,5 @@ def parse_engine_args(
             raise ctx.fail(f"expected a JSON object, got {json_kind(obj)} {show_value(obj)}")
         form = "nested" if "engine" in obj else "flat"
     norm = _parse_nested(ctx, obj) if form == "nested" else _parse_flat(ctx, obj)
-    return ParsedEngineArgs(_to_config(norm), norm, ctx.ignored, form)
+    perf = _aic(ctx, norm)
+    return ParsedEngineArgs(_to_config(norm, perf), norm, ctx.ignored, form, ctx.warnings, perf)

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Any
 
 import msgspec
 
 from dynosim.engine_args import ParsedEngineArgs, parse_engine_args
 from dynosim.errors import InputError
 from dynosim.report import Report, build_report
+from dynosim.router_config import parse_router_config
 from dynosim.synthetic import make_synthetic
 from dynosim.trace import load_mooncake
 from engine.sim import Simulation
+from engine.topology import ROUTER_KV, TRANSFER_DESTINATION_MISSING, Topology
 from engine.workload import Workload
 
 ROUTER_MODES = ("round_robin", "kv_router")
@@ -44,20 +47,45 @@ class RunOptions(msgspec.Struct, kw_only=True, frozen=True):
     inter_turn_delay_ms: float = 0.0
     arrival_seed: int = 42
     seed: int = 0
+    # KV-aware routing and disaggregated prefill/decode
+    router_config: str | None = None
+    kv_event_lag_ms: float = 0.0
+    prefill_engine_args: str | None = None
+    decode_engine_args: str | None = None
+    num_prefill_workers: int = 1
+    num_decode_workers: int = 1
+
+    @property
+    def disaggregated(self) -> bool:
+        return self.prefill_engine_args is not None or self.decode_engine_args is not None
 
 
-def _check(cond: bool, field: str, msg: str) -> None:
+def _check(cond: bool, flag: str, msg: str) -> None:
     if not cond:
-        raise InputError(msg, field=field)
+        raise InputError(msg, source=flag)
 
 
 def validate_options(o: RunOptions) -> None:
     _check(o.num_workers >= 1, "--num-workers", f"must be >= 1, got {o.num_workers}")
     _check(o.router_mode in ROUTER_MODES, "--router-mode",
            f"must be one of {', '.join(ROUTER_MODES)}, got {o.router_mode!r}")
-    if o.router_mode == "kv_router":
-        raise InputError("kv_router is not supported yet (round_robin only in this version)",
-                         field="--router-mode")
+    _check(o.router_config is None or o.router_mode == "kv_router", "--router-config",
+           "only applies with --router-mode kv_router")
+    _check(o.kv_event_lag_ms >= 0 and math.isfinite(o.kv_event_lag_ms), "--kv-event-lag-ms",
+           f"must be a number >= 0, got {o.kv_event_lag_ms}")
+    if o.disaggregated:
+        missing = [f for f, v in (("--prefill-engine-args", o.prefill_engine_args),
+                                  ("--decode-engine-args", o.decode_engine_args)) if v is None]
+        if missing:
+            raise InputError("disaggregated serving needs both --prefill-engine-args and "
+                             "--decode-engine-args (JSON, may be '{}')", source=missing[0])
+        _check(o.extra_engine_args is None, "--extra-engine-args",
+               "applies to aggregated runs; with --prefill-engine-args/--decode-engine-args "
+               "put the settings of each pool there")
+        _check(o.num_prefill_workers >= 1, "--num-prefill-workers",
+               f"must be >= 1, got {o.num_prefill_workers}")
+        _check(o.num_decode_workers >= 1, "--num-decode-workers",
+               f"must be >= 1, got {o.num_decode_workers}")
     _check(o.trace_format in TRACE_FORMATS, "--trace-format",
            f"only {', '.join(TRACE_FORMATS)} is supported, got {o.trace_format!r}")
     _check(o.arrival_speedup_ratio > 0 and math.isfinite(o.arrival_speedup_ratio),
@@ -77,10 +105,10 @@ def validate_options(o: RunOptions) -> None:
         if any(v is None for v in synthetic):
             raise InputError(
                 "give a trace file, or a synthetic workload with --input-tokens, "
-                "--output-tokens and --request-count", field="TRACE")
+                "--output-tokens and --request-count", source="TRACE")
     elif any(v is not None for v in synthetic):
         raise InputError("give either a trace file or --input-tokens/--output-tokens/"
-                         "--request-count, not both", field="TRACE")
+                         "--request-count, not both", source="TRACE")
 
 
 def load_workload(o: RunOptions) -> Workload:
@@ -92,7 +120,7 @@ def load_workload(o: RunOptions) -> Workload:
     assert o.request_count is not None
     if not closed and (o.request_rate is None) == (o.arrival_interval_ms is None):
         raise InputError("a synthetic workload needs exactly one of --request-rate, "
-                         "--arrival-interval-ms or --replay-concurrency", field="--request-rate")
+                         "--arrival-interval-ms or --replay-concurrency", source="--request-rate")
     return make_synthetic(
         o.input_tokens, o.output_tokens, o.request_count, request_rate=o.request_rate,
         arrival_interval_ms=o.arrival_interval_ms, seed=o.arrival_seed,
@@ -111,6 +139,20 @@ class Replay:
         self.engine_args = engine_args
         self.sim = sim
         self.engine_wall_ms = build_ms  # engine construction + execution, as the reference
+        self.pools = [engine_args]  # aggregated: one; disaggregated: prefill, decode
+        self.router_config: dict[str, Any] = {}
+
+    def warnings(self) -> list[str]:
+        """Things the user should know before trusting the numbers (one line each)."""
+        flags = (["--prefill-engine-args", "--decode-engine-args"] if self.options.disaggregated
+                 else ["--extra-engine-args"])
+        out: list[str] = []
+        for flag, args in zip(flags, self.pools):
+            for key in args.ignored:
+                out.append(f"{flag}: '{key}' is accepted but has no effect in this version")
+            for msg in getattr(args, "warnings", []):
+                out.append(f"{flag}: {msg}")
+        return out
 
     def advance(self, max_steps: int) -> bool:
         """Run up to max_steps engine instants. True while work remains."""
@@ -146,12 +188,64 @@ def check_aggregated(engine_args: ParsedEngineArgs, what: str = "--extra-engine-
             'needs "aggregated"', source=what, field=field)
 
 
+def _pool_args(value: str | None, flag: str, role: str) -> ParsedEngineArgs:
+    args = parse_engine_args(value, what=flag)
+    given = args.normalized["engine"]["worker_type"]
+    if given not in ("aggregated", role):
+        field = "engine.worker_type" if args.form == "nested" else "worker_type"
+        raise InputError(f'must be "{role}" here, got "{given}"', source=flag, field=field)
+    args.normalized["engine"]["worker_type"] = role
+    return args
+
+
+def build_topology(o: RunOptions) -> tuple[Topology, list[ParsedEngineArgs], dict[str, Any]]:
+    """Engine args per pool, the router, the hand-off: everything validated up front."""
+    topo = Topology(o.num_workers)
+    topo.seed = o.seed
+    topo.kv_event_lag_ms = o.kv_event_lag_ms
+    router_norm: dict[str, Any] = {}
+    if o.router_mode == "kv_router":
+        topo.router_mode = ROUTER_KV
+        topo.router_cfg, router_norm = parse_router_config(o.router_config)
+    if not o.disaggregated:
+        args = parse_engine_args(o.extra_engine_args, what="--extra-engine-args")
+        check_aggregated(args)
+        for key in ("kv_transfer_bandwidth", "kv_transfer_bytes_per_token"):
+            if args.normalized["engine"].get(key) is not None:
+                args.ignored.append(f"engine.{key}")  # only a disaggregated hand-off uses it
+        return topo, [args], router_norm
+    pre = _pool_args(o.prefill_engine_args, "--prefill-engine-args", "prefill")
+    dec = _pool_args(o.decode_engine_args, "--decode-engine-args", "decode")
+    if pre.config.block_size != dec.config.block_size:
+        raise InputError(
+            f"block_size must match the prefill pool's ({pre.config.block_size}) for the KV "
+            f"hand-off, got {dec.config.block_size}", source="--decode-engine-args",
+            field="engine.block_size")
+    topo.disaggregated = True
+    topo.prefill_cfg = pre.config
+    topo.decode_cfg = dec.config
+    topo.num_prefill = o.num_prefill_workers
+    topo.num_decode = o.num_decode_workers
+    # The reference takes the hand-off settings from the prefill side.
+    eng = pre.normalized["engine"]
+    bw = eng.get("kv_transfer_bandwidth")
+    bpt = eng.get("kv_transfer_bytes_per_token")
+    topo.transfer_bandwidth_gbps = float(bw) if bw is not None else 0.0
+    topo.transfer_bytes_per_token = float(bpt) if bpt is not None else 0.0
+    if eng.get("kv_transfer_timing_mode") == "destination_missing":
+        topo.transfer_mode = TRANSFER_DESTINATION_MISSING
+    return topo, [pre, dec], router_norm
+
+
 def build_replay(o: RunOptions) -> Replay:
     validate_options(o)
-    engine_args = parse_engine_args(o.extra_engine_args, what="--extra-engine-args")
-    check_aggregated(engine_args)
+    topo, pools, router_norm = build_topology(o)
     workload = load_workload(o)
     t0 = time.perf_counter()
     max_ms = o.max_sim_time_seconds * 1000.0 if o.max_sim_time_seconds is not None else -1.0
-    sim = Simulation(workload, engine_args.config, o.num_workers, o.replay_concurrency or 0, max_ms)
-    return Replay(o, workload, engine_args, sim, (time.perf_counter() - t0) * 1000.0)
+    sim = Simulation(workload, pools[0].config, o.num_workers, o.replay_concurrency or 0,
+                     max_ms, topo)
+    replay = Replay(o, workload, pools[0], sim, (time.perf_counter() - t0) * 1000.0)
+    replay.pools = pools
+    replay.router_config = router_norm
+    return replay

@@ -73,6 +73,22 @@ _DISAGG_NONE = (
 )
 
 
+class RecordLayout:
+    """What the run was, for the fields that depend on it."""
+
+    __slots__ = ("disaggregated", "kv_router", "num_prefill", "block_size")
+
+    def __init__(self, disaggregated: bool = False, kv_router: bool = False,
+                 num_prefill: int = 0, block_size: int = 64) -> None:
+        self.disaggregated = disaggregated
+        self.kv_router = kv_router
+        self.num_prefill = num_prefill
+        self.block_size = block_size
+
+
+AGG = RecordLayout()
+
+
 def request_uuid(idx: int) -> str:
     """Deterministic, sortable-by-index UUID (version 4 / variant 1 layout) for workload index idx."""
     return f"00000000-0000-4000-8000-{idx:012x}"
@@ -85,7 +101,8 @@ def _opt(values: np.ndarray, present: np.ndarray) -> list[float | None]:
     return out
 
 
-def _flat_columns(cols: MetricColumns, wl: Workload) -> tuple[dict[str, list[Any]], list[int], list[int]]:
+def _flat_columns(cols: MetricColumns, wl: Workload, layout: RecordLayout = AGG
+                  ) -> tuple[dict[str, list[Any]], list[int], list[int]]:
     """Flat columns in (arrival, uuid) order, plus the sorted admissions and first-reused lists."""
     n = len(cols)
     req = np.asarray(cols.req, dtype=np.int64)
@@ -150,35 +167,78 @@ def _flat_columns(cols: MetricColumns, wl: Workload) -> tuple[dict[str, list[Any
         "requested_output_length": i64(cols.requested_output).tolist(),
         "output_length": out_tok.tolist(),
         "reused_input_tokens": i64(cols.reused_tokens).tolist(),
-        "decode_worker_idx": i64(cols.worker).tolist(),
+        "decode_worker_idx": (i64(cols.worker) - layout.num_prefill).tolist(),
         "admission_count": admissions.tolist(),
         "readmission_count": np.maximum(admissions - 1, 0).tolist(),
         "terminal_status": [_STATUS_NAMES.get(s, "failed") for s in i64(cols.status).tolist()],
     }
     for k in _DISAGG_NONE:
         c[k] = none_col
+    bs = layout.block_size
+    zeros = [0] * n
+    # Columns filled only by routing/disagg runs may be absent in hand-built columns.
+    overlap = i64(cols.route_overlap_blocks if len(cols.route_overlap_blocks) == n else zeros)
+    best = i64(cols.route_best_overlap_blocks if len(cols.route_best_overlap_blocks) == n
+               else zeros)
+    c["_overlap"] = overlap.tolist()
+    c["_best"] = best.tolist()
+    if layout.disaggregated:
+        def ms(xs: list[float]) -> list[float | None]:
+            a = f64(xs)
+            return _opt(a, a >= 0.0)
+
+        decode_adm = f64(cols.decode_admit_ms)
+        reached_decode = decode_adm >= 0.0
+        c["prefill_worker_idx"] = i64(cols.prefill_worker).tolist()
+        c["prefill_admit_ms"] = ms(cols.prefill_admit_ms)
+        c["source_held_ms"] = ms(cols.source_held_ms)
+        c["destination_reserved_ms"] = ms(cols.dest_reserved_ms)
+        c["destination_activated_ms"] = ms(cols.dest_activated_ms)
+        c["decode_admit_ms"] = _opt(decode_adm, reached_decode)
+        c["source_released_ms"] = ms(cols.source_released_ms)
+        c["decode_reused_input_tokens"] = i64(cols.decode_reused_tokens).tolist()
+        c["prefill_route_overlap_tokens"] = (overlap * bs).tolist()
+        c["decode_route_overlap_tokens"] = [0] * n
+        # one admission on each side is not a readmission
+        c["readmission_count"] = np.maximum(
+            admissions - np.where(reached_decode, 2, 1), 0).tolist()
     ordered = {k: c[k] for k in FLAT_SCHEMA}
+    ordered["_overlap"] = c["_overlap"]
+    ordered["_best"] = c["_best"]
     return ordered, admissions.tolist(), i64(cols.first_reused_tokens).tolist()
 
 
-def _routing(worker: int) -> list[dict[str, Any]]:
-    return [
-        {
-            "pool": "agg",
-            "outcome": "immediate",
-            "queue_entered_at_ms": None,
-            "released_at_ms": None,
-            "queue_wait_ms": 0.0,
-            "logical_worker_id": worker,
-            "scheduler_id": worker,
-            "dp_rank": 0,
-            "reported_overlap_tokens": 0,
-            "selected_overlap_blocks": None,
-            "best_available_overlap_blocks": None,
-            "overlap_regret_blocks": None,
-            "placement_replica_id": None,
-        }
-    ]
+def _route(pool: str, worker: int, overlap: int | None, best: int | None,
+           bs: int) -> dict[str, Any]:
+    return {
+        "pool": pool,
+        "outcome": "immediate",
+        "queue_entered_at_ms": None,
+        "released_at_ms": None,
+        "queue_wait_ms": 0.0,
+        "logical_worker_id": worker,
+        "scheduler_id": worker,
+        "dp_rank": 0,
+        "reported_overlap_tokens": (overlap or 0) * bs,
+        "selected_overlap_blocks": overlap,
+        "best_available_overlap_blocks": best,
+        "overlap_regret_blocks": None if overlap is None or best is None else best - overlap,
+        "placement_replica_id": None,
+    }
+
+
+def _routing(layout: RecordLayout, row: dict[str, Any], overlap: int, best: int
+             ) -> list[dict[str, Any]]:
+    bs = layout.block_size
+    ov: int | None = overlap if layout.kv_router else None
+    bst: int | None = best if layout.kv_router else None
+    if not layout.disaggregated:
+        return [_route("agg", row["decode_worker_idx"], ov, bst, bs)]
+    out = [_route("prefill", row["prefill_worker_idx"], ov, bst, bs)]
+    if row["decode_admit_ms"] is not None or row["destination_reserved_ms"] is not None:
+        out.append(_route("decode", row["decode_worker_idx"], 0 if layout.kv_router else None,
+                          0 if layout.kv_router else None, bs))
+    return out
 
 
 def _admissions(count: int, first_at: float | None, first_reused: int) -> list[dict[str, Any]]:
@@ -198,20 +258,22 @@ def _admissions(count: int, first_at: float | None, first_reused: int) -> list[d
     return out
 
 
-def iter_request_records(cols: MetricColumns, wl: Workload) -> Iterator[dict[str, Any]]:
+def iter_request_records(cols: MetricColumns, wl: Workload, layout: RecordLayout = AGG
+                         ) -> Iterator[dict[str, Any]]:
     """Like per_request_records, but yields the dicts one at a time (for streaming to JSONL)."""
-    flat, admissions, first_reused = _flat_columns(cols, wl)
+    flat, admissions, first_reused = _flat_columns(cols, wl, layout)
+    overlaps = flat.pop("_overlap")
+    bests = flat.pop("_best")
     names = list(flat)
     split = names.index("decode_route_overlap_tokens") + 1
     head = names[:split]
     tail = [k for k in names[split:] if k != "terminal_status"]
-    workers = flat["decode_worker_idx"]
     first_at = flat["first_admit_ms"]
     status = flat["terminal_status"]
     tail_cols = [flat[k] for k in tail]
     for i, values in enumerate(zip(*(flat[k] for k in head))):
         row = dict(zip(head, values))
-        row["routing_history"] = _routing(workers[i])
+        row["routing_history"] = _routing(layout, row, overlaps[i], bests[i])
         row["admission_history"] = _admissions(admissions[i], first_at[i], first_reused[i])
         for k, col in zip(tail, tail_cols):
             row[k] = col[i]
@@ -220,19 +282,23 @@ def iter_request_records(cols: MetricColumns, wl: Workload) -> Iterator[dict[str
         yield row
 
 
-def per_request_records(cols: MetricColumns, wl: Workload) -> list[dict[str, Any]]:
+def per_request_records(cols: MetricColumns, wl: Workload, layout: RecordLayout = AGG
+                        ) -> list[dict[str, Any]]:
     """One dict per terminal request, fields in the reference's order, sorted by (arrival, uuid)."""
     # Millions of small containers and no cycles: pausing the cyclic GC avoids repeated full scans.
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return list(iter_request_records(cols, wl))
+        return list(iter_request_records(cols, wl, layout))
     finally:
         if was_enabled:
             gc.enable()
 
 
-def records_frame(cols: MetricColumns, wl: Workload) -> pl.DataFrame:
+def records_frame(cols: MetricColumns, wl: Workload, layout: RecordLayout = AGG
+                  ) -> pl.DataFrame:
     """The flat scalar fields of every record (no nested lists), same order as the records."""
-    flat, _, _ = _flat_columns(cols, wl)
+    flat, _, _ = _flat_columns(cols, wl, layout)
+    flat.pop("_overlap")
+    flat.pop("_best")
     return pl.DataFrame(flat, schema=FLAT_SCHEMA)

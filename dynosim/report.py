@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from dynosim.records import per_request_records, records_frame
+from dynosim.records import RecordLayout, per_request_records, records_frame
 from dynosim.summary import build_summary
 from dynosim.table import format_report_table
 from dynosim.writers import (
@@ -18,6 +18,7 @@ from dynosim.writers import (
     write_text_atomic,
 )
 from engine.metrics import MetricColumns
+from engine.topology import ROUTER_KV
 from engine.workload import Workload
 
 if TYPE_CHECKING:
@@ -29,11 +30,12 @@ VERSION = "0.1.0"
 
 class Report:
     def __init__(self, summary: dict[str, Any], run: dict[str, Any], cols: MetricColumns,
-                 workload: Workload) -> None:
+                 workload: Workload, layout: RecordLayout | None = None) -> None:
         self.summary = summary
         self.run = run
         self._cols = cols
         self._workload = workload
+        self._layout = layout if layout is not None else RecordLayout()
 
     def json_obj(self) -> dict[str, Any]:
         """The reference's summary keys at top level (scripts keep working) plus our run info."""
@@ -43,29 +45,43 @@ class Report:
         return format_report_table(self.summary)
 
     def records(self) -> list[dict[str, Any]]:
-        return per_request_records(self._cols, self._workload)
+        return per_request_records(self._cols, self._workload, self._layout)
 
     def frame(self) -> pl.DataFrame:
-        return records_frame(self._cols, self._workload)
+        return records_frame(self._cols, self._workload, self._layout)
 
 
 def build_report(replay: Replay) -> Report:
     sim = replay.sim
     cols = sim.collect()
     o = replay.options
-    cfg = replay.engine_args.config
+    topo = sim.topo
     # Workers exist until the replay's last event (a late rejection can outlast every
     # completion), which is what the reference bills worker-seconds for.
     end_ms = max(cols.terminal_ms) if len(cols) else 0.0
     duration_s = end_ms / 1000.0
-    n = o.num_workers
+    if topo.disaggregated:
+        pre, dec = replay.pools
+        worker_counts = {"prefill": topo.num_prefill, "decode": topo.num_decode}
+        prefill_s = topo.num_prefill * duration_s
+        decode_s = topo.num_decode * duration_s
+        prefill_gpus = pre.config.tensor_parallel_size
+        decode_gpus = dec.config.tensor_parallel_size
+        engine_args: dict[str, Any] = {"prefill": pre.normalized, "decode": dec.normalized}
+    else:
+        worker_counts = {"aggregated": o.num_workers}
+        prefill_s = 0.0
+        decode_s = o.num_workers * duration_s
+        prefill_gpus = 0
+        decode_gpus = replay.pools[0].config.tensor_parallel_size
+        engine_args = replay.pools[0].normalized
     summary = build_summary(
         cols,
         num_requests=len(replay.workload),
-        prefill_worker_seconds=0.0,
-        decode_worker_seconds=n * duration_s,
-        prefill_gpus_per_worker=0,
-        decode_gpus_per_worker=cfg.tensor_parallel_size,
+        prefill_worker_seconds=prefill_s,
+        decode_worker_seconds=decode_s,
+        prefill_gpus_per_worker=prefill_gpus,
+        decode_gpus_per_worker=decode_gpus,
         wall_time_ms=replay.engine_wall_ms,
         sla_ttft_ms=o.sla_ttft_ms,
         sla_itl_ms=o.sla_itl_ms,
@@ -81,9 +97,14 @@ def build_report(replay: Replay) -> Report:
         "finished": sim.is_finished() and unfinished == 0,
         "sim_time_ms": sim.now,
         "options": {k: getattr(o, k) for k in o.__struct_fields__},
-        "engine_args": replay.engine_args.normalized,
-        "topology": "aggregated",
-        "num_workers": n,
+        "engine_args": engine_args,
+        "topology": "disaggregated" if topo.disaggregated else "aggregated",
+        "num_workers": sum(worker_counts.values()),
+        "workers": worker_counts,
+        "router_mode": o.router_mode,
+        "router_config": replay.router_config or None,
+        "router_overlap_hit_rate": snap.router_hit_rate if snap.router_hit_rate >= 0 else None,
+        "seed": o.seed,
         "preemptions": cols.preemptions,
         "rejected_requests": snap.rejected,
         "unfinished_requests": unfinished,
@@ -92,7 +113,9 @@ def build_report(replay: Replay) -> Report:
         "stranded_requests": unfinished if sim.is_finished() and not replay.time_limited() else 0,
         "compiled_engine": _compiled(),
     }
-    return Report(summary, run, cols, replay.workload)
+    return Report(summary, run, cols, replay.workload, RecordLayout(
+        topo.disaggregated, topo.router_mode == ROUTER_KV, topo.num_prefill,
+        replay.pools[0].config.block_size))
 
 
 def _compiled() -> bool:

@@ -178,7 +178,12 @@ def build_summary(
     terminal = _arr(cols.terminal_ms, np.float64)[done]
     isl = _arr(cols.input_length, np.int64)[done]
     out_tok = _arr(cols.output_tokens, np.int64)[done]
-    reused = _arr(cols.reused_tokens, np.int64)[done]
+    reused = _arr(cols.reused_tokens, np.int64)
+    if len(cols.decode_reused_tokens) == len(reused):
+        # Disagg: the reference's ratio takes each request's best reuse over all admissions,
+        # decode-side readmissions included (its per-request field is the prefill side only).
+        reused = np.maximum(reused, _arr(cols.decode_reused_tokens, np.int64))
+    reused = reused[done]
     first_reused = _arr(cols.first_reused_tokens, np.int64)[done]
 
     completed = int(done.sum())

@@ -189,7 +189,12 @@ class Worker:
                     sum_ctx += s
         if self.budget == cfg.max_num_batched_tokens and len(ready) == 0:
             return -1.0
-        prefill = self.timer.prefill_ms(self.batch_n, self.sum_end, self.sum_start)
+        # A decode-pool worker never charges prefill time, even when it recomputes a preempted
+        # request's prompt (mirror of prefill workers never charging decode time): the
+        # reference's overload_disagg timings show it.
+        prefill = 0.0
+        if self.kind != POOL_DECODE:
+            prefill = self.timer.prefill_ms(self.batch_n, self.sum_end, self.sum_start)
         decode = self.timer.decode_ms(n_dec, sum_ctx)
         self.busy = True
         self.pass_end = (now + prefill) + decode

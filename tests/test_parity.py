@@ -37,12 +37,22 @@ KNOWN_GAPS = {
 }
 
 
-def run_case(case: dict) -> dict:
-    args = case.get("extra_engine_args")
+def _json_arg(case: dict, key: str) -> str | None:
+    v = case.get(key)
+    return json.dumps(v) if v is not None else None
+
+
+def run_case(case: dict, seed: int = 0) -> dict:
     opts = RunOptions(
         trace=str(ROOT / case["trace"]),
-        num_workers=case["num_workers"],
-        extra_engine_args=json.dumps(args) if args is not None else None,
+        num_workers=case.get("num_workers", 1),
+        router_mode=case.get("router_mode", "round_robin"),
+        seed=seed,
+        extra_engine_args=_json_arg(case, "extra_engine_args"),
+        prefill_engine_args=_json_arg(case, "prefill_engine_args"),
+        decode_engine_args=_json_arg(case, "decode_engine_args"),
+        num_prefill_workers=case.get("num_prefill_workers", 1),
+        num_decode_workers=case.get("num_decode_workers", 1),
         arrival_speedup_ratio=case.get("arrival_speedup_ratio") or 1.0,
         replay_concurrency=case.get("replay_concurrency"),
     )
@@ -52,7 +62,11 @@ def run_case(case: dict) -> dict:
     return replay.report().summary
 
 
-@pytest.mark.parametrize("case", golden_cases(), ids=lambda c: c["name"])
+DETERMINISTIC = [c for c in golden_cases() if c.get("runs", 1) == 1]
+RANDOMISED = [c for c in golden_cases() if c.get("runs", 1) > 1]
+
+
+@pytest.mark.parametrize("case", DETERMINISTIC, ids=lambda c: c["name"])
 def test_summary_matches_reference(case: dict) -> None:
     expected = json.loads((ROOT / case["summary"]).read_text())
     got = run_case(case)
@@ -75,3 +89,39 @@ def test_summary_matches_reference(case: dict) -> None:
             bad.append(f"{key}: ours {have!r} reference {want!r} "
                        f"(rel {abs(have - want) / max(abs(want), 1e-300):.2e})")
     assert not bad, "\n".join(bad)
+
+
+# kv_router breaks cost ties at random (the reference too), so these compare means: ours over
+# SEEDS against the reference's runs. Issue 3: mean and p90 TTFT within 2%, reuse within 0.01.
+SEEDS = range(5)
+
+
+@pytest.mark.parametrize("case", RANDOMISED, ids=lambda c: c["name"])
+def test_kv_router_matches_reference_statistically(case: dict) -> None:
+    runs = json.loads((ROOT / case["summary"]).read_text())["runs"]
+    ours = [run_case(case, seed=seed) for seed in SEEDS]
+
+    def mean(rows: list[dict], key: str) -> float:
+        return sum(r[key] for r in rows) / len(rows)
+
+    for key in ("num_requests", "completed_requests", "total_input_tokens", "total_output_tokens"):
+        assert {r[key] for r in ours} == {r[key] for r in runs}, key
+    bad = []
+    for key, rel in (("mean_ttft_ms", 0.02), ("p90_ttft_ms", 0.02)):
+        o, r = mean(ours, key), mean(runs, key)
+        if abs(o - r) > rel * r:
+            bad.append(f"{key}: ours {o:.4f} reference {r:.4f} ({(o - r) / r:+.2%})")
+    o, r = mean(ours, "prefix_cache_reused_ratio"), mean(runs, "prefix_cache_reused_ratio")
+    if abs(o - r) > 0.01:
+        bad.append(f"prefix_cache_reused_ratio: ours {o:.4f} reference {r:.4f}")
+    assert not bad, "\n".join(bad)
+
+
+def test_kv_router_same_seed_same_numbers() -> None:
+    case = next(c for c in RANDOMISED if c["name"] == "prefix_heavy_kv_w4")
+    a = run_case(case, seed=7)
+    b = run_case(case, seed=7)
+    c = run_case(case, seed=8)
+    drop = WALL_KEYS
+    assert {k: v for k, v in a.items() if k not in drop} == {k: v for k, v in b.items() if k not in drop}
+    assert a["mean_ttft_ms"] != c["mean_ttft_ms"]  # the seed does reach the tie-break

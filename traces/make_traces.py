@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Generate the small synthetic Mooncake-format traces bundled with dynosim-tui.
 
-Two traces are written (one JSON object per line, timestamps in ms, one hash_id
+Three traces are written (one JSON object per line, timestamps in ms, one hash_id
 per 512-token trace block; equal leading hash_ids = shareable prompt prefix):
 
 overload.jsonl
@@ -18,6 +18,11 @@ multiturn.jsonl
     turns carry an explicit ``delay`` (ms after the previous turn completes);
     the others rely on the timestamp difference to the previous turn.  Turn 0
     never has a ``delay``.  ``input_length`` sometimes ends in a partial block.
+
+prefix_heavy.jsonl
+    800 requests over ~2 min, 85% of them starting with one of 12 long shared
+    prefixes (4k-16k tokens, a few of them popular) plus a unique suffix: the
+    workload where KV-aware routing pays off.
 
 The output is fully determined by ``--seed`` (stdlib ``random`` only).
 """
@@ -95,6 +100,29 @@ def multiturn(rng, n_single=55, n_sessions=30, span_ms=60000):
     return rows
 
 
+def prefix_heavy(rng, n_requests=800, n_groups=12, span_ms=120000):
+    """Requests that mostly start with one of a few long shared prefixes (system prompts,
+    documents): where routing by cached prefix pays off. Poisson arrivals over span_ms."""
+    ids = Ids()
+    groups = [ids.take(rng.randint(8, 32)) for _ in range(n_groups)]  # 4k-16k token prefixes
+    weights = [1.0 / (k + 1) for k in range(n_groups)]  # a few popular prefixes
+    rows = []
+    t = 0.0
+    rate = n_requests / span_ms
+    for _ in range(n_requests):
+        t += rng.expovariate(rate)
+        if rng.random() < 0.85:
+            prefix = rng.choices(groups, weights)[0]
+        else:
+            prefix = []
+        suffix_tokens = rng.randint(200, 3000)
+        hash_ids = prefix + ids.take(n_blocks(suffix_tokens))
+        input_length = len(prefix) * TRACE_BLOCK + suffix_tokens
+        rows.append({"timestamp": int(t), "input_length": input_length,
+                     "output_length": rng.randint(20, 400), "hash_ids": hash_ids})
+    return rows
+
+
 def write(path, rows):
     with open(path, "w") as f:
         for row in rows:
@@ -110,6 +138,7 @@ def main():
     a = ap.parse_args()
     write(os.path.join(a.out_dir, "overload.jsonl"), overload(random.Random(a.seed)))
     write(os.path.join(a.out_dir, "multiturn.jsonl"), multiturn(random.Random(a.seed + 1)))
+    write(os.path.join(a.out_dir, "prefix_heavy.jsonl"), prefix_heavy(random.Random(a.seed + 2)))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""Hardware-grounded step-time model (roofline) for the `aic_*` engine args."""

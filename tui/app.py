@@ -1,0 +1,48 @@
+"""The Textual app: a thin shell around `MainScreen`, which owns the run."""
+from __future__ import annotations
+
+from textual.app import App
+from textual.screen import Screen
+
+from dynosim.factory import Replay
+from tui.driver import EngineDriver
+from tui.main_screen import ExportSettings, MainScreen
+from tui.pacing import PaceClock
+
+# The app's look, in one place (embedded rather than a .tcss file: the package installs only
+# its Python modules). Reusable widgets carry their own minimal DEFAULT_CSS.
+APP_CSS = """
+#status { background: $boost; }
+#body { height: 1fr; }
+#main { width: 1fr; }
+WorkerTable { max-height: 45%; border: round $primary 40%; }
+WorkerTable:focus { border: round $primary; }
+#plots { height: 1fr; min-height: 7; }
+PlotView { border: round $secondary 40%; }
+PlannerPanel { border: round $accent 50%; }
+Footer { background: $boost; }
+"""
+
+
+class DynosimApp(App[None]):
+    CSS = APP_CSS
+    TITLE = "dynosim-tui"
+    ENABLE_COMMAND_PALETTE = False
+
+    def __init__(self, replay: Replay, *, speed: float = 1.0, paused: bool = False,
+                 export: ExportSettings | None = None, warnings: tuple[str, ...] = ()) -> None:
+        super().__init__()
+        self.driver = EngineDriver(replay, PaceClock(speed=speed))
+        self._start_paused = paused
+        self._export = export or ExportSettings()
+        self._warnings = warnings
+
+    def get_default_screen(self) -> Screen[None]:
+        return MainScreen(self.driver, self._export, self._warnings,
+                          autoplay=not self._start_paused)
+
+    @property
+    def main_screen(self) -> MainScreen:
+        screen = self.screen_stack[0]
+        assert isinstance(screen, MainScreen)
+        return screen

@@ -1,0 +1,357 @@
+"""The live view: status header, worker table, plots, planner panel (when there is a planner).
+
+The engine runs on this screen's event loop in bounded slices (see `_pump`): no thread touches
+the engine, so every view reads a consistent state. Views redraw on their own cadence (a few
+times a second) from cheap snapshots and decimated series, never per engine event.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Final
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer
+from textual.worker import Worker
+
+from dynosim.report import Report
+from tui.dialogs import ConfirmQuit, FinishedDialog, HelpScreen
+from tui.driver import EngineDriver
+from tui.export import default_export_dir, export_report
+from tui.messages import ExportDone, ExportFailed
+from tui.pacing import MAX_SPEED, faster, slower
+from tui.planner_panel import PlannerPanel
+from tui.plots import PlotView, latency_lines, legend, rules_for, window_title, worker_lines
+from tui.series import LatencySeries, WorkerCounts
+from tui.status_bar import ACTIVE, DRAINING, STARTING, RunStatus, StatusBar, fmt_clock
+from tui.worker_table import WorkerTable
+
+# Wall-time budgets (seconds). At max speed the engine gets ENGINE_SLICE_S, then the event loop
+# gets a turn (input, timers, repaint); paced runs tick at PACED_TICK_S.
+ENGINE_SLICE_S: Final = 0.02
+PACED_TICK_S: Final = 1 / 30
+PACED_BUDGET_S: Final = 0.025
+# Redraw cadences: the header is the "frame" (>= 10/s); tables and plots cost more.
+STATUS_EVERY_S: Final = 0.066  # checked once per slice, so up to a slice late: >= 10/s
+TABLE_EVERY_S: Final = 0.2
+PLOTS_EVERY_S: Final = 0.35
+# Event-loop turns given back after each engine slice at max speed: a repaint needs a few hops
+# (idle -> update timer -> compositor), one turn each.
+YIELD_TURNS: Final = 3
+
+
+@dataclass
+class ExportSettings:
+    base_dir: str = "."
+    report_json: str | None = None  # also written on export, as the headless run would
+    report_jsonl: str | None = None
+
+
+class MainScreen(Screen[None]):
+    BINDINGS = [
+        # priority: no focused widget (the worker table) may take the run controls.
+        Binding("space", "toggle_pause", "Pause", key_display="␣", priority=True),
+        Binding("n", "step", "Step", priority=True),
+        Binding("d", "next_decision", "Decide", priority=True),
+        Binding("plus,equals_sign", "faster", "Faster", key_display="+", priority=True,
+                group=Binding.Group("Speed", compact=True)),
+        Binding("minus", "slower", "Slower", key_display="-", priority=True,
+                group=Binding.Group("Speed", compact=True)),
+        Binding("r", "real_time", "1x", priority=True),
+        Binding("m", "max_speed", "Max", priority=True),
+        Binding("e", "export", "Export", priority=True),
+        Binding("question_mark", "help", "Help", key_display="?", priority=True),
+        Binding("q", "quit", "Quit", priority=True),
+    ]
+
+    def __init__(self, driver: EngineDriver, export: ExportSettings,
+                 warnings: tuple[str, ...] = (), autoplay: bool = True) -> None:
+        super().__init__()
+        self.driver = driver
+        self.autoplay = autoplay
+        self.export_settings = export
+        self.warnings = warnings
+        self.latency = LatencySeries()
+        self.worker_counts = WorkerCounts()
+        self._last_status = self._last_table = self._last_plots = -1e9
+        self._wake = asyncio.Event()
+        self._exporting = False
+        self._resume_after_export = False
+        self._quit_after_export = False
+        self._finish_announced = False
+        self._pump_worker: Worker[None] | None = None
+        self._report: tuple[float, Report] | None = None  # cached by engine wall time
+        # The views, held directly: the engine loop updates them without DOM queries (and
+        # harmlessly while the screen is being torn down).
+        self.status = StatusBar(id="status")
+        self.worker_table = WorkerTable(id="workers")
+        self.ttft_plot = PlotView(window_title("TTFT", self.latency),
+                                  legend(self._sla(True) is not None, False), id="ttft")
+        self.itl_plot = PlotView(window_title("ITL", self.latency),
+                                 legend(self._sla(False) is not None, False), id="itl")
+        self.count_plot = PlotView("Workers", "[green]━ active[/] [cyan]━ starting[/]",
+                                   id="worker-count")
+        planner = driver.planner
+        self.planner_panel = PlannerPanel(planner, id="planner") if planner is not None else None
+
+    # ---- layout -------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield self.status
+        with Horizontal(id="body"):
+            with Vertical(id="main"):
+                yield self.worker_table
+                with Horizontal(id="plots"):
+                    yield self.ttft_plot
+                    yield self.itl_plot
+                    yield self.count_plot
+            if self.planner_panel is not None:
+                yield self.planner_panel
+        yield Footer()
+
+    def _sla(self, ttft: bool) -> float | None:
+        """SLA lines: the planner's targets when there is one, else the report's --sla-* flags."""
+        planner = self.driver.planner
+        if planner is not None:
+            return planner.sla_ttft_ms if ttft else planner.sla_itl_ms
+        o = self.driver.replay.options
+        return o.sla_ttft_ms if ttft else o.sla_itl_ms
+
+    def on_unmount(self) -> None:
+        if self._pump_worker is not None:
+            self._pump_worker.cancel()
+
+    def on_mount(self) -> None:
+        for w in self.warnings:
+            self.notify(w, severity="warning", timeout=8)
+        if self.autoplay:
+            self.driver.play()
+        self.refresh_views(force=True)
+        self._pump_worker = self.run_worker(self._pump(), name="engine", group="engine",
+                                            exclusive=True)
+
+    # ---- the engine loop ----------------------------------------------------------------------
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _pump(self) -> None:
+        driver = self.driver
+        while True:
+            if not driver.running or self._exporting:
+                self.refresh_views(force=True)
+                self._announce_finish()
+                await self._wake.wait()
+                self._wake.clear()
+                continue
+            t0 = time.perf_counter()
+            if driver.clock.is_max:
+                driver.tick(ENGINE_SLICE_S)
+                self.refresh_views()
+                for _ in range(YIELD_TURNS):  # event-loop turns: input, timers, repaint
+                    await asyncio.sleep(0)
+            else:
+                driver.tick(PACED_BUDGET_S)
+                self.refresh_views()
+                await asyncio.sleep(max(0.0, PACED_TICK_S - (time.perf_counter() - t0)))
+
+    def refresh_views(self, force: bool = False) -> None:
+        now = time.perf_counter()
+        driver = self.driver
+        snap = None
+        if force or now - self._last_status >= STATUS_EVERY_S:
+            self._last_status = now
+            snap = driver.sim.snapshot()
+            by_state = [0, 0, 0, 0]
+            for w in snap.workers:
+                by_state[w.state] += 1
+            self.worker_counts.record(driver.clock_ms, by_state[STARTING], by_state[ACTIVE],
+                                      by_state[DRAINING])
+            self.status.show(RunStatus(
+                clock_ms=driver.clock_ms, speed=driver.clock.speed, paused=driver.clock.paused,
+                finished=driver.finished, lagging=driver.lagging and driver.running,
+                total=snap.total_requests, arrived=snap.arrived, in_flight=snap.in_flight,
+                completed=snap.completed, rejected=snap.rejected, starting=by_state[STARTING],
+                active=by_state[ACTIVE], draining=by_state[DRAINING],
+                # Newer engine fields, read defensively (absent or n/a in aggregated runs).
+                router_hit_rate=getattr(snap, "router_hit_rate", -1.0),
+                transfers=(getattr(snap, "transfers_in_flight", 0)
+                           if any(w.kind != 0 for w in snap.workers) else -1)))
+        if force or now - self._last_table >= TABLE_EVERY_S:
+            self._last_table = now
+            snap = snap or driver.sim.snapshot()
+            self.worker_table.update_workers(snap.workers)
+        if force or now - self._last_plots >= PLOTS_EVERY_S:
+            self._last_plots = now
+            self._refresh_plots()
+
+    def _refresh_plots(self) -> None:
+        clock = self.driver.clock_ms
+        self.latency.ingest(self.driver.sim.metrics, clock)
+        planner = self.driver.planner
+        scale_times = [ev.t_ms for ev in planner.scale_events] if planner is not None else []
+        with self.app.batch_update():
+            for view, name, q, sla in ((self.ttft_plot, "TTFT", self.latency.ttft,
+                                        self._sla(True)),
+                                       (self.itl_plot, "ITL", self.latency.itl,
+                                        self._sla(False))):
+                view.border_title = window_title(name, self.latency)
+                view.border_subtitle = legend(sla is not None, bool(scale_times))
+                view.plot(latency_lines(q), clock, rules_for(sla, scale_times))
+            self.count_plot.plot(worker_lines(self.worker_counts, clock), clock,
+                                 rules_for(None, scale_times), y_floor=1.0)
+            if self.planner_panel is not None:
+                self.planner_panel.update_events()
+
+    def _announce_finish(self) -> None:
+        if not self.driver.finished or self._finish_announced:
+            return
+        self._finish_announced = True
+        s = self.report().summary
+        lines = Text(f"{s['completed_requests']} of {s['num_requests']} requests completed in "
+                     f"{fmt_clock(self.driver.clock_ms)} of simulated time.\n")
+        for metric, name in (("ttft", "TTFT"), ("itl", "ITL")):
+            p50, p90 = s.get(f"median_{metric}_ms"), s.get(f"p90_{metric}_ms")
+            if p50 is not None and p90 is not None:
+                lines.append(f"\n{name:<5} p50 {p50:.1f} ms · p90 {p90:.1f} ms")
+
+        def answered(choice: str | None) -> None:
+            if choice == "export":
+                self.action_export()
+            elif choice == "quit":
+                self.action_quit()
+
+        self.app.push_screen(FinishedDialog(lines), answered)
+
+    def report(self) -> Report:
+        replay = self.driver.replay
+        if self._report is None or self._report[0] != replay.engine_wall_ms:
+            self._report = (replay.engine_wall_ms, replay.report())
+        return self._report[1]
+
+    def seek(self, t_ms: float) -> None:
+        """Run to simulated time t_ms and pause there (snapshot tests start from this)."""
+        self.driver.pause()
+        self.driver.seek(t_ms)
+        self._after_control()
+
+    # ---- actions ------------------------------------------------------------------------------
+    def _after_control(self) -> None:
+        self.wake()
+        self.refresh_views(force=True)
+
+    def _held_for_export(self) -> bool:
+        """The engine must not move while an export reads its metric columns."""
+        if self._exporting:
+            self.notify("Writing the export; the run holds still until it is done.")
+        return self._exporting
+
+    def action_toggle_pause(self) -> None:
+        d = self.driver
+        if self._exporting:  # resume (or not) once the files are written
+            self._resume_after_export = not self._resume_after_export
+            return
+        if d.finished:
+            self.notify("The replay is finished: e exports its report, q quits.")
+            return
+        if d.running:
+            d.pause()
+        else:
+            d.play()
+        self._after_control()
+
+    def action_step(self) -> None:
+        if self._held_for_export():
+            return
+        if not self.driver.step():
+            self.notify("The replay is finished: nothing left to step.")
+        self._after_control()
+
+    def action_next_decision(self) -> None:
+        if self.driver.planner is None:
+            self.notify("No planner in this run: there is no decision to run to.",
+                        severity="warning")
+            return
+        if self._held_for_export():
+            return
+        self.driver.next_decision()
+        self._after_control()
+
+    def _set_speed(self, speed: float) -> None:
+        self.driver.set_speed(speed)
+        self._after_control()
+
+    def action_faster(self) -> None:
+        self._set_speed(faster(self.driver.clock.speed))
+
+    def action_slower(self) -> None:
+        self._set_speed(slower(self.driver.clock.speed))
+
+    def action_real_time(self) -> None:
+        self._set_speed(1.0)
+
+    def action_max_speed(self) -> None:
+        self._set_speed(MAX_SPEED)
+
+    def action_help(self) -> None:
+        self.app.push_screen(HelpScreen())
+
+    def action_quit(self) -> None:
+        if self._exporting:  # let the files land first (they are written atomically)
+            self._quit_after_export = True
+            self.notify("Quitting once the export is written...")
+            return
+        if self.driver.finished:
+            self.app.exit()
+            return
+        done = self.driver.sim.completed + self.driver.sim.rejected
+        pct = 100.0 * done / max(len(self.driver.replay.workload), 1)
+
+        def answered(quit_: bool | None) -> None:
+            if quit_:
+                self.app.exit()
+
+        self.app.push_screen(ConfirmQuit(pct), answered)
+
+    def action_export(self) -> None:
+        if self._exporting:
+            self.notify("An export is already being written.")
+            return
+        # The engine holds still while the files are written from this report, so the
+        # per-request records match its summary.
+        self._exporting = True
+        self._resume_after_export = self.driver.running
+        self.driver.pause()
+        settings = self.export_settings
+        self._write_export(self.report(), default_export_dir(settings.base_dir), settings)
+
+    @work(thread=True, exclusive=True, group="export", exit_on_error=False)
+    def _write_export(self, report: Report, path: str, settings: ExportSettings) -> None:
+        try:
+            export_report(report, path, settings.report_json, settings.report_jsonl)
+        except Exception as exc:  # shown to the user; the run goes on
+            self.post_message(ExportFailed(path, str(exc)))
+        else:
+            self.post_message(ExportDone(path))
+
+    def _export_ended(self) -> None:
+        self._exporting = False
+        if self._quit_after_export:
+            self.app.exit()
+            return
+        if self._resume_after_export:
+            self.driver.play()
+        self._after_control()
+
+    def on_export_done(self, message: ExportDone) -> None:
+        self.notify(f"Exported the report to {message.path}/", title="Export", timeout=8)
+        self._export_ended()
+
+    def on_export_failed(self, message: ExportFailed) -> None:
+        self.notify(f"Export to {message.path} failed: {message.error}", severity="error",
+                    timeout=12)
+        self._export_ended()

@@ -1,0 +1,30 @@
+"""Styled runs -> Textual strips, for the Line-API widgets (plots, worker table): drawing
+segments directly skips Rich's text layout, which dominated redraw cost at max speed."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.segment import Segment
+from rich.style import Style
+from textual.strip import Strip
+
+Run = tuple[str, str]  # (characters, Rich style definition)
+
+
+class StripMaker:
+    """Caches parsed styles on top of one base style (the widget's colours)."""
+
+    def __init__(self, base: Style) -> None:
+        self.base = base
+        self._styles: dict[str, Style] = {}
+
+    def style(self, name: str) -> Style:
+        st = self._styles.get(name)
+        if st is None:
+            st = self.base + Style.parse(name) if name else self.base
+            self._styles[name] = st
+        return st
+
+    def strip(self, runs: Sequence[Run], width: int) -> Strip:
+        segs = [Segment(text, self.style(name)) for text, name in runs if text]
+        return Strip(segs).adjust_cell_length(width, self.base)
