@@ -65,6 +65,56 @@ def aic_rows(rows: list, runs: int) -> None:
           "its derived num_gpu_blocks, so the schedule (passes, batch sizes) differs too")
 
 
+DISAGG_P = ('{"engine": {"worker_type": "prefill", "kv_transfer_bandwidth": 25, '
+            '"kv_transfer_bytes_per_token": 131072}}')
+DISAGG_D = '{"engine": {"worker_type": "decode"}}'
+SCENARIOS = [
+    ("kv_router, 4 workers", ["--num-workers", "4", "--router-mode", "kv_router"]),
+    ("disagg 2P2D + transfer", ["--prefill-engine-args", DISAGG_P, "--decode-engine-args",
+                                DISAGG_D, "--num-prefill-workers", "2",
+                                "--num-decode-workers", "2"]),
+]
+
+
+def scenario_rows(runs: int) -> None:
+    """Routing and topology variants, ours vs the reference, alternating runs."""
+    print(f"{'scenario':<24} {'ours':>8} {'ref':>8} {'ratio':>6} | {'ours eng':>8} "
+          f"{'ref eng':>8} {'ratio':>6}")
+    for name, extra in SCENARIOS:
+        flags = [str(TRACE), *extra]
+        o, r = [], []
+        for _ in range(runs):
+            o.append(ours(flags))
+            ref = reference(flags)
+            if ref:
+                r.append(ref)
+        ours_s, ours_e = med([x["replay_s"] for x in o]), med([x["engine_s"] for x in o])
+        if not r:
+            print(f"{name:<24} {ours_s:8.3f}   (reference not available)")
+            continue
+        ref_s, ref_e = med([x["replay_s"] for x in r]), med([x["engine_s"] for x in r])
+        print(f"{name:<24} {ours_s:8.3f} {ref_s:8.3f} {ours_s / ref_s:6.2f} | {ours_e:8.3f} "
+              f"{ref_e:8.3f} {ours_e / ref_e:6.2f}")
+
+
+def tui_rows(runs: int) -> None:
+    """The live view at max speed: responsiveness and cost over the engine work (issue 7)."""
+    res = []
+    for _ in range(runs):
+        out = subprocess.run([sys.executable, str(ROOT / "bench" / "tui_bench.py")], cwd=ROOT,
+                             capture_output=True, text=True)
+        if out.returncode != 0:
+            print("tui: bench failed:", out.stderr.strip().splitlines()[-1:])
+            return
+        res.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    over = med([r["overhead"] for r in res])
+    print(f"tui at max speed (synthetic, 4 workers, {runs} runs): replay {med([r['tui_s'] for r in res]):.3f} s "
+          f"vs engine work {med([r['engine_s'] for r in res]):.3f} s: +{over:.0%} (target <= 30%); "
+          f"{med([r['frames_per_s'] for r in res]):.0f} frames/s (>= 10), longest gap "
+          f"{med([r['max_frame_gap_s'] for r in res]) * 1000:.0f} ms, key latency "
+          f"{med([r['max_key_latency_ms'] for r in res]):.0f} ms (<= 100)")
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--runs", type=int, default=5)
@@ -100,6 +150,8 @@ def main() -> int:
               f"{ref_e:8.3f} {ours_e / ref_e:6.2f} | {int_s:7.3f} {int_s / ours_s:5.2f}x")
     print("ours/ref = whole replay call (parse + engine + summary); eng = engine only "
           "(reference: its Rust wall_time_ms); gain = interpreted / compiled")
+    scenario_rows(a.runs)
+    tui_rows(max(3, a.runs // 2))
     aic_rows(rows, a.runs)
     if not a.skip_memory:
         n_req = a.memory_requests

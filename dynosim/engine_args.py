@@ -170,6 +170,7 @@ _AIC_KEYS: tuple[_Key, ...] = (
 )
 # Used by the roofline; the rest only by the aiconfigurator provider.
 _AIC_ROOFLINE_KEYS = ("aic_backend", "aic_system", "aic_model_path", "aic_tp_size",
+                      "aic_backend_version",
                       "aic_gemm_dtype", "aic_kv_cache_dtype", "aic_fmha_dtype",
                       "aic_attention_dp_size", "aic_provider")
 _AIC_PERF_FIELD = {"system": "aic_system", "model": "aic_model_path", "backend": "aic_backend",
@@ -519,8 +520,7 @@ def _aic(ctx: _Ctx, norm: dict[str, Any]) -> AicTiming | None:
     if perf.capacity is not None:
         eng["num_gpu_blocks"] = perf.capacity.num_gpu_blocks
         ctx.ignored = [k for k in ctx.ignored if k != "gpu_memory_utilization"]
-    if perf.warning is not None:
-        ctx.warnings.append(perf.warning)
+    ctx.warnings.extend(perf.warnings)
     return perf
 
 

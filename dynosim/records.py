@@ -167,7 +167,7 @@ def _flat_columns(cols: MetricColumns, wl: Workload, layout: RecordLayout = AGG
         "requested_output_length": i64(cols.requested_output).tolist(),
         "output_length": out_tok.tolist(),
         "reused_input_tokens": i64(cols.reused_tokens).tolist(),
-        "decode_worker_idx": (i64(cols.worker) - layout.num_prefill).tolist(),
+        "decode_worker_idx": i64(cols.worker).tolist(),  # index within its pool
         "admission_count": admissions.tolist(),
         "readmission_count": np.maximum(admissions - 1, 0).tolist(),
         "terminal_status": [_STATUS_NAMES.get(s, "failed") for s in i64(cols.status).tolist()],

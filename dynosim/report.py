@@ -19,6 +19,7 @@ from dynosim.writers import (
 )
 from engine.metrics import MetricColumns
 from engine.topology import ROUTER_KV
+from engine.worker import POOL_AGG, POOL_DECODE, POOL_PREFILL
 from engine.workload import Workload
 
 if TYPE_CHECKING:
@@ -63,15 +64,15 @@ def build_report(replay: Replay) -> Report:
     if topo.disaggregated:
         pre, dec = replay.pools
         worker_counts = {"prefill": topo.num_prefill, "decode": topo.num_decode}
-        prefill_s = topo.num_prefill * duration_s
-        decode_s = topo.num_decode * duration_s
+        prefill_s = sim.worker_seconds(POOL_PREFILL, end_ms)
+        decode_s = sim.worker_seconds(POOL_DECODE, end_ms)
         prefill_gpus = pre.config.tensor_parallel_size
         decode_gpus = dec.config.tensor_parallel_size
         engine_args: dict[str, Any] = {"prefill": pre.normalized, "decode": dec.normalized}
     else:
         worker_counts = {"aggregated": o.num_workers}
         prefill_s = 0.0
-        decode_s = o.num_workers * duration_s
+        decode_s = sim.worker_seconds(POOL_AGG, end_ms)
         prefill_gpus = 0
         decode_gpus = replay.pools[0].config.tensor_parallel_size
         engine_args = replay.pools[0].normalized

@@ -11,20 +11,33 @@ from engine.blockhash import BlockHasher
 from engine.config import EngineConfig
 from engine.kvrouter import KvRouter, KvRouterConfig
 from engine.metrics import STATUS_COMPLETED, STATUS_REJECTED, MetricColumns
+from engine.pool import Pool
 from engine.request import WAITING, Request
 from engine.rng import SplitMix64
-from engine.router import RoundRobinRouter
 from engine.snapshot import SimSnapshot, WorkerSnapshot
 from engine.topology import ROUTER_KV, TRANSFER_DESTINATION_MISSING, Topology
-from engine.worker import POOL_DECODE, POOL_PREFILL, Worker, ceil_div
+from engine.traffic import TrafficWindowAcc
+from engine.worker import (
+    POOL_AGG,
+    POOL_DECODE,
+    POOL_PREFILL,
+    STATE_ACTIVE,
+    STATE_DRAINING,
+    STATE_STARTING,
+    STATE_STOPPED,
+    Worker,
+    ceil_div,
+)
 from engine.workload import Workload
 
 INF: Final = math.inf
 
-# Same-time order of timed events: pass completions, then delayed KV events, then transfers.
+# Same-time order of timed events: pass completions, delayed KV events, workers becoming
+# ready, then KV transfers (spec engine.md §3 phases 1-2).
 EV_PASS: Final = 0
 EV_KV: Final = 1
-EV_TRANSFER: Final = 2
+EV_READY: Final = 2
+EV_TRANSFER: Final = 3
 
 # Hand-off operations queued on a worker (applied when it is between passes).
 OP_RESERVE: Final = 0  # decode worker: reserve the prompt's blocks, start the transfer
@@ -49,14 +62,14 @@ class Simulation:
     wl: Workload
     cfg: EngineConfig  # aggregated workers (or the decode pool's config when disaggregated)
     topo: Topology
-    workers: list[Worker]  # disagg: prefill pool first, then decode pool
-    n_prefill: int  # 0 when aggregated
-    rr: RoundRobinRouter  # aggregated, or the prefill pool
-    rr_decode: RoundRobinRouter
-    kv: KvRouter | None  # aggregated, or the prefill pool
+    workers: list[Worker]  # every worker ever created, by global index
+    front: Pool  # where requests arrive: the aggregated pool, or the prefill pool
+    back: Pool | None  # the decode pool when disaggregated
+    kv: KvRouter | None  # front pool's KV router
     kv_decode: KvRouter | None
     hasher: BlockHasher
     metrics: MetricColumns
+    traffic: TrafficWindowAcc  # since the last planner tick
     now: float
     max_time_ms: float  # INF = no limit
     events: list[tuple[float, int, int, int]]  # (time, kind, serial, payload)
@@ -71,8 +84,13 @@ class Simulation:
     completed: int
     rejected: int
     done_buf: list[Request]
-    eligible: list[bool]
-    eligible_decode: list[bool]
+    # Planner ticks: every tick_ms (0 = no planner). At a tick, step() stops after the
+    # arrivals phase with at_tick set; the caller applies decisions and calls finish_tick().
+    tick_ms: float
+    next_tick_ms: float
+    at_tick: bool
+    startup_ms: float  # start-up delay of workers added by scaling
+    rng: SplitMix64
 
     def __init__(self, wl: Workload, cfg: EngineConfig, num_workers: int,
                  replay_concurrency: int, max_time_ms: float,
@@ -82,42 +100,43 @@ class Simulation:
         self.wl = wl
         self.topo = topo
         self.workers = []
-        if topo.disaggregated:
-            self.cfg = topo.decode_cfg
-            for i in range(topo.num_prefill):
-                w = Worker(i, topo.prefill_cfg)
-                w.kind = POOL_PREFILL
-                self.workers.append(w)
-            for i in range(topo.num_decode):
-                w = Worker(topo.num_prefill + i, topo.decode_cfg)
-                w.kind = POOL_DECODE
-                self.workers.append(w)
-            self.n_prefill = topo.num_prefill
-            front = topo.num_prefill
-            self.hasher = BlockHasher(topo.prefill_cfg.block_size, wl.trace_block_size)
-        else:
-            self.cfg = cfg
-            self.workers = [Worker(i, cfg) for i in range(num_workers)]
-            self.n_prefill = 0
-            front = num_workers
-            self.hasher = BlockHasher(cfg.block_size, wl.trace_block_size)
-        self.rr = RoundRobinRouter(front)
-        self.rr_decode = RoundRobinRouter(max(topo.num_decode, 1))
+        self.rng = SplitMix64(topo.seed)
         self.kv = None
         self.kv_decode = None
-        rng = SplitMix64(topo.seed)
-        if topo.router_mode == ROUTER_KV:
-            front_bs = self.workers[0].cfg.block_size
-            if topo.disaggregated:
+        self.back = None
+        if topo.disaggregated:
+            self.cfg = topo.decode_cfg
+            self.front = Pool(POOL_PREFILL, topo.prefill_cfg)
+            self.back = Pool(POOL_DECODE, topo.decode_cfg)
+            if topo.router_mode == ROUTER_KV:
                 # The prefill router does not track decode blocks; the decode router balances
                 # decode blocks only (overlap-blind, no prefill tokens, no reuse assumed).
-                self.kv = KvRouter(_prefill_router_cfg(topo), front, front_bs, rng)
-                self.kv_decode = KvRouter(_decode_router_cfg(topo), topo.num_decode,
-                                          topo.decode_cfg.block_size, rng)
-            else:
-                self.kv = KvRouter(topo.router_cfg, front, front_bs, rng)
-            for k in range(front):
-                self.workers[k].pool.track_events = topo.router_cfg.use_kv_events
+                self.kv = KvRouter(_prefill_router_cfg(topo), 0, topo.prefill_cfg.block_size,
+                                   self.rng)
+                self.kv_decode = KvRouter(_decode_router_cfg(topo), 0,
+                                          topo.decode_cfg.block_size, self.rng)
+                self.back.kv = self.kv_decode
+            n_front = topo.num_prefill
+        else:
+            self.cfg = cfg
+            self.front = Pool(POOL_AGG, cfg)
+            if topo.router_mode == ROUTER_KV:
+                self.kv = KvRouter(topo.router_cfg, 0, cfg.block_size, self.rng)
+            n_front = num_workers
+        self.front.kv = self.kv
+        self.tick_ms = 0.0
+        self.next_tick_ms = INF
+        self.at_tick = False
+        self.startup_ms = 0.0
+        self.traffic = TrafficWindowAcc()
+        self.events = []
+        self.serial = 0
+        self.hasher = BlockHasher(self.front.cfg.block_size, wl.trace_block_size)
+        for _ in range(n_front):
+            self._add_worker(self.front, 0.0, True)
+        if self.back is not None:
+            for _ in range(topo.num_decode):
+                self._add_worker(self.back, 0.0, True)
         self.metrics = MetricColumns()
         self.now = 0.0
         self.max_time_ms = max_time_ms if max_time_ms >= 0.0 else INF
@@ -130,8 +149,6 @@ class Simulation:
         self.completed = 0
         self.rejected = 0
         self.done_buf = []
-        self.eligible = [True] * front
-        self.eligible_decode = [True] * max(topo.num_decode, 1)
         firsts = wl.first_turns()
         order = sorted([(wl.arrival_ms[i], i) for i in firsts])
         if replay_concurrency > 0:
@@ -157,12 +174,19 @@ class Simulation:
     def peek(self) -> float:
         """Time of the next instant with work, INF if the replay is over."""
         t = self.next_event_time()
+        if t == INF:
+            return INF  # planner ticks continue only while work remains
+        if self.next_tick_ms < t:
+            t = self.next_tick_ms
         if t > self.max_time_ms:
             return INF
         return t
 
     def step(self) -> bool:
         """Process every event of the next instant. False when nothing is left to do."""
+        if self.at_tick:
+            self.finish_tick()
+            return True
         t = self.peek()
         if t == INF:
             return False
@@ -180,6 +204,8 @@ class Simulation:
                 kv = self.kv
                 if kv is not None:
                     kv.apply_events(b.worker, b.removed, b.stored)
+            elif kind == EV_READY:
+                self._worker_ready(workers[ev[3]])
             else:
                 self._transfer_done(self.transfers.pop(ev[3]), t)
         if done:
@@ -190,7 +216,21 @@ class Simulation:
         while arrivals and arrivals[0][0] <= t:
             a = heapq.heappop(arrivals)
             self._arrive(a[1], t)
-        for w in workers:
+        if t >= self.next_tick_ms:
+            self.at_tick = True  # the planner decides before this instant's passes start
+            return True
+        self._start_passes(t)
+        return True
+
+    def finish_tick(self) -> None:
+        """Resume after a planner tick: schedule the next tick and start this instant's passes."""
+        self.at_tick = False
+        self.next_tick_ms += self.tick_ms
+        self.traffic.reset(self.now)
+        self._start_passes(self.now)
+
+    def _start_passes(self, t: float) -> None:
+        for w in self.workers:
             if not w.busy and (w.running or w.waiting):
                 end = w.start_pass(t)
                 if w.rejected:
@@ -199,7 +239,8 @@ class Simulation:
                     w.rejected.clear()
                 if end >= 0.0:
                     self._push(end, EV_PASS, w.idx)
-        return True
+            elif w.state == STATE_DRAINING and not w.busy:
+                self._stop(w, t)
 
     def run_until(self, t: float) -> None:
         """Process every instant at or before simulated time t (ms)."""
@@ -217,11 +258,94 @@ class Simulation:
 
     def run_steps(self, max_steps: int) -> bool:
         """Process at most max_steps instants (a bounded chunk for UIs and progress bars).
-        Returns True while work remains."""
+        Returns True while work remains; stops early at a planner tick (see at_tick)."""
         for _ in range(max_steps):
             if not self.step():
                 return False
-        return self.peek() != INF
+            if self.at_tick:
+                return True
+        return self.at_tick or self.peek() != INF
+
+    # ---- planner hooks ------------------------------------------------------------------------
+    def enable_ticks(self, tick_ms: float, startup_ms: float) -> None:
+        """Stop at every tick_ms of simulated time for a planner; scale-ups take startup_ms."""
+        self.tick_ms = tick_ms
+        self.next_tick_ms = tick_ms
+        self.startup_ms = startup_ms
+        for w in self.workers:
+            w.track_fpm = True
+
+    def pool_of(self, kind: int) -> Pool:
+        if kind == POOL_DECODE and self.back is not None:
+            return self.back
+        return self.front
+
+    def scale(self, kind: int, target: int) -> None:
+        """Bring a pool to `target` non-draining workers: new ones start now and become
+        routable after the start-up delay; surplus ones (newest first) stop taking requests
+        and drain."""
+        pool = self.pool_of(kind)
+        live: list[int] = []
+        for g in pool.ids:
+            st = self.workers[g].state
+            if st == STATE_ACTIVE or st == STATE_STARTING:
+                live.append(g)
+        t = self.now
+        n = len(live)
+        while n < target:
+            self._add_worker(pool, t, False)
+            n += 1
+        k = len(live) - 1
+        while n > target and k >= 0:
+            w = self.workers[live[k]]
+            pool.set_active(w.local_idx, False)
+            w.state = STATE_DRAINING
+            if not w.busy and not w.running and not w.waiting and not w.inbox_ops:
+                self._stop(w, t)
+            n -= 1
+            k -= 1
+
+    def _add_worker(self, pool: Pool, t: float, ready: bool) -> Worker:
+        w = Worker(len(self.workers), pool.cfg)
+        w.kind = pool.kind
+        w.local_idx = pool.size()
+        w.created_ms = t
+        w.track_fpm = self.tick_ms > 0.0
+        self.workers.append(w)
+        pool.ids.append(w.idx)
+        pool.eligible.append(False)
+        if pool.kv is not None:
+            pool.kv.add_worker()
+            w.pool.track_events = pool.kind != POOL_DECODE and self.topo.router_cfg.use_kv_events
+        if ready or self.startup_ms <= 0.0:
+            self._worker_ready(w)
+        else:
+            w.state = STATE_STARTING
+            w.ready_ms = t + self.startup_ms
+            self._push(w.ready_ms, EV_READY, w.idx)
+        return w
+
+    def _worker_ready(self, w: Worker) -> None:
+        if w.state == STATE_DRAINING or w.state == STATE_STOPPED:
+            return  # scaled away before it became ready
+        w.state = STATE_ACTIVE
+        self.pool_of(w.kind).set_active(w.local_idx, True)
+
+    def _stop(self, w: Worker, t: float) -> None:
+        w.state = STATE_STOPPED
+        w.stopped_ms = t
+
+    def worker_seconds(self, kind: int, end_ms: float = -1.0) -> float:
+        """Lifetimes (creation, start-up included, to stop, drain included) of a pool's workers,
+        up to end_ms (default: now)."""
+        end = self.now if end_ms < 0.0 else end_ms
+        total = 0.0
+        for g in self.pool_of(kind).ids:
+            w = self.workers[g]
+            stop = w.stopped_ms if 0.0 <= w.stopped_ms < end else end
+            if stop > w.created_ms:
+                total += stop - w.created_ms
+        return total / 1000.0
 
     def is_finished(self) -> bool:
         return self.peek() == INF
@@ -263,10 +387,10 @@ class Simulation:
         w.finish_pass(t, done)
         if w.firsts:
             kv = self.kv
-            if kv is not None and self.n_prefill == 0:
+            if kv is not None and self.back is None:
                 for r in w.firsts:
                     if r.route_prefill_open:
-                        kv.on_prefill_done(r.worker, r.route_prefill_tokens)
+                        kv.on_prefill_done(w.local_idx, r.route_prefill_tokens)
                         r.route_prefill_open = False
             w.firsts.clear()
         if w.pool.track_events:
@@ -279,6 +403,8 @@ class Simulation:
             allowance = 1 + w.deferred_activations
             w.deferred_activations = 0
             self._wake(w, t, allowance)
+        if w.state == STATE_DRAINING and not w.running and not w.waiting and not w.inbox_ops:
+            self._stop(w, t)
 
     def _publish_kv_events(self, w: Worker, t: float) -> None:
         kv = self.kv
@@ -287,11 +413,11 @@ class Simulation:
             return
         lag = self.topo.kv_event_lag_ms
         if lag <= 0.0:
-            kv.apply_events(w.idx, pool.evicted, pool.stored)
+            kv.apply_events(w.local_idx, pool.evicted, pool.stored)
             pool.evicted.clear()
             pool.stored.clear()
             return
-        self.kv_batches[self.serial + 1] = KvEventBatch(w.idx, pool.evicted, pool.stored)
+        self.kv_batches[self.serial + 1] = KvEventBatch(w.local_idx, pool.evicted, pool.stored)
         pool.evicted = []
         pool.stored = []
         self._push(t + lag, EV_KV, self.serial + 1)
@@ -306,19 +432,22 @@ class Simulation:
             hashes = self.hasher.prompt_hashes(wl.hash_ids, wl.hash_start[i], wl.hash_start[i + 1], n_in)
         r = Request(i, n_in, wl.output_length[i], hashes, t)
         self.arrived += 1
+        self.traffic.arrivals += 1
+        front = self.front
         kv = self.kv
         if kv is not None:
-            w = kv.route(hashes, n_in, self.eligible)
+            local = kv.route(hashes, n_in, front.eligible)
             r.route_overlap = kv.last_overlap
             r.route_best_overlap = kv.last_best_overlap
             r.route_prefill_tokens = n_in - kv.last_overlap * bs
             if r.route_prefill_tokens < 0:
                 r.route_prefill_tokens = 0
             r.route_prefill_open = True
-            kv.on_routed(w, hashes, r.route_prefill_tokens)
+            kv.on_routed(local, hashes, r.route_prefill_tokens)
         else:
-            w = self.rr.route()
-        if self.n_prefill > 0:
+            local = front.route_round_robin()
+        w = front.ids[local]
+        if self.back is not None:
             r.prefill_worker = w
         self.workers[w].enqueue(r)
 
@@ -379,17 +508,20 @@ class Simulation:
         it to reserve the prompt's blocks."""
         kv = self.kv
         if kv is not None and r.route_prefill_open:
-            kv.on_prefill_done(r.prefill_worker, r.route_prefill_tokens)
-            kv.on_finished(r.prefill_worker, r.hashes)
+            src = self.workers[r.prefill_worker].local_idx
+            kv.on_prefill_done(src, r.route_prefill_tokens)
+            kv.on_finished(src, r.hashes)
             r.route_prefill_open = False
+        back = self.back
+        assert back is not None
         kvd = self.kv_decode
         if kvd is not None:
-            d = kvd.route(r.hashes, r.prompt_len, self.eligible_decode)
+            d = kvd.route(r.hashes, r.prompt_len, back.eligible)
             r.decode_route_overlap = kvd.last_overlap
             kvd.on_routed(d, r.hashes, 0)
         else:
-            d = self.rr_decode.route()
-        r.decode_worker = self.n_prefill + d
+            d = back.route_round_robin()
+        r.decode_worker = back.ids[d]
         r.src_blocks = r.blocks
         r.blocks = []
         self._post(self.workers[r.decode_worker], OP_RESERVE, r, t)
@@ -459,12 +591,26 @@ class Simulation:
                 itl.add(g)
                 if g > 0.0:
                     tput.add(1000.0 / g)
+            tr = self.traffic
+            tr.completed += 1
+            tr.sum_isl += r.prompt_len
+            tr.sum_osl += r.gen
+            if r.gen >= 1:
+                tr.ttft_count += 1
+                tr.sum_ttft_ms += r.first_token_ms - r.arrival_ms
+            if r.gen >= 2:
+                tr.itl_count += 1
+                tr.sum_itl_ms += (r.last_token_ms - r.first_token_ms) / float(r.gen - 1)
+            if self.kv is not None and len(r.hashes) > 0:
+                tr.kv_hit_count += 1
+                tr.sum_kv_hit_rate += float(r.route_overlap) / float(len(r.hashes))
         else:
             self.rejected += 1
         self._release_route(r)
         r.metrics_row = len(m.req)
         m.req.append(r.idx)
-        m.worker.append(r.decode_worker if self.n_prefill > 0 else r.worker)
+        m.worker.append(self.workers[r.decode_worker if self.back is not None else r.worker].local_idx
+                        if r.worker >= 0 else -1)
         m.status.append(status)
         m.arrival_ms.append(r.arrival_ms)
         m.first_admit_ms.append(r.first_admit_ms)
@@ -480,7 +626,8 @@ class Simulation:
         m.admissions.append(r.admissions)
         m.route_overlap_blocks.append(r.route_overlap)
         m.route_best_overlap_blocks.append(r.route_best_overlap)
-        m.prefill_worker.append(r.prefill_worker)
+        m.prefill_worker.append(self.workers[r.prefill_worker].local_idx
+                                if r.prefill_worker >= 0 else -1)
         m.prefill_admit_ms.append(r.prefill_admit_ms)
         m.source_held_ms.append(r.source_held_ms)
         m.dest_reserved_ms.append(r.dest_reserved_ms)
@@ -501,20 +648,23 @@ class Simulation:
 
     def _release_route(self, r: Request) -> None:
         kv = self.kv
-        if self.n_prefill == 0:
+        workers = self.workers
+        if self.back is None:
             if kv is not None:
+                local = workers[r.worker].local_idx
                 if r.route_prefill_open:
-                    kv.on_prefill_done(r.worker, r.route_prefill_tokens)
+                    kv.on_prefill_done(local, r.route_prefill_tokens)
                     r.route_prefill_open = False
-                kv.on_finished(r.worker, r.hashes)
+                kv.on_finished(local, r.hashes)
             return
         if kv is not None and r.route_prefill_open:  # rejected on the prefill side
-            kv.on_prefill_done(r.prefill_worker, r.route_prefill_tokens)
-            kv.on_finished(r.prefill_worker, r.hashes)
+            local = workers[r.prefill_worker].local_idx
+            kv.on_prefill_done(local, r.route_prefill_tokens)
+            kv.on_finished(local, r.hashes)
             r.route_prefill_open = False
         kvd = self.kv_decode
         if kvd is not None and r.decode_worker >= 0:
-            kvd.on_finished(r.decode_worker - self.n_prefill, r.hashes)
+            kvd.on_finished(workers[r.decode_worker].local_idx, r.hashes)
 
 
 def _prefill_router_cfg(topo: Topology) -> KvRouterConfig:

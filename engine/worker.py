@@ -30,7 +30,22 @@ def ceil_div(a: int, b: int) -> int:
 
 @final
 class Worker:
-    idx: int
+    idx: int  # global index in the simulation
+    local_idx: int  # index within its pool (what routers and reports use)
+    created_ms: float  # lifetime for worker-seconds: created .. stopped (or the end)
+    stopped_ms: float  # -1.0 while alive
+    ready_ms: float  # when it becomes routable (start-up delay)
+    # The last pass's forward-pass metrics (for the planner), unboxed and overwritten per pass.
+    fpm_passes: int  # passes run so far (tells the planner whether it ran since a tick)
+    fpm_wall_ms: float
+    fpm_prefill_reqs: int
+    fpm_prefill_tokens: int
+    fpm_prefill_kv_tokens: int
+    fpm_decode_reqs: int
+    fpm_decode_kv_tokens: int
+    fpm_queued_prefill_reqs: int
+    fpm_queued_prefill_tokens: int
+    track_fpm: bool  # record the metrics above (only when a planner is attached)
     cfg: EngineConfig
     bs: int
     capacity: int
@@ -64,6 +79,20 @@ class Worker:
 
     def __init__(self, idx: int, cfg: EngineConfig) -> None:
         self.idx = idx
+        self.local_idx = idx
+        self.created_ms = 0.0
+        self.stopped_ms = -1.0
+        self.ready_ms = 0.0
+        self.fpm_passes = 0
+        self.fpm_wall_ms = 0.0
+        self.fpm_prefill_reqs = 0
+        self.fpm_prefill_tokens = 0
+        self.fpm_prefill_kv_tokens = 0
+        self.fpm_decode_reqs = 0
+        self.fpm_decode_kv_tokens = 0
+        self.fpm_queued_prefill_reqs = 0
+        self.fpm_queued_prefill_tokens = 0
+        self.track_fpm = False
         self.cfg = cfg
         self.bs = cfg.block_size
         self.capacity = cfg.num_gpu_blocks
@@ -198,7 +227,24 @@ class Worker:
         decode = self.timer.decode_ms(n_dec, sum_ctx)
         self.busy = True
         self.pass_end = (now + prefill) + decode
+        self.fpm_passes += 1
+        if self.track_fpm:
+            self._record_fpm(now, n_dec, sum_ctx)
         return self.pass_end
+
+    def _record_fpm(self, now: float, n_dec: int, sum_ctx: int) -> None:
+        self.fpm_wall_ms = self.pass_end - now
+        self.fpm_prefill_reqs = self.batch_n
+        self.fpm_prefill_tokens = self.sum_end - self.sum_start
+        self.fpm_prefill_kv_tokens = self.sum_end
+        self.fpm_decode_reqs = n_dec
+        self.fpm_decode_kv_tokens = sum_ctx
+        self.fpm_queued_prefill_reqs = len(self.waiting)
+        queued = 0
+        for r in self.waiting:
+            if r.computed < r.prompt_len:
+                queued += r.prompt_len - r.computed
+        self.fpm_queued_prefill_tokens = queued
 
     def _schedule(self, r: Request, from_waiting: bool, hit: int, hashes: list[int],
                   now: float, pid: int) -> int:

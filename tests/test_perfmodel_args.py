@@ -102,7 +102,10 @@ def test_aic_keys_without_backend_have_no_effect():
 def test_roofline_ignores_provider_only_keys():
     p = parse_engine_args({**AIC, "aic_backend_version": "0.24.0", "aic_moe_ep_size": 2,
                            "aic_systems_path": "/x"})
-    assert sorted(p.ignored) == ["aic_backend_version", "aic_moe_ep_size", "aic_systems_path"]
+    assert sorted(p.ignored) == ["aic_moe_ep_size", "aic_systems_path"]
+    assert p.warnings == []  # the planner guide's version is the one the sets are fitted to
+    p = parse_engine_args({**AIC, "aic_backend_version": "0.27.0"})
+    assert p.ignored == [] and "0.27.0 is not modelled" in p.warnings[0]
 
 
 @pytest.mark.parametrize("value, field, fragment", [

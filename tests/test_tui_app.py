@@ -225,57 +225,21 @@ def test_input_errors_surface_before_the_app_opens(tmp_path: Path,
 
 
 @aio
-async def test_max_speed_stays_responsive_and_fast(tmp_path: Path) -> None:
-    """Frames keep coming (>= 10/s), keys are answered within 100 ms, and the replay costs
-    at most 30% more wall time than the engine work itself (the headless run's cost)."""
+async def test_max_speed_keys_act_mid_run_and_replay_completes(tmp_path: Path) -> None:
+    """Keys pressed during a max-speed run act at once and the replay still runs to the end
+    with every request. (How fast and how smooth it is lives in `make bench`:
+    bench/tui_bench.py measures frame rate, key latency and overhead vs headless.)"""
     app = make_app(tmp_path, trace=SYNTH, workers=4, paused=True, speed=MAX_SPEED)
-    frames: list[float] = []
-    answered: dict[str, float] = {}
     async with app.run_test(size=SIZE) as pilot:
-        screen = app.main_screen
-        status = screen.query_one(StatusBar)
-        real_show = status.show
-
-        def show(st: Any) -> None:
-            frames.append(time.perf_counter())
-            real_show(st)
-
-        status.show = show  # type: ignore[method-assign,assignment]
-
-        def probe(name: str) -> Callable[[], None]:  # when does the action run?
-            real = getattr(screen, f"action_{name}")
-
-            def action() -> None:
-                answered[name] = time.perf_counter()
-                real()
-
-            return action
-
-        for name in ("real_time", "max_speed"):
-            setattr(screen, f"action_{name}", probe(name))
-        wall0 = app.driver.replay.engine_wall_ms
-        t0 = time.perf_counter()
-        # Not pilot.press: it waits for the process to go idle, which a max-speed run never
-        # does; the compiled engine would finish the trace before the press returned.
+        # Not pilot.press: it waits for the process to go idle, which a max-speed run never does.
         app.post_message(events.Key("space", " "))
-        await asyncio.sleep(0.1)
-        latency: list[float] = []
-        for key, name in (("r", "real_time"), ("m", "max_speed")):  # 1x and back, mid-run
-            assert app.driver.running
-            t = time.perf_counter()
-            app.post_message(events.Key(key, key))
-            while name not in answered and time.perf_counter() - t < 5.0:
-                await asyncio.sleep(0.001)
-            latency.append(answered.get(name, math.inf) - t)
-        await wait_for(lambda: app.driver.finished, pilot, timeout=60)
-        t1 = max(f for f in frames) if frames else time.perf_counter()
-        total = time.perf_counter() - t0
-        engine = (app.driver.replay.engine_wall_ms - wall0) / 1000.0
-    gaps = [b - a for a, b in zip(frames, frames[1:]) if t0 <= a and b <= t1]
-    assert max(latency) < 0.1, latency
-    # >= 10 header frames a second, and no long stall (slack for GC pauses and a busy CI box).
-    assert len(gaps) / (t1 - t0) >= 10 and max(gaps) < 0.3, (len(gaps) / (t1 - t0), max(gaps))
-    assert total <= engine * 1.3 + 0.3, (total, engine)
+        await wait_for(lambda: app.driver.running, pilot, timeout=10)
+        app.post_message(events.Key("r", "r"))
+        await wait_for(lambda: app.driver.clock.speed == 1.0, pilot, timeout=10)
+        app.post_message(events.Key("m", "m"))
+        await wait_for(lambda: app.driver.clock.speed == MAX_SPEED, pilot, timeout=10)
+        await wait_for(lambda: app.driver.finished, pilot, timeout=120)
+        assert app.driver.replay.sim.completed == 3993
 
 
 class FakeScaleEvent:

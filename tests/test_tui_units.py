@@ -1,5 +1,5 @@
-"""The TUI's pure parts: pacing, chunk sizing, rolling series, the chart renderer, and the
-engine driver under a fake wall clock (no Textual app involved)."""
+"""The TUI's pure parts: pacing, chunk sizing, rolling series, the plotext plot renderer, and
+the engine driver under a fake wall clock (no Textual app involved)."""
 from __future__ import annotations
 
 import math
@@ -10,9 +10,10 @@ import pytest
 
 from conftest import ROOT
 from dynosim.factory import RunOptions, build_replay
-from tui.chart import Line, Rule, fmt_duration, fmt_value, nice_ceiling, render_chart
 from tui.driver import EngineDriver
 from tui.pacing import MAX_SPEED, SPEEDS, ChunkSizer, PaceClock, faster, slower, speed_label
+from tui.plots import (AXIS_STYLE, Line, Rule, ansi_runs, fmt_duration, fmt_value, nice_ceiling,
+                        render_plot, unbroken_runs)
 from tui.series import LatencySeries, WorkerCounts, nearest_rank
 from tui.status_bar import fmt_clock
 
@@ -154,20 +155,78 @@ def test_worker_counts_record_changes_only() -> None:
     assert xs == [0.0, 200.0, 200.0, 500.0] and ys == [0.0, 0.0, 1.0, 1.0]
 
 
-# ---- chart --------------------------------------------------------------------------------------
-def test_chart_shape_and_content() -> None:
+# ---- plots (plotext) ---------------------------------------------------------------------------
+def sawtooth() -> tuple[list[float], list[float | None]]:
     xs = [float(i) for i in range(0, 10_001, 100)]
     ys: list[float | None] = [50.0 + (i % 7) * 10 for i in range(len(xs))]
-    ys[30:40] = [None] * 10
-    text = render_chart(40, 10, [Line(xs, ys, "green")], 10_000.0,
-                        [Rule(120.0, "red"), Rule(5000.0, "magenta", vertical=True)])
+    ys[30:40] = [None] * 10  # an empty window: the line breaks
+    return xs, ys
+
+
+def cells(text: str, style: str) -> str:
+    """The characters of `text` drawn in `style`."""
+    return "".join(text.plain[s.start:s.end] for s in text.spans if str(s.style) == style)
+
+
+def test_plot_dimensions_axes_and_markers() -> None:
+    xs, ys = sawtooth()
+    for width, height in ((40, 12), (24, 7), (80, 30)):
+        text = render_plot(width, height, [Line(xs, ys, "green")], 10_000.0)
+        lines = text.plain.split("\n")
+        assert len(lines) == height and all(len(ln) == width for ln in lines), (width, height)
+        assert lines[0].lstrip().startswith("150┤")  # nice ceiling of max 110 x 1.05
+        assert lines[-3].lstrip().startswith("0┤") and lines[-2].lstrip().startswith("└")
+        assert lines[-1].split() == ["0s", "5.0s", "10s"]  # x_min, middle, x_max as durations
+        if height >= 12:
+            assert any(ln.lstrip().startswith("75┤") for ln in lines)  # the middle y label
+        data = cells(text, "color(2)")  # the line, in green (ANSI 2), drawn with braille dots
+        assert data and all(0x2800 < ord(ch) <= 0x28FF for ch in data.replace(" ", ""))
+        frame = cells(text, AXIS_STYLE)  # the uncoloured frame and labels are dimmed
+        assert "┤" in frame and "└" in frame and "s" in frame
+    assert render_plot(11, 12, [Line(xs, ys, "green")], 10_000.0).plain == ""  # too narrow
+    assert render_plot(40, 3, [Line(xs, ys, "green")], 10_000.0).plain == ""  # too low
+
+
+def test_plot_rules_sla_and_scale_events() -> None:
+    xs, ys = sawtooth()
+    plain = render_plot(40, 12, [Line(xs, ys, "green")], 10_000.0).plain
+    assert "┈" not in plain and "┊" not in plain
+    text = render_plot(40, 12, [Line(xs, ys, "green")], 10_000.0,
+                       [Rule(120.0, "red"), Rule(5000.0, "magenta", vertical=True),
+                        Rule(20_000.0, "magenta", vertical=True)])  # past x_max: not drawn
     lines = text.plain.split("\n")
-    assert len(lines) == 10 and all(len(ln) == 40 for ln in lines)
-    assert lines[0].lstrip().startswith("150┤")  # nice ceiling of max(110, SLA 120) x 1.05
-    assert lines[-2].lstrip().startswith("0┤")
-    assert "0s" in lines[-1] and "10s" in lines[-1]
-    assert any(0x2800 < ord(ch) <= 0x28FF for ln in lines for ch in ln)
-    assert render_chart(5, 2, [], 1.0).plain == ""
+    sla = [ln for ln in lines if ln.count("┈") > 10]
+    assert len(sla) == 1
+    assert "┈" in cells(text, "color(1)")  # the SLA line, dotted red
+    assert cells(text, "color(5)").count("┊") >= 5  # one dotted magenta scale line
+    assert all(ln.count("┊") <= 1 for ln in lines)
+    # The SLA raises the y range when it is above the data.
+    high = render_plot(40, 12, [Line(xs, ys, "green")], 10_000.0, [Rule(400.0, "red")])
+    assert high.plain.split("\n")[0].lstrip().startswith("500┤")
+
+
+def test_plot_is_deterministic_and_independent() -> None:
+    """Each plot starts from a cleared plotext figure: the same input gives the same output,
+    whatever was plotted before (the three widgets share plotext's figure)."""
+    xs, ys = sawtooth()
+    args = (40, 12, [Line(xs, ys, "green"), Line(xs, [1.0] * len(xs), "yellow")], 10_000.0,
+            [Rule(100.0, "red")])
+    first = render_plot(*args)
+    render_plot(60, 20, [Line([0.0, 1.0], [5.0, 3.0], "cyan")], 2.0,
+                [Rule(0.5, "magenta", vertical=True)], y_floor=10.0)
+    again = render_plot(*args)
+    assert again.plain == first.plain and again.spans == first.spans
+    assert render_plot(40, 12, [], 10_000.0).plain.split("\n")[0].lstrip().startswith("1┤")
+
+
+def test_unbroken_runs_and_ansi_runs() -> None:
+    assert unbroken_runs([0, 1, 2, 3, 4, 5], [1.0, None, None, 2.0, 3.0, None]) == [
+        [(0, 1.0)], [(3, 2.0), (4, 3.0)]]
+    assert unbroken_runs([0, 1], [None, None]) == []
+    rows = ansi_runs("\x1b[0m 5┤\x1b[0m\x1b[38;5;2m\x1b[48;5;15m⠉⠉\x1b[0m\x1b[0m \x1b[0m\n"
+                     "\x1b[2m└\x1b[38;5;1m┈\x1b[0m\n")
+    assert rows == [[(" 5┤", AXIS_STYLE), ("⠉⠉", "color(2)"), (" ", AXIS_STYLE)],
+                    [("└", AXIS_STYLE), ("┈", "dim color(1)")]]
 
 
 def test_formatters() -> None:

@@ -9,6 +9,9 @@ from dynosim.perfmodel.memory import (DEFAULT_GPU_MEMORY_UTILIZATION, DoesNotFit
                                       kv_capacity)
 from engine.config import TIMING_EXTERNAL, TIMING_ROOFLINE, EngineConfig
 
+# The aiconfigurator database version the shipped coefficient sets were fitted to.
+CALIBRATED_BACKEND_VERSION = {"vllm": "0.24.0"}
+
 
 @dataclass(frozen=True)
 class AicTiming:
@@ -19,7 +22,7 @@ class AicTiming:
     tp: int
     timing: bool  # False: an explicit timing_model keeps the engine's timing
     capacity: KvCapacity | None  # derived num_gpu_blocks (None when given explicitly)
-    warning: str | None
+    warnings: tuple[str, ...]  # for the user: uncalibrated / rough / not modelled settings
     external: Any = None  # the aiconfigurator provider object
 
     @property
@@ -66,7 +69,9 @@ def configure_aic(*, backend: str, system: str, model: str, tp: int = 1,
         except DoesNotFit as e:
             raise PerfModelError(str(e), "memory") from None
     external = None
-    warning = setup.warning if timing else None
+    warnings: list[str] = []
+    if timing and setup.warning:
+        warnings.append(setup.warning)
     if timing and provider == "aiconfigurator":
         from dynosim.perfmodel import aic
 
@@ -75,8 +80,14 @@ def configure_aic(*, backend: str, system: str, model: str, tp: int = 1,
                      ("moe_ep_size", moe_ep_size))
         external = aic.provider(setup.gpu.name, model, backend, backend_version, tp,
                                 tuple((k, v) for k, v in overrides if v is not None))
-        warning = None  # exact by construction
+        warnings = []  # exact by construction
     elif provider != "roofline" and timing:
         raise PerfModelError(f"unknown aic_provider {provider!r}", "provider")
+    elif timing and backend_version and setup.calibrated:
+        fitted = CALIBRATED_BACKEND_VERSION.get(backend)
+        if fitted and backend_version != fitted:
+            warnings.append(f"the roofline coefficients are fitted to aiconfigurator's "
+                            f"{backend} {fitted} data; aic_backend_version {backend_version} "
+                            f"is not modelled")
     return AicTiming(setup=setup, provider=provider, tp=tp, timing=timing, capacity=capacity,
-                     warning=warning, external=external)
+                     warnings=tuple(warnings), external=external)

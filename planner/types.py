@@ -1,0 +1,91 @@
+"""The planner's contract with the simulator: an observation in, a decision out.
+
+Plain frozen dataclasses (interpreted code, never compiled). The simulator builds an
+`Observation` at every planner tick; `Planner.tick(obs)` returns a `Decision`; the simulator
+applies the targets (start-up delay, draining). Component names: "prefill", "decode"
+(an aggregated deployment reports its workers as "decode", as the reference does).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ForwardPassMetrics:
+    """The last forward pass a worker ran (spec planner.md §2.1)."""
+
+    worker_id: int
+    dp_rank: int
+    wall_time_s: float  # duration of that pass
+    # scheduled in that pass
+    num_prefill_requests: int
+    sum_prefill_tokens: int  # new prompt tokens computed
+    sum_prefill_kv_tokens: int  # prompt tokens incl. cached prefix of those requests
+    var_prefill_length: float
+    num_decode_requests: int
+    sum_decode_kv_tokens: int  # context of the decode requests
+    var_decode_kv_tokens: float
+    # still queued (waiting) after scheduling that pass
+    queued_prefill_requests: int
+    queued_prefill_tokens: int
+    queued_decode_requests: int
+    queued_decode_kv_tokens: int
+
+
+@dataclass(frozen=True)
+class TrafficWindow:
+    """Traffic since the previous tick (spec planner.md §2.1)."""
+
+    duration_s: float
+    num_req: int  # arrivals in the window (offered load)
+    avg_isl: float  # over requests that completed in the window
+    avg_osl: float
+    shape_count: int
+    avg_ttft_ms: float
+    ttft_count: int
+    avg_itl_ms: float
+    itl_count: int
+    avg_kv_hit_rate: float
+    kv_hit_count: int
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """Per-component engine capabilities derived from the engine args (spec planner.md §1)."""
+
+    num_gpu: int  # GPUs per replica
+    max_num_batched_tokens: int
+    max_num_seqs: int
+    max_kv_tokens: int  # num_gpu_blocks * block_size * dp
+    context_length: int | None  # max_model_len
+
+
+@dataclass(frozen=True)
+class Observation:
+    t_s: float  # simulated seconds since trace start
+    active: dict[str, list[int]]  # component -> routable worker ids
+    starting: dict[str, list[int]]
+    draining: dict[str, list[int]]
+    # component -> FPMs of the workers that ran a pass since the previous tick
+    fpms: dict[str, list[ForwardPassMetrics]]
+    traffic: TrafficWindow  # since the previous tick (the planner merges unconsumed windows)
+
+
+@dataclass(frozen=True)
+class ScalingEvent:
+    t_s: float
+    component: str  # "agg" | "prefill" | "decode"
+    from_replicas: int
+    to_replicas: int
+    reason: str  # "scale_up" | "scale_down"
+
+
+@dataclass
+class Decision:
+    """Absolute replica targets (None = leave as is) and what the planner recorded."""
+
+    target: dict[str, int] = field(default_factory=dict)
+    events: list[ScalingEvent] = field(default_factory=list)
+    # the per-tick diagnostics row (spec planner.md §9 snapshot fields) when this tick is
+    # recorded, else None
+    snapshot: dict[str, object] | None = None
