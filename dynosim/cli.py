@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import datetime, timezone
 from typing import Sequence
 
 from dynosim.errors import InputError
 from dynosim.factory import RunOptions, build_replay
 from dynosim.progress import Progress
 from dynosim.report import default_report_path, write_outputs
+from planner.outputs import snapshot_log_path
 
 EPILOG = """\
 examples:
@@ -81,6 +83,11 @@ def make_parser() -> argparse.ArgumentParser:
                    help="engine args of the decode pool")
     d.add_argument("--num-prefill-workers", type=int, default=1, help="prefill workers")
     d.add_argument("--num-decode-workers", type=int, default=1, help="decode workers")
+    pl = p.add_argument_group("planner in the loop")
+    pl.add_argument("--planner-config", default=None, metavar="JSON|PATH",
+                    help="autoscale with the Dynamo planner: inline JSON or a .json/.yaml file, "
+                    'e.g. \'{"mode": "agg", "optimization_target": "sla", "ttft_ms": 1500, '
+                    '"itl_ms": 50}\'; scale-ups take the engine args\' startup_time (s)')
     e.add_argument("--extra-engine-args", default=None, metavar="JSON|PATH",
                    help="engine args as inline JSON or a .json file; nested 1.6 form "
                    '{"engine": {...}, "tensor_parallel_size": 1} or flat 1.4 form '
@@ -120,6 +127,7 @@ def options_from_args(a: argparse.Namespace) -> RunOptions:
         router_config=a.router_config, kv_event_lag_ms=a.kv_event_lag_ms,
         prefill_engine_args=a.prefill_engine_args, decode_engine_args=a.decode_engine_args,
         num_prefill_workers=a.num_prefill_workers, num_decode_workers=a.num_decode_workers,
+        planner_config=a.planner_config,
     )
 
 
@@ -142,6 +150,15 @@ def run_headless(a: argparse.Namespace) -> int:
               "preempted request outgrew the whole KV cache (raise num_gpu_blocks); they are "
               "left out of the report", file=sys.stderr)
     print(report.table())
+    planner_log = None
+    if report.planner_sla is not None and replay.planner_config is not None:
+        # next to where the reference writes its HTML: <report_output_dir>/<basename>.log.jsonl.gz
+        cfg = replay.planner_config
+        base = cfg.report_filename or datetime.now(timezone.utc).strftime(
+            "planner_report_%Y%m%d_%H%M%S")
+        planner_log = snapshot_log_path(cfg.report_output_dir, base)
+    for line in report.planner_lines(planner_log):
+        print(line)
     json_path = a.report_json
     if json_path is None and a.export is None:
         json_path = default_report_path()
@@ -149,6 +166,8 @@ def run_headless(a: argparse.Namespace) -> int:
                               export_dir=a.export):
         if path == json_path:
             print(f"Saved full report to: {path}")
+    if planner_log is not None:
+        report.write_planner_log(planner_log)
     if a.export:
         print(f"Exported to: {a.export}")
     return 0

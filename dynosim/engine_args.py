@@ -218,6 +218,8 @@ _ENGINE_KEYS: tuple[_Key, ...] = (
     _Key("kv_transfer_timing_mode", _enum("full_prompt", "destination_missing"),
          "full_prompt"),
     _Key("timing_model", _obj, {"type": "polynomial"}),
+    # ours: "1.4" reproduces Dynamo 1.4.2's mocker timing (e.g. to diff against 1.4.2 runs)
+    _Key("timing_compat", _enum("1.6", "1.4"), "1.6", in_defaults=False),
     _Key("sglang", _obj, None, effect=IGNORED),  # sub-keys checked separately
     _Key("trtllm", _obj, None, effect=IGNORED),
 )
@@ -544,6 +546,7 @@ def _to_config(norm: dict[str, Any], perf: AicTiming | None = None) -> EngineCon
         c.fixed_decode_ms = float(tm["decode_ms"])
     else:
         c.timing_kind = TIMING_POLYNOMIAL
+    c.compat_1_4 = eng.get("timing_compat") == "1.4"
     c.tensor_parallel_size = int(norm["tensor_parallel_size"])
     c.startup_time_s = -1.0 if norm["startup_time"] is None else float(norm["startup_time"])
     if perf is not None:

@@ -11,12 +11,16 @@ import msgspec
 from dynosim.engine_args import ParsedEngineArgs, parse_engine_args
 from dynosim.errors import InputError
 from dynosim.report import Report, build_report
+from dynosim.planner_driver import PlannerDriver
+from dynosim.planner_setup import build_planner
 from dynosim.router_config import parse_router_config
 from dynosim.synthetic import make_synthetic
 from dynosim.trace import load_mooncake
 from engine.sim import Simulation
 from engine.topology import ROUTER_KV, TRANSFER_DESTINATION_MISSING, Topology
 from engine.workload import Workload
+from planner.config import PlannerConfig
+from planner.planner import Planner
 
 ROUTER_MODES = ("round_robin", "kv_router")
 TRACE_FORMATS = ("mooncake",)
@@ -54,6 +58,7 @@ class RunOptions(msgspec.Struct, kw_only=True, frozen=True):
     decode_engine_args: str | None = None
     num_prefill_workers: int = 1
     num_decode_workers: int = 1
+    planner_config: str | None = None
 
     @property
     def disaggregated(self) -> bool:
@@ -141,6 +146,10 @@ class Replay:
         self.engine_wall_ms = build_ms  # engine construction + execution, as the reference
         self.pools = [engine_args]  # aggregated: one; disaggregated: prefill, decode
         self.router_config: dict[str, Any] = {}
+        self.planner: Planner | None = None
+        self.planner_config: PlannerConfig | None = None
+        self.planner_driver: PlannerDriver | None = None
+        self.notes: list[str] = []
 
     def warnings(self) -> list[str]:
         """Things the user should know before trusting the numbers (one line each)."""
@@ -152,12 +161,15 @@ class Replay:
                 out.append(f"{flag}: '{key}' is accepted but has no effect in this version")
             for msg in getattr(args, "warnings", []):
                 out.append(f"{flag}: {msg}")
-        return out
+        return out + self.notes
 
     def advance(self, max_steps: int) -> bool:
         """Run up to max_steps engine instants. True while work remains."""
         t0 = time.perf_counter()
         more = self.sim.run_steps(max_steps)
+        driver = self.planner_driver
+        if self.sim.at_tick and driver is not None:
+            driver.on_tick()  # the engine resumes the tick's instant on its next step
         self.engine_wall_ms += (time.perf_counter() - t0) * 1000.0
         return more
 
@@ -248,4 +260,12 @@ def build_replay(o: RunOptions) -> Replay:
     replay = Replay(o, workload, pools[0], sim, (time.perf_counter() - t0) * 1000.0)
     replay.pools = pools
     replay.router_config = router_norm
+    if o.planner_config is not None:
+        planner, config, startup_ms, notes = build_planner(o.planner_config, pools,
+                                                           o.disaggregated)
+        sim.enable_ticks(config.scale_interval_s * 1000.0, startup_ms)
+        replay.planner = planner
+        replay.planner_config = config
+        replay.planner_driver = PlannerDriver(sim, planner)
+        replay.notes.extend(notes)
     return replay

@@ -19,6 +19,8 @@ from dynosim.writers import (
 )
 from engine.metrics import MetricColumns
 from engine.topology import ROUTER_KV
+from planner.outputs import planner_report_section, stdout_lines, write_snapshot_log
+from planner.types import ScalingEvent
 from engine.worker import POOL_AGG, POOL_DECODE, POOL_PREFILL
 from engine.workload import Workload
 
@@ -37,6 +39,22 @@ class Report:
         self._cols = cols
         self._workload = workload
         self._layout = layout if layout is not None else RecordLayout()
+        # planner in the loop (empty without one)
+        self.planner_events: list[ScalingEvent] = []
+        self.planner_ticks = 0
+        self.planner_snapshots: list[dict[str, object]] = []
+        self.planner_sla: tuple[float, float] | None = None
+
+    def planner_lines(self, log_path: str | None = None) -> list[str]:
+        """`Scaling events:` lines and `Planner ticks: N`, as the reference prints them."""
+        if self.planner_sla is None:
+            return []
+        return stdout_lines(self.planner_events, self.planner_ticks, log_path)
+
+    def write_planner_log(self, path: str) -> None:
+        """The per-tick diagnostics snapshots (`*.log.jsonl.gz`, spec planner.md §9)."""
+        assert self.planner_sla is not None
+        write_snapshot_log(path, self.planner_snapshots, *self.planner_sla)
 
     def json_obj(self) -> dict[str, Any]:
         """The reference's summary keys at top level (scripts keep working) plus our run info."""
@@ -114,9 +132,20 @@ def build_report(replay: Replay) -> Report:
         "stranded_requests": unfinished if sim.is_finished() and not replay.time_limited() else 0,
         "compiled_engine": _compiled(),
     }
-    return Report(summary, run, cols, replay.workload, RecordLayout(
+    planner = replay.planner
+    if planner is not None and replay.planner_config is not None:
+        run["planner"] = planner_report_section(
+            replay.planner_config, planner.gpus, planner.events, planner.total_ticks,
+            planner.gpu_hours, summary["gpu_hours"])
+    report = Report(summary, run, cols, replay.workload, RecordLayout(
         topo.disaggregated, topo.router_mode == ROUTER_KV, topo.num_prefill,
         replay.pools[0].config.block_size))
+    if planner is not None and replay.planner_config is not None:
+        report.planner_events = list(planner.events)
+        report.planner_ticks = planner.total_ticks
+        report.planner_snapshots = list(planner.snapshots)
+        report.planner_sla = (replay.planner_config.ttft_ms, replay.planner_config.itl_ms)
+    return report
 
 
 def _compiled() -> bool:
@@ -152,4 +181,7 @@ def write_outputs(report: Report, *, report_json: str | None, report_jsonl: str 
                                  report.frame())
             write_text_atomic(staged.path_for(join(export_dir, "summary.txt")),
                               report.table() + "\n")
+            if report.planner_sla is not None:
+                report.write_planner_log(
+                    str(staged.path_for(join(export_dir, "planner.log.jsonl.gz"))))
         return staged.commit()

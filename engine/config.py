@@ -31,6 +31,9 @@ class EngineConfig:
     roofline: RooflineParams | None  # TIMING_ROOFLINE
     external_prefill: Callable[[int, int, int], float] | None  # (batch_n, sum_end, sum_start)
     external_decode: Callable[[int, int], float] | None  # (batch_n, sum_ctx)
+    # Dynamo 1.4.2's mocker timing (spec engine.md §12): decode time keyed on physical active
+    # blocks x block_size, and the pass that completes a prefill also charges decode for it.
+    compat_1_4: bool
 
     def __init__(self) -> None:
         self.block_size = 64
@@ -51,3 +54,4 @@ class EngineConfig:
         self.roofline = None
         self.external_prefill = None
         self.external_decode = None
+        self.compat_1_4 = False

@@ -46,10 +46,19 @@ class Worker:
     fpm_queued_prefill_reqs: int
     fpm_queued_prefill_tokens: int
     track_fpm: bool  # record the metrics above (only when a planner is attached)
+    nx_wall_ms: float  # the pass in flight, published at its end
+    nx_prefill_reqs: int
+    nx_prefill_tokens: int
+    nx_prefill_kv_tokens: int
+    nx_decode_reqs: int
+    nx_decode_kv_tokens: int
+    nx_queued_prefill_reqs: int
+    nx_queued_prefill_tokens: int
     cfg: EngineConfig
     bs: int
     capacity: int
     max_model_len: int
+    compat_1_4: bool
     pool: KvPool
     timer: TimingModel
     waiting: deque[Request]
@@ -93,10 +102,19 @@ class Worker:
         self.fpm_queued_prefill_reqs = 0
         self.fpm_queued_prefill_tokens = 0
         self.track_fpm = False
+        self.nx_wall_ms = 0.0
+        self.nx_prefill_reqs = 0
+        self.nx_prefill_tokens = 0
+        self.nx_prefill_kv_tokens = 0
+        self.nx_decode_reqs = 0
+        self.nx_decode_kv_tokens = 0
+        self.nx_queued_prefill_reqs = 0
+        self.nx_queued_prefill_tokens = 0
         self.cfg = cfg
         self.bs = cfg.block_size
         self.capacity = cfg.num_gpu_blocks
         self.max_model_len = cfg.max_model_len
+        self.compat_1_4 = cfg.compat_1_4
         self.pool = KvPool(cfg.num_gpu_blocks)
         self.timer = make_timing(cfg)
         self.waiting = deque()
@@ -207,6 +225,8 @@ class Worker:
         ready = self.ready
         n_dec = 0
         sum_ctx = 0
+        n_first = 0  # requests whose prefill completes in this pass
+        ctx_first = 0
         for r in self.running:
             s = r.prompt_len + r.gen
             if r.computed >= s:
@@ -216,6 +236,9 @@ class Worker:
                 if r.gen > 0 or r.decode_side:
                     n_dec += 1
                     sum_ctx += s
+                else:
+                    n_first += 1
+                    ctx_first += s
         if self.budget == cfg.max_num_batched_tokens and len(ready) == 0:
             return -1.0
         # A decode-pool worker never charges prefill time, even when it recomputes a preempted
@@ -224,27 +247,47 @@ class Worker:
         prefill = 0.0
         if self.kind != POOL_DECODE:
             prefill = self.timer.prefill_ms(self.batch_n, self.sum_end, self.sum_start)
-        decode = self.timer.decode_ms(n_dec, sum_ctx)
+        if self.compat_1_4:
+            # 1.4.2 also charged decode for requests finishing prefill in this pass, and keyed
+            # decode time on the physical active blocks (its forward-pass metrics did not
+            # count those requests as decode, so the planner's view below excludes them).
+            n = n_dec + n_first
+            decode = self.timer.decode_ms(n, self.pool.num_active() * self.bs) if n > 0 else 0.0
+        else:
+            decode = self.timer.decode_ms(n_dec, sum_ctx)
         self.busy = True
         self.pass_end = (now + prefill) + decode
-        self.fpm_passes += 1
         if self.track_fpm:
             self._record_fpm(now, n_dec, sum_ctx)
+            self._publish_fpm()
         return self.pass_end
 
     def _record_fpm(self, now: float, n_dec: int, sum_ctx: int) -> None:
-        self.fpm_wall_ms = self.pass_end - now
-        self.fpm_prefill_reqs = self.batch_n
-        self.fpm_prefill_tokens = self.sum_end - self.sum_start
-        self.fpm_prefill_kv_tokens = self.sum_end
-        self.fpm_decode_reqs = n_dec
-        self.fpm_decode_kv_tokens = sum_ctx
-        self.fpm_queued_prefill_reqs = len(self.waiting)
+        # The pass just scheduled is what an observer sees until the next one starts (as the
+        # reference's planner does). Decode KV counts computed tokens only (context - 1).
+        self.nx_wall_ms = self.pass_end - now
+        self.nx_prefill_reqs = self.batch_n
+        self.nx_prefill_tokens = self.sum_end - self.sum_start
+        self.nx_prefill_kv_tokens = self.sum_end
+        self.nx_decode_reqs = n_dec
+        self.nx_decode_kv_tokens = sum_ctx - n_dec
+        self.nx_queued_prefill_reqs = len(self.waiting)
         queued = 0
         for r in self.waiting:
             if r.computed < r.prompt_len:
                 queued += r.prompt_len - r.computed
-        self.fpm_queued_prefill_tokens = queued
+        self.nx_queued_prefill_tokens = queued
+
+    def _publish_fpm(self) -> None:
+        self.fpm_passes += 1
+        self.fpm_wall_ms = self.nx_wall_ms
+        self.fpm_prefill_reqs = self.nx_prefill_reqs
+        self.fpm_prefill_tokens = self.nx_prefill_tokens
+        self.fpm_prefill_kv_tokens = self.nx_prefill_kv_tokens
+        self.fpm_decode_reqs = self.nx_decode_reqs
+        self.fpm_decode_kv_tokens = self.nx_decode_kv_tokens
+        self.fpm_queued_prefill_reqs = self.nx_queued_prefill_reqs
+        self.fpm_queued_prefill_tokens = self.nx_queued_prefill_tokens
 
     def _schedule(self, r: Request, from_waiting: bool, hit: int, hashes: list[int],
                   now: float, pid: int) -> int:

@@ -129,7 +129,9 @@ def _fit_order(w: FloatArray, p: int, q: int, start: int) -> tuple[float, tuple[
         beta = _lstsq(x, w[start:])
         if beta is None:
             return None
-        const, phi, theta = float(beta[0]), tuple(float(v) for v in beta[1:]), ()
+        const = float(beta[0])
+        phi: tuple[float, ...] = tuple(float(v) for v in beta[1:])
+        theta: tuple[float, ...] = ()
     else:
         # Hannan-Rissanen: long AR for the innovations, then OLS on lags of both.
         m = min(max(p + q, 2), max(1, (n - 1) // 3))

@@ -328,12 +328,27 @@ def planner_config_from_dict(obj: Any, source: str = FLAG) -> PlannerConfig:
     """Validate an already-decoded mapping (aliases accepted, unknown keys rejected)."""
     data = _normalise(obj, source)
     try:
-        return msgspec.convert(data, PlannerConfig)
+        config = msgspec.convert(data, PlannerConfig)
     except InputError as exc:
         raise InputError(exc.message, source=source, field=exc.field) from None
     except msgspec.ValidationError as exc:
         message, field = _field_from_path(str(exc))
         raise InputError(message, source=source, field=field) from None
+    if config.load_predictor == "prophet" and not config.is_easy and not _prophet_importable():
+        raise InputError(f"load_predictor 'prophet' needs the optional extra: pip install "
+                         f"'{PROPHET_EXTRA}'", source=source, field="load_predictor")
+    return config
+
+
+PROPHET_EXTRA = "dynosim-tui[prophet]"
+
+
+def _prophet_importable() -> bool:
+    try:
+        importlib.import_module("prophet")
+    except ImportError:
+        return False
+    return True
 
 
 def load_planner_config(value: str) -> PlannerConfig:

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from dynosim.errors import InputError
 from planner import arima
-from planner.config import PlannerConfig
+from planner.config import PROPHET_EXTRA, PlannerConfig
 
 
 class Predictor(Protocol):
@@ -122,7 +122,7 @@ class ArimaPredictor(_BufferedPredictor):
             if self._log1p:
                 return max(0.0, math.expm1(forecast))
             return max(0.0, forecast)
-        except (ValueError, ArithmeticError, FloatingPointError):
+        except Exception:  # noqa: BLE001 - as the reference: any fitting failure -> last value
             self._stale = False
             return self.get_last_value()
 
@@ -211,17 +211,6 @@ class KalmanPredictor(_BufferedPredictor):
             self._cached = self._x[0]
             self._has_cached = True
         return self._out(self._cached)
-
-
-PROPHET_EXTRA = "dynosim-tui[prophet]"
-
-
-def prophet_available() -> bool:
-    try:
-        importlib.import_module("prophet")
-    except ImportError:
-        return False
-    return True
 
 
 class ProphetPredictor(_BufferedPredictor):
@@ -343,9 +332,9 @@ def warmup_from_trace(path: str, interval_s: float) -> list[tuple[int, float, fl
         return []
     out: list[tuple[int, float, float]] = []
     for b in range(0, max(counts) + 1):
-        acc = counts.get(b)
-        if acc is None:
+        got = counts.get(b)
+        if got is None:
             out.append((0, 0.0, 0.0))
         else:
-            out.append((int(acc[0]), acc[1] / acc[0], acc[2] / acc[0]))
+            out.append((int(got[0]), got[1] / got[0], got[2] / got[0]))
     return out

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Sequence
 
 RIDGE_SCALE = 1e-9
 PIVOT_EPS = 1e-12
@@ -76,7 +77,7 @@ def solve_with_ridge(lhs: list[list[float]], rhs: list[float]) -> list[float] | 
     return solve_gauss_jordan(ridged, rhs)
 
 
-def _normal_equations(rows: list[list[float]], ys: list[float], weights: list[float] | None
+def _normal_equations(rows: list[list[float]], ys: Sequence[float], weights: list[float] | None
                       ) -> tuple[list[list[float]], list[float]]:
     size = len(rows[0])
     lhs = [[0.0] * size for _ in range(size)]
@@ -120,7 +121,7 @@ class HingeFit:
 Fit = LinearFit | HingeFit
 
 
-def fit_nnls(xs: list[tuple[float, ...]], ys: list[float], ndim: int) -> LinearFit | None:
+def fit_nnls(xs: Sequence[tuple[float, ...]], ys: Sequence[float], ndim: int) -> LinearFit | None:
     """Least squares with non-negative slopes: best valid active set by unweighted SSE."""
     if not xs:
         return None
@@ -145,7 +146,7 @@ def fit_nnls(xs: list[tuple[float, ...]], ys: list[float], ndim: int) -> LinearF
     return best
 
 
-def hinge_knot_candidates(values: list[float]) -> list[float]:
+def hinge_knot_candidates(values: Sequence[float]) -> list[float]:
     """Quantile knots (20/40/60/80 % of the distinct values) then 8 log-spaced knots."""
     distinct = sorted(set(values))
     nd = len(distinct)
@@ -163,7 +164,7 @@ def hinge_knot_candidates(values: list[float]) -> list[float]:
     return out
 
 
-def fit_hinge(xs: list[tuple[float, ...]], ys: list[float]) -> HingeFit | None:
+def fit_hinge(xs: Sequence[tuple[float, ...]], ys: Sequence[float]) -> HingeFit | None:
     """Weighted hinge fit on 1-D data; None when no candidate knot gives a valid fit."""
     vals = [x[0] for x in xs]
     weights = [1.0 / max(y, HINGE_WEIGHT_FLOOR_MS) for y in ys]

@@ -165,3 +165,16 @@ def test_polynomial_prefill_uses_floored_batch_means() -> None:
     assert t.prefill_raw_ms(2, 2001, 0) == pytest.approx(
         4.209989e-07 * 2000**2 + 1.518344e-02 * 2000 + 16.50142)
     assert math.isclose(t.decode_raw_ms(1, 10**9), 34.01)
+
+
+def test_timing_compat_1_4_reproduces_the_older_mocker() -> None:
+    """Spec §12: Dynamo 1.4.2 charged decode for the request whose prefill completes in the
+    pass and keyed decode time on physical active blocks x block_size."""
+    from dynosim.engine_args import parse_engine_args
+
+    cfg = parse_engine_args('{"engine": {"timing_compat": "1.4"}}').config
+    assert cfg.compat_1_4
+    assert token_times(replay([(0.0, 1000, 3)], cfg), 0)[0] == pytest.approx(37.898579, abs=1e-6)
+    assert token_times(replay([(0.0, 8192, 3)], cfg), 0)[0] == pytest.approx(175.297300, abs=1e-6)
+    # the default stays 1.6.1's
+    assert not parse_engine_args(None).config.compat_1_4
