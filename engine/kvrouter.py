@@ -34,6 +34,19 @@ class KvRouterConfig:
         self.track_prefill_tokens = True
         self.use_kv_events = True
 
+    def copy(self) -> KvRouterConfig:
+        c = KvRouterConfig()
+        c.overlap_credit = self.overlap_credit
+        c.prefill_load_scale = self.prefill_load_scale
+        c.decode_active_request_weight = self.decode_active_request_weight
+        c.credit_decay = self.credit_decay
+        c.temperature = self.temperature
+        c.track_active_blocks = self.track_active_blocks
+        c.assume_kv_reuse = self.assume_kv_reuse
+        c.track_prefill_tokens = self.track_prefill_tokens
+        c.use_kv_events = self.use_kv_events
+        return c
+
 
 @final
 class WorkerLoad:

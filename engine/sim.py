@@ -668,27 +668,15 @@ class Simulation:
 
 
 def _prefill_router_cfg(topo: Topology) -> KvRouterConfig:
-    src = topo.router_cfg
-    c = KvRouterConfig()
-    c.overlap_credit = src.overlap_credit
-    c.prefill_load_scale = src.prefill_load_scale
-    c.decode_active_request_weight = src.decode_active_request_weight
-    c.credit_decay = src.credit_decay
-    c.temperature = src.temperature
+    c = topo.router_cfg.copy()
     c.track_active_blocks = False
-    c.assume_kv_reuse = src.assume_kv_reuse
-    c.track_prefill_tokens = src.track_prefill_tokens
-    c.use_kv_events = src.use_kv_events
     return c
 
 
 def _decode_router_cfg(topo: Topology) -> KvRouterConfig:
-    src = topo.router_cfg
-    c = KvRouterConfig()
+    c = topo.router_cfg.copy()
     c.overlap_credit = 0.0
-    c.prefill_load_scale = src.prefill_load_scale
-    c.decode_active_request_weight = src.decode_active_request_weight
-    c.temperature = src.temperature
+    c.credit_decay = 0.0
     c.track_active_blocks = True
     c.assume_kv_reuse = False
     c.track_prefill_tokens = False

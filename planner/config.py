@@ -275,8 +275,8 @@ def _parse_yaml(body: str, source: str) -> Any:
     try:
         yaml: Any = importlib.import_module("yaml")  # optional dependency (pyyaml)
     except ImportError:
-        raise InputError("YAML planner configs need the 'pyyaml' package "
-                         "(pip install pyyaml), or give the config as JSON",
+        raise InputError("YAML planner configs need the optional extra "
+                         "(pip install 'dynosim-tui[yaml]'), or give the config as JSON",
                          source=source) from None
     try:
         return yaml.safe_load(body)

@@ -3,26 +3,18 @@ from __future__ import annotations
 
 import pytest
 
-from engine.config import TIMING_FIXED, EngineConfig
+from conftest import fixed_timing
 from engine.sim import Simulation
 from engine.topology import Topology
 from engine.worker import POOL_DECODE, POOL_PREFILL
 from engine.workload import Workload
 
 
-def fixed() -> EngineConfig:
-    c = EngineConfig()
-    c.timing_kind = TIMING_FIXED
-    c.fixed_prefill_ms = 100.0
-    c.fixed_decode_ms = 10.0
-    return c
-
-
 def disagg(wl: Workload, p: int = 1, d: int = 1, bw: float = 0.0, bpt: float = 0.0) -> Simulation:
     topo = Topology(0)
     topo.disaggregated = True
-    topo.prefill_cfg = fixed()
-    topo.decode_cfg = fixed()
+    topo.prefill_cfg = fixed_timing()
+    topo.decode_cfg = fixed_timing()
     topo.num_prefill = p
     topo.num_decode = d
     topo.transfer_bandwidth_gbps = bw

@@ -195,7 +195,7 @@ def test_yaml_and_json_files(tmp_path: Path) -> None:
     y = tmp_path / "p.yaml"
     y.write_text("mode: agg\noptimization_target: sla\nttft: 700\nenable_load_scaling: true\n")
     if importlib.util.find_spec("yaml") is None:
-        with pytest.raises(InputError, match="pyyaml"):
+        with pytest.raises(InputError, match=r"dynosim-tui\[yaml\]"):
             load_planner_config(str(y))
     else:
         assert load_planner_config(str(y)).ttft_ms == 700.0
