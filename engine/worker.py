@@ -259,18 +259,17 @@ class Worker:
         self.pass_end = (now + prefill) + decode
         if self.track_fpm:
             self._record_fpm(now, n_dec, sum_ctx)
-            self._publish_fpm()
         return self.pass_end
 
     def _record_fpm(self, now: float, n_dec: int, sum_ctx: int) -> None:
-        # The pass just scheduled is what an observer sees until the next one starts (as the
-        # reference's planner does). Decode KV counts computed tokens only (context - 1).
+        # Staged when the pass is scheduled, published when it completes: an observer sees the
+        # last finished pass, as the reference's planner does (its snapshot logs show it).
         self.nx_wall_ms = self.pass_end - now
         self.nx_prefill_reqs = self.batch_n
         self.nx_prefill_tokens = self.sum_end - self.sum_start
         self.nx_prefill_kv_tokens = self.sum_end
         self.nx_decode_reqs = n_dec
-        self.nx_decode_kv_tokens = sum_ctx - n_dec
+        self.nx_decode_kv_tokens = sum_ctx
         self.nx_queued_prefill_reqs = len(self.waiting)
         queued = 0
         for r in self.waiting:
@@ -423,6 +422,8 @@ class Worker:
 
     def finish_pass(self, now: float, done: list[Request]) -> None:
         """Apply the pass that ends at `now`: emit tokens, complete requests (appended to done)."""
+        if self.track_fpm:
+            self._publish_fpm()
         any_done = False
         mml = self.max_model_len
         prefill_pool = self.kind == POOL_PREFILL
