@@ -18,7 +18,7 @@ class Pool:
     ids: list[int]  # global worker index by local index
     eligible: list[bool]  # by local index: routable now
     active: list[int]  # local indices of active workers, in creation order
-    rr_next: int  # round robin: the k-th routed request goes to active[k mod len(active)]
+    rr_last: int  # round robin: local index of the last worker chosen (a cursor)
     kv: KvRouter | None
 
     def __init__(self, kind: int, cfg: EngineConfig) -> None:
@@ -27,16 +27,24 @@ class Pool:
         self.ids = []
         self.eligible = []
         self.active = []
-        self.rr_next = 0
+        self.rr_last = -1
         self.kv = None
 
     def size(self) -> int:
         return len(self.ids)
 
     def route_round_robin(self) -> int:
-        local = self.active[self.rr_next % len(self.active)]
-        self.rr_next += 1
-        return local
+        """The next active worker after the last one chosen, in index order (wrapping). For a
+        fixed set this is the k-th request to worker k mod N; a worker that joins mid-run
+        takes its turn where its index falls (the reference's planner runs show this)."""
+        n = len(self.eligible)
+        k = self.rr_last
+        for _ in range(n):
+            k = k + 1 if k + 1 < n else 0
+            if self.eligible[k]:
+                self.rr_last = k
+                return k
+        raise RuntimeError("no routable worker")
 
     def set_active(self, local: int, on: bool) -> None:
         self.eligible[local] = on
