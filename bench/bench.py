@@ -97,6 +97,30 @@ def scenario_rows(runs: int) -> None:
               f"{ref_e:8.3f} {ours_e / ref_e:6.2f}")
 
 
+PLANNER_ENGINE = ('{"engine": {"aic_backend": "vllm", "aic_system": "h200_sxm", '
+                  '"aic_model_path": "nvidia/Llama-3.1-8B-Instruct-FP8", "aic_tp_size": 1, '
+                  '"timing_model": {"type": "polynomial"}, "num_gpu_blocks": 29249, '
+                  '"block_size": 64, "timing_compat": "1.4"}}')
+PLANNER_CONFIG = ('{"mode": "agg", "optimization_target": "sla", "ttft_ms": 1500, '
+                  '"itl_ms": 50, "throughput_adjustment_interval_seconds": 300, '
+                  '"load_adjustment_interval_seconds": 10, "report_output_dir": '
+                  '"/tmp/dynosim_bench_planner"}')
+
+
+def planner_rows(runs: int) -> None:
+    """The planner in the loop (the reference's run_agg_syn set-up) vs the same replay without
+    it: what the ticks cost (issue 5's target: at most 1.5x)."""
+    base = [str(TRACE), "--num-workers", "2", "--extra-engine-args", PLANNER_ENGINE]
+    with_p, without = [], []
+    for _ in range(runs):
+        without.append(ours(base))
+        with_p.append(ours([*base, "--planner-config", PLANNER_CONFIG]))
+    a, b = med([x["replay_s"] for x in with_p]), med([x["replay_s"] for x in without])
+    print(f"planner in the loop (agg, 102 ticks, scales 2..8 workers): {a:.3f} s vs "
+          f"{b:.3f} s without a planner = {a / b:.2f}x (target <= 1.5x; the planned run "
+          f"also simulates more workers)")
+
+
 def tui_rows(runs: int) -> None:
     """The live view at max speed: responsiveness and cost over the engine work (issue 7)."""
     res = []
@@ -151,6 +175,7 @@ def main() -> int:
     print("ours/ref = whole replay call (parse + engine + summary); eng = engine only "
           "(reference: its Rust wall_time_ms); gain = interpreted / compiled")
     scenario_rows(a.runs)
+    planner_rows(a.runs)
     tui_rows(max(3, a.runs // 2))
     aic_rows(rows, a.runs)
     if not a.skip_memory:

@@ -272,12 +272,11 @@ def _read_source(value: str) -> tuple[Any, str]:
 
 
 def _parse_yaml(body: str, source: str) -> Any:
+    """PyYAML when installed (the `yaml` extra); otherwise the subset planner configs use."""
     try:
-        yaml: Any = importlib.import_module("yaml")  # optional dependency (pyyaml)
+        yaml: Any = importlib.import_module("yaml")
     except ImportError:
-        raise InputError("YAML planner configs need the optional extra "
-                         "(pip install 'dynosim-tui[yaml]'), or give the config as JSON",
-                         source=source) from None
+        return _parse_simple_yaml(body, source)
     try:
         return yaml.safe_load(body)
     except yaml.YAMLError as exc:
@@ -287,6 +286,61 @@ def _parse_yaml(body: str, source: str) -> Any:
             line = int(mark.line) + 1
         raise InputError(f"not valid YAML: {getattr(exc, 'problem', None) or exc}",
                          source=source, line=line) from None
+
+
+_YAML_WORDS: dict[str, Any] = {"true": True, "false": False, "yes": True, "no": False,
+                               "null": None, "~": None, "": None}
+
+
+def _yaml_scalar(text: str, source: str, lineno: int) -> Any:
+    t = text.strip()
+    if t.lower() in _YAML_WORDS:
+        return _YAML_WORDS[t.lower()]
+    if t[:1] in "[{\"":
+        try:
+            return json.loads(t)
+        except json.JSONDecodeError:
+            raise InputError(f"cannot read the value {t!r} (flow values must be JSON; install "
+                             "the 'yaml' extra for full YAML)", source=source,
+                             line=lineno) from None
+    if t[:1] == "'" and t[-1:] == "'":
+        return t[1:-1].replace("''", "'")
+    for conv in (int, float):
+        try:
+            return conv(t)
+        except ValueError:
+            pass
+    return t
+
+
+def _parse_simple_yaml(body: str, source: str) -> dict[str, Any]:
+    """Block mappings (nested by indentation) of scalars, with comments: what a planner
+    config needs, without a YAML library."""
+    root: dict[str, Any] = {}
+    stack: list[tuple[int, dict[str, Any]]] = [(-1, root)]
+    for lineno, raw in enumerate(body.splitlines(), start=1):
+        line = raw.split(" #", 1)[0].rstrip() if not raw.lstrip().startswith("#") else ""
+        if not line.strip() or line.strip() == "---":
+            continue
+        indent = len(line) - len(line.lstrip(" "))
+        key, sep, value = line.strip().partition(":")
+        if not sep or not key or line.lstrip().startswith("- "):
+            raise InputError("expected 'key: value' (lists and other YAML forms need the "
+                             "'yaml' extra: pip install 'dynosim-tui[yaml]')", source=source,
+                             line=lineno)
+        while stack and indent <= stack[-1][0]:
+            stack.pop()
+        if not stack:
+            raise InputError("inconsistent indentation", source=source, line=lineno)
+        parent = stack[-1][1]
+        key = key.strip().strip("\"'")
+        if value.strip() == "":
+            child: dict[str, Any] = {}
+            parent[key] = child
+            stack.append((indent, child))
+        else:
+            parent[key] = _yaml_scalar(value, source, lineno)
+    return root
 
 
 def _normalise(obj: Any, source: str) -> dict[str, Any]:

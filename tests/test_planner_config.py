@@ -193,12 +193,18 @@ def test_yaml_and_json_files(tmp_path: Path) -> None:
         load_planner_config(str(bad))
     assert exc.value.source == str(bad) and exc.value.line == 2
     y = tmp_path / "p.yaml"
-    y.write_text("mode: agg\noptimization_target: sla\nttft: 700\nenable_load_scaling: true\n")
-    if importlib.util.find_spec("yaml") is None:
-        with pytest.raises(InputError, match=r"dynosim-tui\[yaml\]"):
-            load_planner_config(str(y))
-    else:
-        assert load_planner_config(str(y)).ttft_ms == 700.0
+    y.write_text("# tutorial config\nmode: agg\noptimization_target: sla\nttft: 700  # ms\n"
+                 "enable_load_scaling: true\nload_adjustment_interval_seconds: 10\n"
+                 "scheduling:\n  scale_interval_seconds: 10\n"
+                 "report_filename: 'my report.html'\n")
+    cfg = load_planner_config(str(y))  # works without PyYAML too (subset parser)
+    assert cfg.ttft_ms == 700.0 and cfg.enable_load_scaling is True
+    assert cfg.scale_interval_s == 10.0 and cfg.report_filename == "my report.html"
+    bad_yaml = tmp_path / "bad.yaml"
+    bad_yaml.write_text("mode: agg\njust a line\n")
+    with pytest.raises(InputError) as exc:
+        load_planner_config(str(bad_yaml))
+    assert exc.value.line == 2
 
 
 def test_missing_file_and_non_object() -> None:
