@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from conftest import cols_for
 from dynosim.summary import (
     METRICS,
     build_summary,
@@ -36,32 +37,7 @@ STREAM_METRICS = ("itl_ms", "output_token_throughput_per_user")
 
 def cols_from_records(records: list[dict[str, Any]]) -> MetricColumns:
     """MetricColumns as the engine would fill them (rows in completion order) from reference records."""
-    c = MetricColumns()
-    recs = sorted(enumerate(records), key=lambda t: t[1]["terminal_time_ms"])
-
-    def opt(v: float | None) -> float:
-        return -1.0 if v is None else v
-
-    for i, r in recs:
-        c.req.append(i)
-        c.worker.append(r["decode_worker_idx"])
-        c.status.append(STATUS_COMPLETED if r["terminal_status"] == "completed" else STATUS_REJECTED)
-        c.arrival_ms.append(r["arrival_time_ms"])
-        c.first_admit_ms.append(opt(r["first_admit_ms"]))
-        c.first_token_ms.append(opt(r["first_token_ms"]))
-        c.second_token_ms.append(
-            r["first_token_ms"] + r["ttst_ms"] if r["ttst_ms"] is not None else -1.0
-        )
-        c.last_token_ms.append(opt(r["last_token_ms"]))
-        c.terminal_ms.append(r["terminal_time_ms"])
-        c.input_length.append(r["input_length"])
-        c.requested_output.append(r["requested_output_length"])
-        c.output_tokens.append(r["output_length"])
-        c.reused_tokens.append(r["reused_input_tokens"])
-        hist = r["admission_history"]
-        c.first_reused_tokens.append(hist[0]["reused_input_tokens"] if hist else 0)
-        c.admissions.append(r["admission_count"])
-    return c
+    return cols_for(records, list(range(len(records))))
 
 
 def load_jsonl(path: Path) -> list[dict[str, Any]]:

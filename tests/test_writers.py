@@ -20,6 +20,8 @@ from dynosim.writers import write_json_atomic, write_jsonl_atomic, write_parquet
 from engine.metrics import STATUS_COMPLETED, STATUS_REJECTED, MetricColumns
 from engine.workload import Workload
 
+from conftest import cols_for
+
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"
 
@@ -35,35 +37,6 @@ def tiny_workload() -> Workload:
     for r in rows:
         wl.add(float(r["timestamp"] - t0), 0.0, r["input_length"], r["output_length"], r["hash_ids"], -1, 0)
     return wl
-
-
-def cols_for(records: list[dict[str, Any]], idx: list[int]) -> MetricColumns:
-    """MetricColumns (completion order) from reference records mapped to workload indices."""
-    c = MetricColumns()
-
-    def opt(v: float | None) -> float:
-        return -1.0 if v is None else v
-
-    for i, r in sorted(zip(idx, records), key=lambda t: t[1]["terminal_time_ms"]):
-        c.req.append(i)
-        c.worker.append(r["decode_worker_idx"])
-        c.status.append(STATUS_COMPLETED if r["terminal_status"] == "completed" else STATUS_REJECTED)
-        c.arrival_ms.append(r["arrival_time_ms"])
-        c.first_admit_ms.append(opt(r["first_admit_ms"]))
-        c.first_token_ms.append(opt(r["first_token_ms"]))
-        c.second_token_ms.append(
-            r["first_token_ms"] + r["ttst_ms"] if r["ttst_ms"] is not None else -1.0
-        )
-        c.last_token_ms.append(opt(r["last_token_ms"]))
-        c.terminal_ms.append(r["terminal_time_ms"])
-        c.input_length.append(r["input_length"])
-        c.requested_output.append(r["requested_output_length"])
-        c.output_tokens.append(r["output_length"])
-        c.reused_tokens.append(r["reused_input_tokens"])
-        hist = r["admission_history"]
-        c.first_reused_tokens.append(hist[0]["reused_input_tokens"] if hist else 0)
-        c.admissions.append(r["admission_count"])
-    return c
 
 
 @pytest.mark.parametrize("name", ["tiny_w1", "tiny_maxlen_w1"])
