@@ -5,14 +5,17 @@ Flag names follow `python -m dynamo.replay`, so existing scripts work with the c
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import datetime, timezone
 from typing import Sequence
 
 from dynosim.errors import InputError
 from dynosim.factory import RunOptions, build_replay
+from dynosim.html_report import render_html
 from dynosim.progress import Progress
 from dynosim.report import default_report_path, write_outputs
+from dynosim.writers import write_text_atomic
 from planner.outputs import snapshot_log_path
 
 EPILOG = """\
@@ -29,7 +32,11 @@ examples:
 outputs: the AIPerf-style table on stdout; the JSON report (the reference's summary keys at top
 level, plus a "dynosim" section with the run's configuration) at --report-json, or by default at
 ./dynosim_replay_report_<timestamp>.json; with --export DIR: DIR/report.json,
-DIR/requests.jsonl, DIR/requests.parquet and DIR/summary.txt. All files are written atomically.
+DIR/requests.jsonl, DIR/requests.parquet, DIR/summary.txt, DIR/report.html (a self-contained
+HTML report) and DIR/worker_samples.parquet (per-worker KV usage and queue depth every 1 s).
+With --planner-config, also the planner diagnostics HTML report at
+<report_output_dir>/<report_filename> (default ./planner_reports/planner_report_<timestamp>.html).
+All files are written atomically.
 Exit status: 0 on success, 2 on bad input (one line on stderr naming file, line and field).
 """
 
@@ -104,7 +111,8 @@ def make_parser() -> argparse.ArgumentParser:
     o.add_argument("--report-jsonl", metavar="PATH",
                    help="write one JSON record per request here")
     o.add_argument("--export", metavar="DIR",
-                   help="write report.json, requests.jsonl, requests.parquet, summary.txt here")
+                   help="write report.json, requests.jsonl, requests.parquet, summary.txt, "
+                   "report.html, worker_samples.parquet here")
     o.add_argument("--headless", action="store_true",
                    help="run without the live view (implied by --export, and when stdin or "
                    "stdout is not a terminal)")
@@ -151,12 +159,16 @@ def run_headless(a: argparse.Namespace) -> int:
               "left out of the report", file=sys.stderr)
     print(report.table())
     planner_log = None
+    planner_html = None
     if report.planner_sla is not None and replay.planner_config is not None:
-        # next to where the reference writes its HTML: <report_output_dir>/<basename>.log.jsonl.gz
+        # where the reference writes its HTML: <report_output_dir>/<basename>.html, and the
+        # snapshot log next to it: <report_output_dir>/<basename>.log.jsonl.gz
         cfg = replay.planner_config
         base = cfg.report_filename or datetime.now(timezone.utc).strftime(
             "planner_report_%Y%m%d_%H%M%S")
         planner_log = snapshot_log_path(cfg.report_output_dir, base)
+        planner_html = os.path.join(cfg.report_output_dir, base if base.endswith(".html")
+                                    else f"{base}.html")
     for line in report.planner_lines(planner_log):
         print(line)
     json_path = a.report_json
@@ -168,6 +180,10 @@ def run_headless(a: argparse.Namespace) -> int:
             print(f"Saved full report to: {path}")
     if planner_log is not None:
         report.write_planner_log(planner_log)
+    if planner_html is not None:
+        os.makedirs(os.path.dirname(os.path.abspath(planner_html)), exist_ok=True)
+        write_text_atomic(planner_html, render_html(report))
+        print(f"Planner diagnostics report: {planner_html}")
     if a.export:
         print(f"Exported to: {a.export}")
     return 0

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from dynosim.html_report import render_html
 from dynosim.records import RecordLayout, per_request_records, records_frame
 from dynosim.summary import build_summary
 from dynosim.table import format_report_table
@@ -44,6 +45,8 @@ class Report:
         self.planner_ticks = 0
         self.planner_snapshots: list[dict[str, object]] = []
         self.planner_sla: tuple[float, float] | None = None
+        # fixed-interval per-worker samples (engine/sim.py `_sample`), see samples_frame()
+        self.worker_samples: dict[str, list[Any]] = {}
 
     def planner_lines(self, log_path: str | None = None) -> list[str]:
         """`Scaling events:` lines and `Planner ticks: N`, as the reference prints them."""
@@ -68,6 +71,24 @@ class Report:
 
     def frame(self) -> pl.DataFrame:
         return records_frame(self._cols, self._workload, self._layout)
+
+    def samples_frame(self) -> pl.DataFrame:
+        """Per-worker time series sampled every second of simulated time: time_s, worker,
+        pool, kv_blocks_active, kv_blocks_total, kv_usage, waiting, running."""
+        d = self.worker_samples
+        t = d.get("t_ms", [])
+        kinds = {POOL_AGG: "agg", POOL_PREFILL: "prefill", POOL_DECODE: "decode"}
+        frame = pl.DataFrame({
+            "time_s": pl.Series(t, dtype=pl.Float64) / 1000.0,
+            "worker": pl.Series(d.get("worker", []), dtype=pl.Int64),
+            "pool": pl.Series([kinds.get(k, str(k)) for k in d.get("kind", [])], dtype=pl.Utf8),
+            "kv_blocks_active": pl.Series(d.get("kv_blocks", []), dtype=pl.Int64),
+            "kv_blocks_total": pl.Series(d.get("kv_capacity", []), dtype=pl.Int64),
+            "waiting": pl.Series(d.get("waiting", []), dtype=pl.Int64),
+            "running": pl.Series(d.get("running", []), dtype=pl.Int64),
+        })
+        return frame.with_columns(
+            (pl.col("kv_blocks_active") / pl.col("kv_blocks_total")).alias("kv_usage"))
 
 
 def build_report(replay: Replay) -> Report:
@@ -140,6 +161,11 @@ def build_report(replay: Replay) -> Report:
     report = Report(summary, run, cols, replay.workload, RecordLayout(
         topo.disaggregated, topo.router_mode == ROUTER_KV, topo.num_prefill,
         replay.pools[0].config.block_size))
+    report.worker_samples = {
+        "t_ms": list(sim.sample_t_ms), "worker": list(sim.sample_worker),
+        "kind": list(sim.sample_kind), "kv_blocks": list(sim.sample_kv_blocks),
+        "kv_capacity": list(sim.sample_kv_capacity), "waiting": list(sim.sample_waiting),
+        "running": list(sim.sample_running)}
     if planner is not None and replay.planner_config is not None:
         report.planner_events = list(planner.events)
         report.planner_ticks = planner.total_ticks
@@ -181,6 +207,10 @@ def write_outputs(report: Report, *, report_json: str | None, report_jsonl: str 
                                  report.frame())
             write_text_atomic(staged.path_for(join(export_dir, "summary.txt")),
                               report.table() + "\n")
+            write_parquet_atomic(staged.path_for(join(export_dir, "worker_samples.parquet")),
+                                 report.samples_frame())
+            write_text_atomic(staged.path_for(join(export_dir, "report.html")),
+                              render_html(report))
             if report.planner_sla is not None:
                 report.write_planner_log(
                     str(staged.path_for(join(export_dir, "planner.log.jsonl.gz"))))

@@ -91,6 +91,17 @@ class Simulation:
     at_tick: bool
     startup_ms: float  # start-up delay of workers added by scaling
     rng: SplitMix64
+    # Fixed-interval per-worker samples for the HTML report / worker_samples.parquet: at the
+    # first instant at or after each multiple of sample_ms (0 = off), one row per live worker.
+    sample_ms: float
+    next_sample_ms: float
+    sample_t_ms: list[float]
+    sample_worker: list[int]
+    sample_kind: list[int]
+    sample_kv_blocks: list[int]  # blocks held by running requests (active)
+    sample_kv_capacity: list[int]
+    sample_waiting: list[int]
+    sample_running: list[int]
 
     def __init__(self, wl: Workload, cfg: EngineConfig, num_workers: int,
                  replay_concurrency: int, max_time_ms: float,
@@ -128,6 +139,15 @@ class Simulation:
         self.next_tick_ms = INF
         self.at_tick = False
         self.startup_ms = 0.0
+        self.sample_ms = 1000.0
+        self.next_sample_ms = 0.0
+        self.sample_t_ms = []
+        self.sample_worker = []
+        self.sample_kind = []
+        self.sample_kv_blocks = []
+        self.sample_kv_capacity = []
+        self.sample_waiting = []
+        self.sample_running = []
         self.traffic = TrafficWindowAcc()
         self.events = []
         self.serial = 0
@@ -216,6 +236,8 @@ class Simulation:
         while arrivals and arrivals[0][0] <= t:
             a = heapq.heappop(arrivals)
             self._arrive(a[1], t)
+        if t >= self.next_sample_ms and self.sample_ms > 0.0:
+            self._sample(t)
         if t >= self.next_tick_ms:
             self.at_tick = True  # the planner decides before this instant's passes start
             return True
@@ -324,6 +346,20 @@ class Simulation:
             w.ready_ms = t + self.startup_ms
             self._push(w.ready_ms, EV_READY, w.idx)
         return w
+
+    def _sample(self, t: float) -> None:
+        """One row per live worker; read-only (never changes the replay)."""
+        for w in self.workers:
+            if w.state == STATE_STOPPED:
+                continue
+            self.sample_t_ms.append(t)
+            self.sample_worker.append(w.idx)
+            self.sample_kind.append(w.kind)
+            self.sample_kv_blocks.append(w.pool.num_active())
+            self.sample_kv_capacity.append(w.capacity)
+            self.sample_waiting.append(len(w.waiting))
+            self.sample_running.append(len(w.running))
+        self.next_sample_ms = (math.floor(t / self.sample_ms) + 1.0) * self.sample_ms
 
     def _worker_ready(self, w: Worker) -> None:
         if w.state == STATE_DRAINING or w.state == STATE_STOPPED:

@@ -73,7 +73,8 @@ def test_export_and_report_files(cli, tmp_path: Path) -> None:
 
     outdir = tmp_path / "out"
     assert sorted(p.name for p in outdir.iterdir()) == [
-        "report.json", "requests.jsonl", "requests.parquet", "summary.txt"]
+        "report.html", "report.json", "requests.jsonl", "requests.parquet", "summary.txt",
+        "worker_samples.parquet"]
     assert leftovers(tmp_path) == []
 
     rep = load_json(outdir / "report.json")

@@ -27,7 +27,8 @@ from tui.status_bar import StatusBar
 TINY = str(ROOT / "traces" / "mooncake_tiny.jsonl")
 SYNTH = str(ROOT / "traces" / "synthetic_trace.jsonl")
 WALL_KEYS = {"wall_time_ms", "processed_tokens_per_s", "processed_output_tokens_per_s"}
-EXPORT_FILES = {"report.json", "requests.jsonl", "requests.parquet", "summary.txt"}
+EXPORT_FILES = {"report.json", "requests.jsonl", "requests.parquet", "summary.txt",
+                "report.html", "worker_samples.parquet"}
 SIZE = (100, 30)
 TEST_TIMEOUT_S = 90.0
 

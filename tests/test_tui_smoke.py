@@ -90,7 +90,8 @@ def test_keys_on_the_bundled_trace(term: Term, tmp_path: Path) -> None:
     term.wait_for("Exported the report to")
     [out] = [p for p in tmp_path.iterdir() if p.name.startswith("dynosim_export_")]
     assert {p.name for p in out.iterdir()} == {"report.json", "requests.jsonl",
-                                               "requests.parquet", "summary.txt"}
+                                               "requests.parquet", "summary.txt",
+                                               "report.html", "worker_samples.parquet"}
     term.keys("q")
     term.wait_for("EXIT=0")
 
