@@ -177,6 +177,9 @@ def main() -> int:
     scenario_rows(a.runs)
     planner_rows(a.runs)
     tui_rows(max(3, a.runs // 2))
+    html = subprocess.run([sys.executable, str(ROOT / "bench" / "html_bench.py")], cwd=ROOT,
+                          capture_output=True, text=True)
+    print(html.stdout.strip() or f"html bench failed: {html.stderr.strip()[-300:]}")
     aic_rows(rows, a.runs)
     if not a.skip_memory:
         n_req = a.memory_requests
