@@ -137,14 +137,13 @@ class Replay:
     """A built replay: the engine plus what the report needs. Front ends call `advance` in
     chunks (the TUI paces it; the CLI runs it flat out) and `report` at any time."""
 
-    def __init__(self, options: RunOptions, workload: Workload, engine_args: ParsedEngineArgs,
+    def __init__(self, options: RunOptions, workload: Workload, pools: list[ParsedEngineArgs],
                  sim: Simulation, build_ms: float) -> None:
         self.options = options
         self.workload = workload
-        self.engine_args = engine_args
         self.sim = sim
         self.engine_wall_ms = build_ms  # engine construction + execution, as the reference
-        self.pools = [engine_args]  # aggregated: one; disaggregated: prefill, decode
+        self.pools = pools  # aggregated: one; disaggregated: prefill, decode
         self.router_config: dict[str, Any] = {}
         self.planner: Planner | None = None
         self.planner_config: PlannerConfig | None = None
@@ -257,8 +256,7 @@ def build_replay(o: RunOptions) -> Replay:
     max_ms = o.max_sim_time_seconds * 1000.0 if o.max_sim_time_seconds is not None else -1.0
     sim = Simulation(workload, pools[0].config, o.num_workers, o.replay_concurrency or 0,
                      max_ms, topo)
-    replay = Replay(o, workload, pools[0], sim, (time.perf_counter() - t0) * 1000.0)
-    replay.pools = pools
+    replay = Replay(o, workload, pools, sim, (time.perf_counter() - t0) * 1000.0)
     replay.router_config = router_norm
     if o.planner_config is not None:
         planner, config, startup_ms, notes = build_planner(o.planner_config, pools,

@@ -16,7 +16,7 @@ from engine.worker import (
     STATE_STARTING,
     Worker,
 )
-from planner.types import Decision, ForwardPassMetrics, Observation, ScalingEvent, TrafficWindow
+from planner.types import Decision, ForwardPassMetrics, Observation, TrafficWindow
 
 
 class PlannerLike(Protocol):
@@ -41,9 +41,6 @@ class PlannerDriver:
         self.components = (("prefill", POOL_PREFILL), ("decode", POOL_DECODE)) if (
             sim.back is not None) else (("decode", POOL_AGG),)
         self.seen_passes: dict[int, int] = {}  # worker -> passes when last observed
-        self.ticks = 0
-        self.events: list[ScalingEvent] = []
-        self.snapshots: list[dict[str, object]] = []
 
     def observe(self) -> Observation:
         sim = self.sim
@@ -83,13 +80,9 @@ class PlannerDriver:
 
     def on_tick(self) -> Decision:
         """Called when the engine stopped at a tick (sim.at_tick): decide and apply."""
-        decision = self.planner.tick(self.observe())
-        self.ticks += 1
+        decision = self.planner.tick(self.observe())  # the planner keeps events and snapshots
         for name, kind in self.components:
             target = decision.target.get(name)
             if target is not None:
                 self.sim.scale(kind, target)
-        self.events.extend(decision.events)
-        if decision.snapshot is not None:
-            self.snapshots.append(decision.snapshot)
         return decision

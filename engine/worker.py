@@ -456,13 +456,6 @@ class Worker:
             self.running = [r for r in self.running if r.status == RUNNING]
         self.busy = False
 
-    def has_preempted_waiting(self) -> bool:
-        """A request waits here to be (re)computed from scratch (not a materialised hand-off)."""
-        for r in self.waiting:
-            if r.computed == 0:
-                return True
-        return False
-
     def prefill_backlog(self) -> int:
         """Prompt tokens not yet computed, over running and waiting requests."""
         n = 0

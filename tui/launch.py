@@ -15,9 +15,7 @@ def run_tui(args: argparse.Namespace) -> int:
     from tui.main_screen import ExportSettings
 
     replay = build_replay(options_from_args(args))  # InputError propagates to cli.main
-    warnings = tuple(f"--extra-engine-args: '{key}' is accepted but has no effect in this version"
-                     for key in replay.engine_args.ignored)
-    app = DynosimApp(replay, warnings=warnings,
+    app = DynosimApp(replay, warnings=tuple(replay.warnings()),
                      export=ExportSettings(report_json=args.report_json,
                                            report_jsonl=args.report_jsonl))
     app.run()
