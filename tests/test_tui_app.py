@@ -12,6 +12,7 @@ from typing import Any, Awaitable, Callable
 
 import pytest
 from textual import events
+from textual.widgets._footer import FooterKey
 
 from conftest import ROOT
 from dynosim.cli import main, make_parser
@@ -19,6 +20,7 @@ from dynosim.errors import InputError
 from dynosim.factory import RunOptions, build_replay
 from tui.app import DynosimApp
 from tui.dialogs import ConfirmQuit, FinishedDialog, HelpScreen
+from tui.footer import QuietFooter
 from tui.launch import run_tui
 from tui.main_screen import ExportSettings
 from tui.pacing import MAX_SPEED
@@ -140,6 +142,38 @@ async def test_speed_keys(tmp_path: Path) -> None:
         await pilot.press("r")
         assert clock.speed == 1.0
         assert clock.paused  # speed keys never start or stop the run
+
+
+@aio
+async def test_key_presses_do_not_rebuild_the_footer(tmp_path: Path) -> None:
+    # Textual announces "bindings may have changed" after every key; rebuilding the footer
+    # then costs a full layout (tens of ms of replay at max speed). Ours rebuilds only when
+    # what it shows changes.
+    app = make_app(tmp_path, paused=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        footer = app.main_screen.query_one(QuietFooter)
+        keys = {k.key for k in footer.query(FooterKey)}
+        assert {"space", "n", "d", "r", "m", "e", "q"} <= keys
+        rebuilds = 0
+        real = footer.recompose
+
+        async def recompose() -> None:
+            nonlocal rebuilds
+            rebuilds += 1
+            await real()
+
+        footer.recompose = recompose  # type: ignore[method-assign]
+        await pilot.press("plus", "minus", "m", "r", "space", "space")
+        await pilot.pause()
+        assert rebuilds == 0 and {k.key for k in footer.query(FooterKey)} == keys
+        app.main_screen.bindings_updated_signal.publish(app.main_screen)  # unchanged: no-op
+        await pilot.pause()
+        assert rebuilds == 0
+        footer._shown = ()  # as if the bindings had changed since the last build
+        app.main_screen.bindings_updated_signal.publish(app.main_screen)
+        await pilot.pause()
+        assert rebuilds == 1
 
 
 @aio

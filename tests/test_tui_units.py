@@ -12,8 +12,9 @@ from conftest import ROOT
 from dynosim.factory import RunOptions, build_replay
 from tui.driver import EngineDriver
 from tui.pacing import MAX_SPEED, SPEEDS, ChunkSizer, PaceClock, faster, slower, speed_label
+import tui.plots as plots
 from tui.plots import (AXIS_STYLE, Line, Rule, ansi_runs, fmt_duration, fmt_value, nice_ceiling,
-                        render_plot, unbroken_runs)
+                        render_plot, thin_run, unbroken_runs)
 from tui.series import LatencySeries, WorkerCounts, nearest_rank
 from tui.status_bar import fmt_clock
 
@@ -227,6 +228,37 @@ def test_unbroken_runs_and_ansi_runs() -> None:
                      "\x1b[2m└\x1b[38;5;1m┈\x1b[0m\n")
     assert rows == [[(" 5┤", AXIS_STYLE), ("⠉⠉", "color(2)"), (" ", AXIS_STYLE)],
                     [("└", AXIS_STYLE), ("┈", "dim color(1)")]]
+
+
+def test_thin_run_keeps_what_the_columns_can_show() -> None:
+    run = [(float(i), float((i * 37) % 101)) for i in range(1000)]
+    thin = thin_run(run, 0.0, 1000.0, 20)
+    assert len(thin) <= 2 * 20 + 2
+    assert thin[0] == run[0] and thin[-1] == run[-1]  # where it starts and its current value
+    assert [x for x, _ in thin] == sorted(x for x, _ in thin)
+    for col in range(20):  # each column's extremes survive (spikes must stay visible)
+        ys = [y for x, y in run if int(x / 50) == col]
+        kept = [y for x, y in thin if int(x / 50) == col]
+        assert max(kept) == max(ys) and min(kept) == min(ys)
+    short = run[:30]
+    assert thin_run(short, 0.0, 1000.0, 20) is short  # nothing to gain
+
+
+def test_thinned_plot_marks_the_same_cells(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A noisy series as the plot draws it (thinned) and drawn from every point: the same
+    # cells carry a mark (braille detail inside a cell may differ), and the same axis labels.
+    xs = [float(i) for i in range(2000)]
+    ys = [float((i * 7919) % 97) for i in range(2000)]
+    lines = [Line(xs, ys, "green")]
+    thin = render_plot(30, 10, lines, 2000.0).plain
+    monkeypatch.setattr(plots, "thin_run", lambda run, *a: run)
+    full = render_plot(30, 10, lines, 2000.0).plain
+
+    def marked(text: str) -> list[list[bool]]:
+        return [[0x2800 < ord(c) <= 0x28FF for c in row] for row in text.split("\n")]
+
+    assert marked(thin) == marked(full)
+    assert [r[:5] for r in thin.split("\n")] == [r[:5] for r in full.split("\n")]
 
 
 def test_formatters() -> None:

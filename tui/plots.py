@@ -113,6 +113,35 @@ def unbroken_runs(xs: Sequence[float],
     return runs
 
 
+def thin_run(run: list[tuple[float, float]], x_min: float, x_max: float,
+             columns: int) -> list[tuple[float, float]]:
+    """An unbroken run reduced to what `columns` dot columns can show: per column its
+    lowest and highest point (in x order), plus the run's first and last point, so spikes and
+    the current value survive. plotext's cost is per point, and a run can hold several times
+    more points than the plot has columns."""
+    n = len(run)
+    if n <= 2 * columns or x_max <= x_min:
+        return run
+    scale = columns / (x_max - x_min)
+    keep = {0, n - 1}
+    i = 0
+    while i < n:
+        col = int((run[i][0] - x_min) * scale)
+        lo = hi = i
+        j = i + 1
+        while j < n and int((run[j][0] - x_min) * scale) == col:
+            y = run[j][1]
+            if y < run[lo][1]:
+                lo = j
+            elif y > run[hi][1]:
+                hi = j
+            j += 1
+        keep.add(lo)
+        keep.add(hi)
+        i = j
+    return [run[k] for k in sorted(keep)]
+
+
 # ---- plotext ------------------------------------------------------------------------------------
 def _pixel(style: str) -> object:
     return plt.pixel(foreground=ANSI_INDEX[style])
@@ -152,8 +181,9 @@ def build_plot(width: int, height: int, lines: Sequence[Line], x_max: float,
             fig.line(rule.at, "horizontal", pixel=_pixel(rule.style), style="dotted")
         elif x_min <= rule.at <= x_max:
             fig.line(rule.at, "vertical", pixel=_pixel(rule.style), style="dotted")
+    dots = 2 * width  # braille dot columns across the whole width: at least the plot area's
     for ln in lines:
-        runs = unbroken_runs(ln.xs, ln.ys)
+        runs = [thin_run(run, x_min, x_max, dots) for run in unbroken_runs(ln.xs, ln.ys)]
         xs = [x for run in runs for x, _ in run]
         if not xs:
             continue

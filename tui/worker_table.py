@@ -87,8 +87,10 @@ class WorkerTable(ScrollView, can_focus=True):
 
     def update_workers(self, workers: Sequence[WorkerSnapshot]) -> None:
         self._workers = workers
-        # +1: the header row, which render_line keeps on top whatever the scroll.
-        size = Size(self.scrollable_content_region.width, len(workers) + 1)
+        # +1: the header row, which render_line keeps on top whatever the scroll. Only the row
+        # count sets the virtual size (rows are cut to the visible width, there is no horizontal
+        # scroll): a width here would change after the first layout and force another one.
+        size = Size(1, len(workers) + 1)
         if size != self.virtual_size:
             self.virtual_size = size
         self.refresh()
