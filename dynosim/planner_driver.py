@@ -34,6 +34,23 @@ def _fpm(w: Worker) -> ForwardPassMetrics:
         queued_decode_kv_tokens=0)
 
 
+# An idle worker whose last pass ended this long ago reports an all-zero forward pass instead
+# of that pass (probed on 1.4.2 with 1-s ticks: shown at 998 ms of idleness, zero at 1009 ms,
+# whatever the tick spacing).
+IDLE_FPM_AFTER_MS = 1000.0
+
+
+def _idle_fpm(w: Worker) -> ForwardPassMetrics:
+    """The all-zero forward pass an idle worker reports (the planner treats it as empty work,
+    never as a tuning sample)."""
+    return ForwardPassMetrics(
+        worker_id=w.local_idx, dp_rank=0, wall_time_s=0.0, num_prefill_requests=0,
+        sum_prefill_tokens=0, sum_prefill_kv_tokens=0, var_prefill_length=0.0,
+        num_decode_requests=0, sum_decode_kv_tokens=0, var_decode_kv_tokens=0.0,
+        queued_prefill_requests=0, queued_prefill_tokens=0, queued_decode_requests=0,
+        queued_decode_kv_tokens=0)
+
+
 class PlannerDriver:
     def __init__(self, sim: Simulation, planner: PlannerLike) -> None:
         self.sim = sim
@@ -59,10 +76,14 @@ class PlannerDriver:
                     starting[name].append(w.local_idx)
                 elif w.state == STATE_DRAINING:
                     draining[name].append(w.local_idx)
-                if w.fpm_passes > self.seen_passes.get(g, 0):
-                    self.seen_passes[g] = w.fpm_passes
-                    if w.state == STATE_ACTIVE:
-                        fpms[name].append(_fpm(w))
+                fresh = w.fpm_passes > self.seen_passes.get(g, 0)
+                self.seen_passes[g] = w.fpm_passes
+                if w.state != STATE_ACTIVE or w.fpm_passes == 0:
+                    continue  # absent until its first pass (the planner sees the mismatch)
+                if not w.busy and sim.now - w.fpm_end_ms >= IDLE_FPM_AFTER_MS:
+                    fpms[name].append(_idle_fpm(w))
+                elif fresh:
+                    fpms[name].append(_fpm(w))
         tr = sim.traffic
         n = tr.completed
         traffic = TrafficWindow(

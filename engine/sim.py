@@ -90,6 +90,7 @@ class Simulation:
     next_tick_ms: float
     at_tick: bool
     startup_ms: float  # start-up delay of workers added by scaling
+    free_prefill_decode: bool  # 1.4 compatibility: prefill workers decode, free of charge
     rng: SplitMix64
     # Fixed-interval per-worker samples for the HTML report / worker_samples.parquet: at the
     # first instant at or after each multiple of sample_ms (0 = off), one row per live worker.
@@ -128,7 +129,9 @@ class Simulation:
                                           topo.decode_cfg.block_size, self.rng)
                 self.back.kv = self.kv_decode
             n_front = topo.num_prefill
+            self.free_prefill_decode = topo.prefill_cfg.compat_1_4
         else:
+            self.free_prefill_decode = False
             self.cfg = cfg
             self.front = Pool(POOL_AGG, cfg)
             if topo.router_mode == ROUTER_KV:
@@ -211,6 +214,28 @@ class Simulation:
         if t == INF:
             return False
         self.now = t
+        self._drain_events(t)
+        arrivals = self.arrivals
+        while arrivals and arrivals[0][0] <= t:
+            a = heapq.heappop(arrivals)
+            self._arrive(a[1], t)
+        if t >= self.next_sample_ms and self.sample_ms > 0.0:
+            self._sample(t)
+        if t >= self.next_tick_ms:
+            self.at_tick = True  # the planner decides before this instant's passes start
+            return True
+        self._start_passes(t)
+        return True
+
+    def finish_tick(self) -> None:
+        """Resume after a planner tick: schedule the next tick and start this instant's passes."""
+        self.at_tick = False
+        self.next_tick_ms += self.tick_ms
+        self.traffic.reset(self.now)
+        self._start_passes(self.now)
+
+    def _drain_events(self, t: float) -> None:
+        """Process every queued event at or before t (including ones pushed meanwhile)."""
         done = self.done_buf
         events = self.events
         workers = self.workers
@@ -232,26 +257,37 @@ class Simulation:
             for r in done:
                 self._terminal(r, t, STATUS_COMPLETED)
             done.clear()
-        arrivals = self.arrivals
-        while arrivals and arrivals[0][0] <= t:
-            a = heapq.heappop(arrivals)
-            self._arrive(a[1], t)
-        if t >= self.next_sample_ms and self.sample_ms > 0.0:
-            self._sample(t)
-        if t >= self.next_tick_ms:
-            self.at_tick = True  # the planner decides before this instant's passes start
-            return True
-        self._start_passes(t)
-        return True
 
-    def finish_tick(self) -> None:
-        """Resume after a planner tick: schedule the next tick and start this instant's passes."""
-        self.at_tick = False
-        self.next_tick_ms += self.tick_ms
-        self.traffic.reset(self.now)
-        self._start_passes(self.now)
+    def _run_free_passes(self, t: float, pending: list[Worker]) -> None:
+        """1.4 compatibility, disaggregated: complete the prefill workers' decode-only passes,
+        which cost nothing (engine/worker.py), and keep each of those workers going while its
+        passes stay free, delivering the hand-offs (and zero-delay transfers) they cause.
+        The 1.4.2 probes order it so: workers start their passes at an instant first (an idle
+        decode worker takes what the prefill worker's real pass released), then the free passes
+        run, and everything they release reaches the decode worker together."""
+        while pending:
+            for w in pending:
+                self._pass_end(w, t, self.done_buf)
+            self._drain_events(t)
+            nxt: list[Worker] = []
+            for w in pending:
+                if w.busy or not (w.running or w.waiting):
+                    continue
+                end = w.start_pass(t)
+                if w.rejected:
+                    for r in w.rejected:
+                        self._terminal(r, t, STATUS_REJECTED)
+                    w.rejected.clear()
+                if end < 0.0:
+                    continue
+                if end <= t:
+                    nxt.append(w)
+                else:
+                    self._push(end, EV_PASS, w.idx)
+            pending = nxt
 
     def _start_passes(self, t: float) -> None:
+        free: list[Worker] = []
         for w in self.workers:
             if not w.busy and (w.running or w.waiting):
                 end = w.start_pass(t)
@@ -260,9 +296,15 @@ class Simulation:
                         self._terminal(r, t, STATUS_REJECTED)
                     w.rejected.clear()
                 if end >= 0.0:
-                    self._push(end, EV_PASS, w.idx)
+                    if end <= t and self.free_prefill_decode and w.kind == POOL_PREFILL:
+                        free.append(w)
+                    else:
+                        self._push(end, EV_PASS, w.idx)
             elif w.state == STATE_DRAINING and not w.busy:
                 self._stop(w, t)
+        if free:
+            self._run_free_passes(t, free)
+            self._start_passes(t)  # whoever the free passes gave work to
 
     def run_until(self, t: float) -> None:
         """Process every instant at or before simulated time t (ms)."""

@@ -38,6 +38,7 @@ class Worker:
     # The last pass's forward-pass metrics (for the planner), unboxed and overwritten per pass.
     fpm_passes: int  # passes run so far (tells the planner whether it ran since a tick)
     fpm_wall_ms: float
+    fpm_end_ms: float  # when the last published pass ended
     fpm_prefill_reqs: int
     fpm_prefill_tokens: int
     fpm_prefill_kv_tokens: int
@@ -94,6 +95,7 @@ class Worker:
         self.ready_ms = 0.0
         self.fpm_passes = 0
         self.fpm_wall_ms = 0.0
+        self.fpm_end_ms = 0.0
         self.fpm_prefill_reqs = 0
         self.fpm_prefill_tokens = 0
         self.fpm_prefill_kv_tokens = 0
@@ -251,8 +253,11 @@ class Worker:
             # 1.4.2 also charged decode for requests finishing prefill in this pass, and keyed
             # decode time on the physical active blocks (its forward-pass metrics did not
             # count those requests as decode, so the planner's view below excludes them).
+            # Its prefill workers decode too (see finish_pass) but never charge for it.
             n = n_dec + n_first
-            decode = self.timer.decode_ms(n, self.pool.num_active() * self.bs) if n > 0 else 0.0
+            decode = 0.0
+            if n > 0 and self.kind != POOL_PREFILL:
+                decode = self.timer.decode_ms(n, self.pool.num_active() * self.bs)
         else:
             decode = self.timer.decode_ms(n_dec, sum_ctx)
         self.busy = True
@@ -277,8 +282,9 @@ class Worker:
                 queued += r.prompt_len - r.computed
         self.nx_queued_prefill_tokens = queued
 
-    def _publish_fpm(self) -> None:
+    def _publish_fpm(self, now: float) -> None:
         self.fpm_passes += 1
+        self.fpm_end_ms = now
         self.fpm_wall_ms = self.nx_wall_ms
         self.fpm_prefill_reqs = self.nx_prefill_reqs
         self.fpm_prefill_tokens = self.nx_prefill_tokens
@@ -423,12 +429,22 @@ class Worker:
     def finish_pass(self, now: float, done: list[Request]) -> None:
         """Apply the pass that ends at `now`: emit tokens, complete requests (appended to done)."""
         if self.track_fpm:
-            self._publish_fpm()
+            self._publish_fpm(now)
         any_done = False
         mml = self.max_model_len
         prefill_pool = self.kind == POOL_PREFILL
         for r in self.ready:
             if prefill_pool and r.max_out > 0:
+                if self.compat_1_4:
+                    # 1.4.2's prefill workers run the whole request, its decode steps free of
+                    # charge, and hand it off only once its last token is out; the decode
+                    # worker then generates every token again. Probed on the 1.4.2 binary:
+                    # hand-offs wait for the prefill worker's passes, and its forward-pass
+                    # metrics show these requests as decode work.
+                    r.gen += 1
+                    if r.gen < r.max_out and not (mml > 0 and r.prompt_len + r.gen >= mml):
+                        continue
+                    r.gen = 0
                 # Prefill done: the KV is held here until the decode worker has it.
                 r.status = HANDOFF
                 r.source_held_ms = now

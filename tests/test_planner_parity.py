@@ -4,9 +4,12 @@ from ../shared/reference/planner/): the engine timed by the polynomial model wit
 vllm/h200_sxm/Llama-3.1-8B-FP8/TP1 (the reference used AIC for that bootstrap).
 
 Issue 5's bar: scaling events within 2 in number, every matched event within one load tick
-(10 s), both GPU-hours figures within 5%."""
+(10 s), both GPU-hours figures within 5%. The disaggregated run also depends on how 1.4.2's
+prefill workers behaved (they decode every request to its end before handing it off: engine
+tests in test_compat14_disagg.py)."""
 from __future__ import annotations
 
+import gzip
 import json
 
 import pytest
@@ -25,12 +28,24 @@ def run_reference_config(name: str) -> tuple[list[tuple[float, str, int, int, st
     startup = aic.pop("startup_time", None)
     engine = {**aic, "timing_model": {"type": "polynomial"}, "num_gpu_blocks": 29249,
               "block_size": 64, "timing_compat": "1.4"}
-    args: dict[str, object] = {"engine": engine}
-    if startup is not None:
-        args["startup_time"] = startup
-    replay = build_replay(RunOptions(
-        trace=str(ROOT / "traces" / "synthetic_trace.jsonl"), num_workers=2,
-        planner_config=json.dumps(cfg["planner_config"]), extra_engine_args=json.dumps(args)))
+    trace = str(ROOT / "traces" / "synthetic_trace.jsonl")
+    planner_config = json.dumps(cfg["planner_config"])
+
+    def args(worker_type: str | None) -> str:
+        eng = dict(engine) if worker_type is None else {**engine, "worker_type": worker_type}
+        out: dict[str, object] = {"engine": eng}
+        if startup is not None:
+            out["startup_time"] = startup
+        return json.dumps(out)
+
+    if cfg["planner_config"]["mode"] == "disagg":
+        options = RunOptions(trace=trace, planner_config=planner_config,
+                             prefill_engine_args=args("prefill"),
+                             decode_engine_args=args("decode"))
+    else:
+        options = RunOptions(trace=trace, num_workers=2, planner_config=planner_config,
+                             extra_engine_args=args(None))
+    replay = build_replay(options)
     while replay.advance(100_000):
         pass
     planner = replay.planner
@@ -52,16 +67,43 @@ def reference_events(name: str) -> list[tuple[float, str, int, int, str]]:
     return out
 
 
-@pytest.mark.parametrize("name, html_gpu_hours", [("run_agg_syn", 1.50), ("run_agg_syn_st60", 1.27)])
-def test_agg_planner_runs_match_the_reference(name: str, html_gpu_hours: float) -> None:
+def reference_html_gpu_hours(name: str) -> float:
+    """The planner's cumulative GPU-hours at its last tick (what the HTML header shows)."""
+    with gzip.open(GOLDEN / name / f"{LOGS[name]}.log.jsonl.gz", "rt") as f:
+        rows = [json.loads(line) for line in f]
+    return float(rows[-1]["gpu_hours"])
+
+
+LOGS = {"run_agg_syn": "planner_agg", "run_agg_syn_st60": "planner_agg_startup60",
+        "run_disagg_syn": "planner_disagg"}
+
+
+@pytest.mark.parametrize("name", ["run_agg_syn", "run_agg_syn_st60"])
+def test_agg_planner_runs_match_the_reference(name: str) -> None:
+    # Both are identical event for event: the forward-pass metrics the planner sees (last
+    # completed pass, decode KV = sum of contexts, zeros once a worker has idled a second).
+    ours, planner_gh, lifetime_gh, ticks = run_reference_config(name)
+    ref = reference_events(name)
+    ref_lifetime = json.loads((GOLDEN / name / "report.json").read_text())["gpu_hours"]
+    assert ticks == 102
+    assert ours == ref
+    assert planner_gh == pytest.approx(reference_html_gpu_hours(name), rel=0.01)
+    assert lifetime_gh == pytest.approx(ref_lifetime, rel=0.01)
+
+
+def test_disagg_planner_run_matches_the_reference() -> None:
+    # Every reference event happens at the same tick here; we add one up/down pair (230 s,
+    # 240 s) where our TTFT estimate (bootstrapped from the roofline, not AIC) crosses the SLA.
+    name = "run_disagg_syn"
     ours, planner_gh, lifetime_gh, ticks = run_reference_config(name)
     ref = reference_events(name)
     ref_lifetime = json.loads((GOLDEN / name / "report.json").read_text())["gpu_hours"]
     assert ticks == 102
     assert abs(len(ours) - len(ref)) <= 2, (len(ours), len(ref))
-    for mine, theirs in zip(ours, ref):  # matched in order
-        assert mine[1:] == theirs[1:] and abs(mine[0] - theirs[0]) <= 10.0, (mine, theirs)
-    assert planner_gh == pytest.approx(html_gpu_hours, rel=0.05, abs=0.005)
+    unmatched = list(ours)
+    for theirs in ref:
+        near = [m for m in unmatched if m[1:] == theirs[1:] and abs(m[0] - theirs[0]) <= 10.0]
+        assert near, f"no event of ours within one load tick of {theirs}"
+        unmatched.remove(min(near, key=lambda m: abs(m[0] - theirs[0])))
+    assert planner_gh == pytest.approx(reference_html_gpu_hours(name), rel=0.05)
     assert lifetime_gh == pytest.approx(ref_lifetime, rel=0.05)
-    if name == "run_agg_syn":  # with no start-up delay the decisions are identical
-        assert ours == ref

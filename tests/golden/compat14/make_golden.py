@@ -1,0 +1,100 @@
+"""Builds compat14_disagg.json: small disaggregated traces (1 prefill + 1 decode worker, 29249
+blocks of 64) replayed by Dynamo 1.4.2's own CLI, the engine the planner references ran on.
+Needs a venv with ai-dynamo==1.4.2 and ai-dynamo-runtime==1.4.2 (plus kubernetes<33,
+scikit-learn, plotly, prometheus_api_client, prophet for the planner path, and a stub
+`transformers` module); not part of the product or its tests:
+
+    DYN142=/path/to/venv/bin/python python tests/golden/compat14/make_golden.py
+
+Per case it keeps the trace, each request's hand-off milestones and token times, and, from a
+planner run with 1-second load ticks, what each tick saw of the two workers' last forward pass
+(decode KV tokens, queued prefill tokens)."""
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ARGS = {"num_gpu_blocks": 29249, "block_size": 64}
+PLANNER = {"mode": "disagg", "optimization_target": "sla", "ttft_ms": 1500, "itl_ms": 50,
+           "enable_throughput_scaling": False, "enable_load_scaling": True,
+           "load_adjustment_interval_seconds": 1, "prefill_engine_num_gpu": 1,
+           "decode_engine_num_gpu": 1, "report_filename": "probe.html"}
+# (arrival ms, input tokens, output tokens)
+CASES: dict[str, list[tuple[int, int, int]]] = {
+    "one": [(0, 1000, 5)],
+    "two_close": [(0, 1000, 5), (10, 1000, 5)],
+    "three_close": [(0, 3000, 50), (1, 3000, 50), (2, 3000, 50)],
+    "stream": [(16 * i, 1000, 5) for i in range(6)] + [(1000, 1000, 5)],
+    "decode_busy": [(0, 1000, 200), (100, 1000, 5), (130, 1000, 5)],
+    "chunked_stream": [(0, 10000, 5), (50, 1000, 5), (300, 1000, 5)],
+    "long_output": [(0, 1000, 500), (3500, 100, 2)],
+    "single_token": [(0, 1000, 1), (1500, 100, 2)],
+    "three_sizes": [(0, 1000, 5), (10, 2000, 5), (20, 3000, 5), (1500, 100, 2)],
+    "busy_decode_batch": [(0, 1000, 300), (100, 1000, 50), (100, 1000, 50), (100, 1000, 50),
+                          (400, 3000, 40), (410, 500, 40)],
+    "idle_ticks": [(0, 1000, 5), (2500, 2000, 5), (4500, 100, 2)],
+    "idle_930": [(0, 100, 2), (930, 1000, 5), (2500, 100, 2)],
+    "idle_950": [(0, 100, 2), (950, 1000, 5), (2500, 100, 2)],
+    "idle_970": [(0, 100, 2), (970, 1000, 5), (2500, 100, 2)],
+}
+MILESTONES = ("source_held_ms", "destination_activated_ms", "first_token_ms", "last_token_ms")
+
+
+def write_trace(path: Path, reqs: list[tuple[int, int, int]], base: int) -> None:
+    with path.open("w") as f:
+        for ts, isl, osl in reqs:
+            n = (isl + 63) // 64
+            f.write(json.dumps({"timestamp": ts, "input_length": isl, "output_length": osl,
+                                "hash_ids": list(range(base, base + n))}) + "\n")
+            base += n
+
+
+def main() -> None:
+    py = os.environ["DYN142"]
+    env = {**os.environ, "RUST_LOG": "error"}
+    engine = ["--prefill-engine-args", json.dumps({**ARGS, "is_prefill": True}),
+              "--decode-engine-args", json.dumps({**ARGS, "is_decode": True}),
+              "--num-prefill-workers", "1", "--num-decode-workers", "1"]
+    out: dict[str, object] = {"engine_args": ARGS, "planner_config": PLANNER, "cases": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        (d / "pc.json").write_text(json.dumps(PLANNER))
+        for k, (name, reqs) in enumerate(CASES.items()):
+            trace = d / f"{name}.jsonl"
+            write_trace(trace, reqs, 1_000_000 * (k + 1))
+            subprocess.run([py, "-m", "dynamo.replay", str(trace), *engine, "--report-jsonl",
+                            str(d / "req.jsonl")], cwd=d, env=env, check=True,
+                           capture_output=True)
+            rows = sorted((json.loads(line) for line in (d / "req.jsonl").open()),
+                          key=lambda r: (r["arrival_time_ms"], r["input_length"]))
+            log = d / "planner_reports" / "probe.log.jsonl.gz"
+            if log.exists():
+                log.unlink()
+            subprocess.run([py, "-m", "dynamo.replay", str(trace), *engine[:4],
+                            "--planner-config", str(d / "pc.json")], cwd=d, env=env,
+                           check=True, capture_output=True)
+            snaps = []  # no tick before the trace ends: no log
+            if log.exists():
+                with gzip.open(log, "rt") as f:
+                    snaps = [json.loads(line) for line in f][1:]
+            out["cases"][name] = {  # type: ignore[index]
+                "requests": reqs,
+                "per_request": [{m: r[m] for m in MILESTONES} for r in rows],
+                "ticks": [[s["timestamp_s"],
+                           [[e["inflight_decode_kv_tokens"], e["queued_prefill_tokens"]]
+                            for e in s["prefill_engines"]],
+                           [[e["inflight_decode_kv_tokens"], e["queued_prefill_tokens"]]
+                            for e in s["decode_engines"]]] for s in snaps],
+            }
+            print(name, file=sys.stderr)
+    (HERE / "compat14_disagg.json").write_text(json.dumps(out, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
