@@ -13,8 +13,8 @@ from dynosim.factory import RunOptions, build_replay
 from tui.driver import EngineDriver
 from tui.pacing import MAX_SPEED, SPEEDS, ChunkSizer, PaceClock, faster, slower, speed_label
 import tui.plots as plots
-from tui.plots import (AXIS_STYLE, Line, Rule, ansi_runs, fmt_duration, fmt_value, nice_ceiling,
-                        render_plot, thin_run, unbroken_runs)
+from tui.plots import (AXIS_STYLE, Line, Rule, ansi_runs, fmt_duration, fmt_value, legend,
+                        nice_ceiling, render_plot, thin_run, unbroken_runs)
 from tui.series import LatencySeries, WorkerCounts, nearest_rank
 from tui.status_bar import fmt_clock
 
@@ -313,3 +313,21 @@ def test_driver_step_pause_speed_and_finish() -> None:
     assert d.finished and d.clock.paused and d.clock_ms == d.sim.now
     assert not d.step()
     assert not d.next_decision()  # no planner
+
+
+def test_border_label_markup_uses_colours_textual_parses() -> None:
+    # A colour Textual cannot parse is silently dropped from the label, and costs a slow
+    # "did you mean" search on every redraw of the border.
+    import re
+
+    from textual.color import Color
+
+    from tui.worker_table import KV_LEGEND
+
+    labels = [KV_LEGEND, legend(True, True), "[green]━ active[/] [cyan]━ starting[/]"]
+    tags = {t for label in labels for t in re.findall(r"\[([^\]/]+)\]", label)}
+    assert tags
+    for tag in tags:
+        for word in tag.split():
+            if word not in {"bold", "dim", "italic", "underline", "reverse", "strike"}:
+                Color.parse(word)  # raises ColorParseError for e.g. "grey35"
