@@ -8,6 +8,7 @@ Each case checks every request's hand-off milestones and token times, and what e
 planner tick saw of both workers."""
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,13 @@ from conftest import ROOT
 from dynosim.factory import RunOptions, build_replay
 from dynosim.records import per_request_records
 
-GOLDEN = json.loads((ROOT / "tests" / "golden" / "compat14" / "compat14_disagg.json").read_text())
+HERE = ROOT / "tests" / "golden" / "compat14"
+GOLDEN = json.loads((HERE / "compat14_disagg.json").read_text())
+# The golden maker's own trace writer (one definition of the cases' traces).
+_spec = importlib.util.spec_from_file_location("make_golden", HERE / "make_golden.py")
+assert _spec is not None and _spec.loader is not None
+make_golden = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(make_golden)
 MILESTONES = ("source_held_ms", "destination_activated_ms", "first_token_ms", "last_token_ms")
 
 
@@ -32,21 +39,11 @@ def options(trace: Path, planner: bool) -> RunOptions:
         planner_config=json.dumps(GOLDEN["planner_config"]) if planner else None)
 
 
-def write_trace(path: Path, reqs: list[list[int]]) -> Path:
-    base = 0
-    with path.open("w") as f:
-        for ts, isl, osl in reqs:
-            n = (isl + 63) // 64
-            f.write(json.dumps({"timestamp": ts, "input_length": isl, "output_length": osl,
-                                "hash_ids": list(range(base, base + n))}) + "\n")
-            base += n
-    return path
-
-
 @pytest.mark.parametrize("name", sorted(GOLDEN["cases"]))
 def test_matches_1_4_2(name: str, tmp_path: Path) -> None:
     case: dict[str, Any] = GOLDEN["cases"][name]
-    trace = write_trace(tmp_path / f"{name}.jsonl", case["requests"])
+    trace = tmp_path / f"{name}.jsonl"
+    make_golden.write_trace(trace, case["requests"], 0)
     replay = build_replay(options(trace, planner=False))
     while replay.advance(100_000):
         pass
