@@ -261,14 +261,13 @@ class Simulation:
     def _run_free_passes(self, t: float, pending: list[Worker]) -> None:
         """1.4 compatibility, disaggregated: complete the prefill workers' decode-only passes,
         which cost nothing (engine/worker.py), and keep each of those workers going while its
-        passes stay free, delivering the hand-offs (and zero-delay transfers) they cause.
+        passes stay free, then deliver the zero-delay transfers of the hand-offs they caused.
         The 1.4.2 probes order it so: workers start their passes at an instant first (an idle
         decode worker takes what the prefill worker's real pass released), then the free passes
         run, and everything they release reaches the decode worker together."""
         while pending:
             for w in pending:
                 self._pass_end(w, t, self.done_buf)
-            self._drain_events(t)
             nxt: list[Worker] = []
             for w in pending:
                 if w.busy or not (w.running or w.waiting):
@@ -285,6 +284,10 @@ class Simulation:
                 else:
                     self._push(end, EV_PASS, w.idx)
             pending = nxt
+        # Only now do the zero-delay transfers land: every hand-off of the instant reserves its
+        # decode blocks before any of them is activated (and cache-visible), so two requests
+        # released together never share prefix blocks there (1.4.2's decode times show it).
+        self._drain_events(t)
 
     def _start_passes(self, t: float) -> None:
         free: list[Worker] = []

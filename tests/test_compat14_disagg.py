@@ -3,7 +3,9 @@ engine the planner references ran on; golden file built by tests/golden/compat14
 make_golden.py). 1.4.2's prefill workers decode each request to its last token, free of
 charge, before handing it off (the decode worker then generates every token itself); their
 decode-only passes all run at the instant they become due, before the decode worker picks up
-what they released; and a worker idle for a second shows the planner an all-zero forward pass.
+what they released, and all those hand-offs reserve decode blocks before any is activated (so
+they share no prefix there); and a worker idle for a second shows the planner an all-zero
+forward pass.
 Each case checks every request's hand-off milestones and token times, and what each 1-second
 planner tick saw of both workers."""
 from __future__ import annotations
@@ -49,7 +51,7 @@ def test_matches_1_4_2(name: str, tmp_path: Path) -> None:
         pass
     report = replay.report()
     rows = per_request_records(report._cols, report._workload, report._layout)
-    rows.sort(key=lambda r: (r["arrival_time_ms"], r["input_length"]))
+    rows.sort(key=lambda r: (r["arrival_time_ms"], r["input_length"], r["requested_output_length"]))
     assert len(rows) == len(case["per_request"])
     for ours, ref in zip(rows, case["per_request"]):
         for m in MILESTONES:

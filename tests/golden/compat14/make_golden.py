@@ -25,8 +25,9 @@ PLANNER = {"mode": "disagg", "optimization_target": "sla", "ttft_ms": 1500, "itl
            "enable_throughput_scaling": False, "enable_load_scaling": True,
            "load_adjustment_interval_seconds": 1, "prefill_engine_num_gpu": 1,
            "decode_engine_num_gpu": 1, "report_filename": "probe.html"}
-# (arrival ms, input tokens, output tokens)
-CASES: dict[str, list[tuple[int, int, int]]] = {
+# (arrival ms, input tokens, output tokens[, prefix group: requests of one group share all but
+# their last prompt block])
+CASES: dict[str, list[tuple[int, ...]]] = {
     "one": [(0, 1000, 5)],
     "two_close": [(0, 1000, 5), (10, 1000, 5)],
     "three_close": [(0, 3000, 50), (1, 3000, 50), (2, 3000, 50)],
@@ -42,17 +43,27 @@ CASES: dict[str, list[tuple[int, int, int]]] = {
     "idle_930": [(0, 100, 2), (930, 1000, 5), (2500, 100, 2)],
     "idle_950": [(0, 100, 2), (950, 1000, 5), (2500, 100, 2)],
     "idle_970": [(0, 100, 2), (970, 1000, 5), (2500, 100, 2)],
+    # Released by the prefill worker at one instant: no prefix sharing on the decode side.
+    "shared_prefix_together": [(0, 2000, 3, 1), (0, 2000, 6, 1), (0, 1500, 9, 1)],
+    # Reserved while the first is decoding: the prefix is shared there.
+    "shared_prefix_later": [(0, 2000, 60, 1), (150, 2000, 5, 1), (160, 900, 5)],
 }
 MILESTONES = ("source_held_ms", "destination_activated_ms", "first_token_ms", "last_token_ms")
 
 
-def write_trace(path: Path, reqs: list[tuple[int, int, int]], base: int) -> None:
+def write_trace(path: Path, reqs: list[tuple[int, ...]] | list[list[int]], base: int) -> None:
+    groups: dict[int, int] = {}
     with path.open("w") as f:
-        for ts, isl, osl in reqs:
+        for req in reqs:
+            ts, isl, osl = req[0], req[1], req[2]
             n = (isl + 63) // 64
-            f.write(json.dumps({"timestamp": ts, "input_length": isl, "output_length": osl,
-                                "hash_ids": list(range(base, base + n))}) + "\n")
+            ids = list(range(base, base + n))
             base += n
+            if len(req) > 3:  # all but the last block from the group's shared prefix
+                start = groups.setdefault(req[3], base + 100_000 * (req[3] + 1))
+                ids[:-1] = list(range(start, start + n - 1))
+            f.write(json.dumps({"timestamp": ts, "input_length": isl, "output_length": osl,
+                                "hash_ids": ids}) + "\n")
 
 
 def main() -> None:
@@ -72,7 +83,8 @@ def main() -> None:
                             str(d / "req.jsonl")], cwd=d, env=env, check=True,
                            capture_output=True)
             rows = sorted((json.loads(line) for line in (d / "req.jsonl").open()),
-                          key=lambda r: (r["arrival_time_ms"], r["input_length"]))
+                          key=lambda r: (r["arrival_time_ms"], r["input_length"],
+                                         r["requested_output_length"]))
             log = d / "planner_reports" / "probe.log.jsonl.gz"
             if log.exists():
                 log.unlink()
