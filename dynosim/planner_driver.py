@@ -34,15 +34,16 @@ def _fpm(w: Worker) -> ForwardPassMetrics:
         queued_decode_kv_tokens=0)
 
 
-# An idle worker whose last pass ended this long ago reports an all-zero forward pass instead
-# of that pass (probed on 1.4.2 with 1-s ticks: shown at 998 ms of idleness, zero at 1009 ms,
-# whatever the tick spacing).
+# A worker whose last pass ended this long ago reports an all-zero forward pass instead of that
+# pass, whether idle since or inside a long pass (probed on 1.4.2 with 1-s ticks: shown at
+# 998 ms, zero at 1009 ms, whatever the tick spacing; and zero for a prefill worker 1.1 s into
+# a long prefill at 110 s of the run_disagg_syn reference).
 IDLE_FPM_AFTER_MS = 1000.0
 
 
 def _idle_fpm(w: Worker) -> ForwardPassMetrics:
-    """The all-zero forward pass an idle worker reports (the planner treats it as empty work,
-    never as a tuning sample)."""
+    """The all-zero forward pass of a worker with no recent pass (the planner treats it as
+    empty work, never as a tuning sample)."""
     return ForwardPassMetrics(
         worker_id=w.local_idx, dp_rank=0, wall_time_s=0.0, num_prefill_requests=0,
         sum_prefill_tokens=0, sum_prefill_kv_tokens=0, var_prefill_length=0.0,
@@ -80,7 +81,7 @@ class PlannerDriver:
                 self.seen_passes[g] = w.fpm_passes
                 if w.state != STATE_ACTIVE or w.fpm_passes == 0:
                     continue  # absent until its first pass (the planner sees the mismatch)
-                if not w.busy and sim.now - w.fpm_end_ms >= IDLE_FPM_AFTER_MS:
+                if sim.now - w.fpm_end_ms >= IDLE_FPM_AFTER_MS:
                     fpms[name].append(_idle_fpm(w))
                 elif fresh:
                     fpms[name].append(_fpm(w))
