@@ -12,7 +12,6 @@ from typing import Sequence
 
 from dynosim.errors import InputError
 from dynosim.factory import RunOptions, build_replay
-from dynosim.html_report import render_html
 from dynosim.progress import Progress
 from dynosim.report import default_report_path, write_outputs
 from dynosim.writers import write_text_atomic
@@ -182,7 +181,7 @@ def run_headless(a: argparse.Namespace) -> int:
         report.write_planner_log(planner_log)
     if planner_html is not None:
         os.makedirs(os.path.dirname(os.path.abspath(planner_html)), exist_ok=True)
-        write_text_atomic(planner_html, render_html(report))
+        write_text_atomic(planner_html, report.html())
         print(f"Planner diagnostics report: {planner_html}")
     if a.export:
         print(f"Exported to: {a.export}")

@@ -47,6 +47,13 @@ class Report:
         self.planner_sla: tuple[float, float] | None = None
         # fixed-interval per-worker samples (engine/sim.py `_sample`), see samples_frame()
         self.worker_samples: dict[str, list[Any]] = {}
+        self._html: str | None = None
+
+    def html(self) -> str:
+        """The HTML report, rendered once (a planner run with --export writes it twice)."""
+        if self._html is None:
+            self._html = render_html(self)
+        return self._html
 
     def planner_lines(self, log_path: str | None = None) -> list[str]:
         """`Scaling events:` lines and `Planner ticks: N`, as the reference prints them."""
@@ -209,8 +216,7 @@ def write_outputs(report: Report, *, report_json: str | None, report_jsonl: str 
                               report.table() + "\n")
             write_parquet_atomic(staged.path_for(join(export_dir, "worker_samples.parquet")),
                                  report.samples_frame())
-            write_text_atomic(staged.path_for(join(export_dir, "report.html")),
-                              render_html(report))
+            write_text_atomic(staged.path_for(join(export_dir, "report.html")), report.html())
             if report.planner_sla is not None:
                 report.write_planner_log(
                     str(staged.path_for(join(export_dir, "planner.log.jsonl.gz"))))

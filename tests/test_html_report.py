@@ -163,3 +163,24 @@ def test_many_workers_become_heat_maps() -> None:
     assert shapes == [str(MAX_LINE_WORKERS + 4)] * 2
     assert len(text.encode()) < MAX_BYTES
     assert "GPU hours: " not in text.split("<h2>")[0]  # only planner reports carry that line
+
+
+def test_planner_run_with_export_renders_the_html_once(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import dynosim.html_report as html_report
+
+    calls = []  # one per rendering, whoever calls the renderer
+    real = html_report._planner_panels
+
+    def panels(page: object, report: object) -> None:
+        calls.append(report)
+        real(page, report)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(html_report, "_planner_panels", panels)
+    cfg = {"mode": "agg", "optimization_target": "sla", "ttft_ms": 1500, "itl_ms": 50,
+           "report_output_dir": str(tmp_path / "planner_reports"), "report_filename": "d.html"}
+    run_cli(TINY, "--num-workers", "2", "--planner-config", json.dumps(cfg),
+            "--export", str(tmp_path / "out"))
+    assert len(calls) == 1
+    assert ((tmp_path / "planner_reports" / "d.html").read_text()
+            == (tmp_path / "out" / "report.html").read_text())
