@@ -555,6 +555,19 @@ class Simulation:
         reqs = w.inbox_reqs
         w.inbox_ops = []
         w.inbox_reqs = []
+        if w.compat_1_4:
+            # 1.4.2 lands the KV it was waiting for before reserving for new hand-offs, so a
+            # hand-off reserved here can share the prefix of one activated at the same wake.
+            first_ops: list[int] = []
+            first_reqs: list[Request] = []
+            for k in range(len(ops)):
+                if ops[k] != OP_RESERVE:
+                    self._apply(w, ops[k], reqs[k], t)
+                else:
+                    first_ops.append(ops[k])
+                    first_reqs.append(reqs[k])
+            ops = first_ops
+            reqs = first_reqs
         blocked = False
         for k in range(len(ops)):
             op = ops[k]

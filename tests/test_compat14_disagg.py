@@ -4,8 +4,9 @@ make_golden.py). 1.4.2's prefill workers decode each request to its last token, 
 charge, before handing it off (the decode worker then generates every token itself); their
 decode-only passes all run at the instant they become due, before the decode worker picks up
 what they released, and all those hand-offs reserve decode blocks before any is activated (so
-they share no prefix there); and a worker idle for a second shows the planner an all-zero
-forward pass.
+they share no prefix there); a decode worker lands the KV it waited for before reserving for
+new hand-offs; and a worker whose last pass ended a second before a tick shows the planner an
+all-zero forward pass.
 Each case checks every request's hand-off milestones and token times, and what each 1-second
 planner tick saw of both workers."""
 from __future__ import annotations
@@ -67,3 +68,15 @@ def test_matches_1_4_2(name: str, tmp_path: Path) -> None:
              [[e["inflight_decode_kv_tokens"], e["queued_prefill_tokens"]]
               for e in s["decode_engines"]]] for s in replay.planner.snapshots]
     assert seen == case["ticks"]
+
+
+def test_synthetic_trace_summary_matches_1_4_2() -> None:
+    # 3,993 requests through one prefill and one decode worker: every simulated summary value.
+    replay = build_replay(options(ROOT / "traces" / "synthetic_trace.jsonl", planner=False))
+    while replay.advance(100_000):
+        pass
+    summary = replay.report().summary
+    ref = GOLDEN["synthetic_1p1d"]
+    assert len(ref) > 50
+    for key, value in ref.items():
+        assert summary[key] == pytest.approx(value, rel=1e-9, abs=1e-9), key

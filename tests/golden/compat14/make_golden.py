@@ -8,7 +8,7 @@ scikit-learn, plotly, prometheus_api_client, prophet for the planner path, and a
 
 Per case it keeps the trace, each request's hand-off milestones and token times, and, from a
 planner run with 1-second load ticks, what each tick saw of the two workers' last forward pass
-(decode KV tokens, queued prefill tokens)."""
+(decode KV tokens, queued prefill tokens); and the summary of the whole synthetic trace."""
 from __future__ import annotations
 
 import gzip
@@ -20,6 +20,8 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+SYNTHETIC = HERE.parent.parent.parent / "traces" / "synthetic_trace.jsonl"
+WALL_KEYS = {"wall_time_ms", "processed_tokens_per_s", "processed_output_tokens_per_s"}
 ARGS = {"num_gpu_blocks": 29249, "block_size": 64}
 PLANNER = {"mode": "disagg", "optimization_target": "sla", "ttft_ms": 1500, "itl_ms": 50,
            "enable_throughput_scaling": False, "enable_load_scaling": True,
@@ -47,6 +49,9 @@ CASES: dict[str, list[tuple[int, ...]]] = {
     "shared_prefix_together": [(0, 2000, 3, 1), (0, 2000, 6, 1), (0, 1500, 9, 1)],
     # Reserved while the first is decoding: the prefix is shared there.
     "shared_prefix_later": [(0, 2000, 60, 1), (150, 2000, 5, 1), (160, 900, 5)],
+    # Released together while the decode worker is busy: reserved at its pass ends.
+    "shared_prefix_decode_busy": [(0, 1000, 300), (100, 2000, 5, 1), (100, 2000, 7, 1),
+                                  (100, 1000, 9, 1)],
 }
 MILESTONES = ("source_held_ms", "destination_activated_ms", "first_token_ms", "last_token_ms")
 
@@ -105,6 +110,14 @@ def main() -> None:
                             for e in s["decode_engines"]]] for s in snaps],
             }
             print(name, file=sys.stderr)
+        # The whole synthetic trace, 1 prefill + 1 decode worker: the summary's values.
+        subprocess.run([py, "-m", "dynamo.replay", str(SYNTHETIC), *engine, "--report-json",
+                        str(d / "synthetic.json")], cwd=d, env=env, check=True,
+                       capture_output=True)
+        summary = json.loads((d / "synthetic.json").read_text())
+        out["synthetic_1p1d"] = {k: v for k, v in summary.items()
+                                 if isinstance(v, (int, float)) and not isinstance(v, bool)
+                                 and k not in WALL_KEYS}
     (HERE / "compat14_disagg.json").write_text(json.dumps(out, indent=1) + "\n")
 
 
