@@ -14,6 +14,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -27,6 +28,9 @@ PLANNER = {"mode": "disagg", "optimization_target": "sla", "ttft_ms": 1500, "itl
            "enable_throughput_scaling": False, "enable_load_scaling": True,
            "load_adjustment_interval_seconds": 1, "prefill_engine_num_gpu": 1,
            "decode_engine_num_gpu": 1, "report_filename": "probe.html"}
+PLANNER_10S = {**PLANNER, "enable_throughput_scaling": True,
+               "throughput_adjustment_interval_seconds": 300,
+               "load_adjustment_interval_seconds": 10, "report_filename": "synthetic_planner.html"}
 # (arrival ms, input tokens, output tokens[, prefix group: requests of one group share all but
 # their last prompt block])
 CASES: dict[str, list[tuple[int, ...]]] = {
@@ -77,7 +81,8 @@ def main() -> None:
     engine = ["--prefill-engine-args", json.dumps({**ARGS, "is_prefill": True}),
               "--decode-engine-args", json.dumps({**ARGS, "is_decode": True}),
               "--num-prefill-workers", "1", "--num-decode-workers", "1"]
-    out: dict[str, object] = {"engine_args": ARGS, "planner_config": PLANNER, "cases": {}}
+    out: dict[str, object] = {"engine_args": ARGS, "planner_config": PLANNER,
+                              "planner_config_10s": PLANNER_10S, "cases": {}}
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         (d / "pc.json").write_text(json.dumps(PLANNER))
@@ -118,6 +123,14 @@ def main() -> None:
         out["synthetic_1p1d"] = {k: v for k, v in summary.items()
                                  if isinstance(v, (int, float)) and not isinstance(v, bool)
                                  and k not in WALL_KEYS}
+        # ... and with its planner in the loop (10-s ticks, no AIC bootstrap: the perf models
+        # learn from live forward passes only): the snapshot log, kept whole.
+        (d / "pc10.json").write_text(json.dumps(PLANNER_10S))
+        subprocess.run([py, "-m", "dynamo.replay", str(SYNTHETIC), *engine[:4],
+                        "--planner-config", str(d / "pc10.json")], cwd=d, env=env, check=True,
+                       capture_output=True)
+        shutil.copy(d / "planner_reports" / "synthetic_planner.log.jsonl.gz",
+                    HERE / "synthetic_planner.log.jsonl.gz")
     (HERE / "compat14_disagg.json").write_text(json.dumps(out, indent=1) + "\n")
 
 
