@@ -18,7 +18,7 @@ class Pool:
     ids: list[int]  # global worker index by local index
     eligible: list[bool]  # by local index: routable now
     active: list[int]  # local indices of active workers, in creation order
-    rr_last: int  # round robin: local index of the last worker chosen (a cursor)
+    rr_last: int  # round robin: position (in `active`) of the last worker chosen
     kv: KvRouter | None
 
     def __init__(self, kind: int, cfg: EngineConfig) -> None:
@@ -34,17 +34,20 @@ class Pool:
         return len(self.ids)
 
     def route_round_robin(self) -> int:
-        """The next active worker after the last one chosen, in index order (wrapping). For a
-        fixed set this is the k-th request to worker k mod N; a worker that joins mid-run
-        takes its turn where its index falls (the reference's planner runs show this)."""
-        n = len(self.eligible)
-        k = self.rr_last
-        for _ in range(n):
-            k = k + 1 if k + 1 < n else 0
-            if self.eligible[k]:
-                self.rr_last = k
-                return k
-        raise RuntimeError("no routable worker")
+        """The next position in the list of active workers (index order), wrapping. For a
+        fixed set this is the k-th request to worker k mod N; a worker that joins mid-run takes
+        its turn where its index falls, and after the newest workers leave, the cursor keeps
+        its position modulo the smaller count (the reference's planner runs show both: a
+        scale-down from 6 to 5 right after worker 5's turn sends the next request to worker 1).
+        """
+        n = len(self.active)
+        if n == 0:
+            raise RuntimeError("no routable worker")
+        p = self.rr_last + 1
+        if p >= n:
+            p %= n
+        self.rr_last = p
+        return self.active[p]
 
     def set_active(self, local: int, on: bool) -> None:
         self.eligible[local] = on

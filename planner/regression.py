@@ -176,7 +176,10 @@ def fit_hinge(xs: Sequence[tuple[float, ...]], ys: Sequence[float]) -> HingeFit 
     for knot in hinge_knot_candidates(vals):
         rows = [[1.0, v, max(0.0, v - knot)] for v in vals]
         lhs, rhs = _normal_equations(rows, ys, weights)
-        sol = solve_with_ridge(lhs, rhs)
+        # No ridge retry here (only the linear fits have one): a knot the data cannot pin down
+        # (e.g. two distinct x values) gives no hinge, and the store falls back to the line
+        # through them, as the reference's estimates show.
+        sol = solve_gauss_jordan(lhs, rhs)
         if sol is None or not all(math.isfinite(v) for v in sol):
             continue
         a, b, c = sol

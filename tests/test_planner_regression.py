@@ -88,6 +88,22 @@ def test_hinge_rejects_negative_intercept_and_store_falls_back_to_linear() -> No
     assert store.predict_ms((10.0,)) == 1e-6  # floor of the prediction
 
 
+def test_two_distinct_prefill_sizes_fit_the_line_through_them() -> None:
+    # What an aggregated planner learns without a bootstrap: full 8192-token chunks and one
+    # shorter prefill. No knot can be pinned down by two x values, so there is no hinge (no
+    # ridge rescue either) and the store uses the line through both points; Dynamo 1.4.2's
+    # planner estimates these exact numbers (38.02 ms for 1,248 tokens).
+    xs = [(8192.0,)] * 19 + [(3653.0,)]
+    ys = [169.1369] * 19 + [83.4315]
+    assert fit_hinge(xs, ys) is None
+    store = RegressionStore(1, min_observations=5, max_observations=64, bucket_count=16)
+    for x, y in zip(xs, ys):
+        store.add(x, y)
+    assert isinstance(store.fit, LinearFit)
+    assert store.predict_ms((1248.0,)) == pytest.approx(38.02, abs=0.01)
+    assert store.predict_ms((6271.0,)) == pytest.approx(132.86, abs=0.01)
+
+
 def test_store_min_observations_and_hinge_threshold() -> None:
     store = RegressionStore(1, min_observations=5, max_observations=64, bucket_count=16)
     pts = [(100.0 * k,) for k in range(1, 8)]

@@ -31,6 +31,7 @@ PLANNER = {"mode": "disagg", "optimization_target": "sla", "ttft_ms": 1500, "itl
 PLANNER_10S = {**PLANNER, "enable_throughput_scaling": True,
                "throughput_adjustment_interval_seconds": 300,
                "load_adjustment_interval_seconds": 10, "report_filename": "synthetic_planner.html"}
+PLANNER_AGG = {**PLANNER_10S, "mode": "agg", "report_filename": "agg_planner.html"}
 # (arrival ms, input tokens, output tokens[, prefix group: requests of one group share all but
 # their last prompt block])
 CASES: dict[str, list[tuple[int, ...]]] = {
@@ -82,7 +83,8 @@ def main() -> None:
               "--decode-engine-args", json.dumps({**ARGS, "is_decode": True}),
               "--num-prefill-workers", "1", "--num-decode-workers", "1"]
     out: dict[str, object] = {"engine_args": ARGS, "planner_config": PLANNER,
-                              "planner_config_10s": PLANNER_10S, "cases": {}}
+                              "planner_config_10s": PLANNER_10S, "planner_config_agg": PLANNER_AGG,
+                              "cases": {}}
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         (d / "pc.json").write_text(json.dumps(PLANNER))
@@ -131,6 +133,14 @@ def main() -> None:
                        capture_output=True)
         shutil.copy(d / "planner_reports" / "synthetic_planner.log.jsonl.gz",
                     HERE / "synthetic_planner.log.jsonl.gz")
+        # The aggregated planner the same way (2 workers to start, scaling 2..8).
+        (d / "pc_agg.json").write_text(json.dumps(PLANNER_AGG))
+        subprocess.run([py, "-m", "dynamo.replay", str(SYNTHETIC), "--extra-engine-args",
+                        json.dumps(ARGS), "--num-workers", "2", "--planner-config",
+                        str(d / "pc_agg.json")], cwd=d, env=env, check=True,
+                       capture_output=True)
+        shutil.copy(d / "planner_reports" / "agg_planner.log.jsonl.gz",
+                    HERE / "agg_planner.log.jsonl.gz")
     (HERE / "compat14_disagg.json").write_text(json.dumps(out, indent=1) + "\n")
 
 
