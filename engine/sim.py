@@ -258,6 +258,22 @@ class Simulation:
                 self._terminal(r, t, STATUS_COMPLETED)
             done.clear()
 
+    def _begin_pass(self, w: Worker, t: float) -> bool:
+        """Start w's next pass at t and schedule its end. True when it is a free pass (1.4
+        compatibility: a prefill worker's decode-only pass, zero time) left for the caller to
+        complete at this instant."""
+        end = w.start_pass(t)
+        if w.rejected:
+            for r in w.rejected:
+                self._terminal(r, t, STATUS_REJECTED)
+            w.rejected.clear()
+        if end < 0.0:
+            return False
+        if end <= t and self.free_prefill_decode and w.kind == POOL_PREFILL:
+            return True
+        self._push(end, EV_PASS, w.idx)
+        return False
+
     def _run_free_passes(self, t: float, pending: list[Worker]) -> None:
         """1.4 compatibility, disaggregated: complete the prefill workers' decode-only passes,
         which cost nothing (engine/worker.py), and keep each of those workers going while its
@@ -270,19 +286,8 @@ class Simulation:
                 self._pass_end(w, t, self.done_buf)
             nxt: list[Worker] = []
             for w in pending:
-                if w.busy or not (w.running or w.waiting):
-                    continue
-                end = w.start_pass(t)
-                if w.rejected:
-                    for r in w.rejected:
-                        self._terminal(r, t, STATUS_REJECTED)
-                    w.rejected.clear()
-                if end < 0.0:
-                    continue
-                if end <= t:
+                if not w.busy and (w.running or w.waiting) and self._begin_pass(w, t):
                     nxt.append(w)
-                else:
-                    self._push(end, EV_PASS, w.idx)
             pending = nxt
         # Only now do the zero-delay transfers land: every hand-off of the instant reserves its
         # decode blocks before any of them is activated (and cache-visible), so two requests
@@ -290,22 +295,16 @@ class Simulation:
         self._drain_events(t)
 
     def _start_passes(self, t: float) -> None:
-        free: list[Worker] = []
+        free: list[Worker] | None = None  # allocated only in 1.4 disaggregated runs
         for w in self.workers:
             if not w.busy and (w.running or w.waiting):
-                end = w.start_pass(t)
-                if w.rejected:
-                    for r in w.rejected:
-                        self._terminal(r, t, STATUS_REJECTED)
-                    w.rejected.clear()
-                if end >= 0.0:
-                    if end <= t and self.free_prefill_decode and w.kind == POOL_PREFILL:
-                        free.append(w)
-                    else:
-                        self._push(end, EV_PASS, w.idx)
+                if self._begin_pass(w, t):
+                    if free is None:
+                        free = []
+                    free.append(w)
             elif w.state == STATE_DRAINING and not w.busy:
                 self._stop(w, t)
-        if free:
+        if free is not None:
             self._run_free_passes(t, free)
             self._start_passes(t)  # whoever the free passes gave work to
 

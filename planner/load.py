@@ -158,37 +158,9 @@ class LoadScaler:
 
     def _decode_sla(self, fpms: FpmMap, n: int, accept: float) -> _Sub:
         model = self.models["decode"]
-        c = self.config
         if not model.ready or n == 0:
             return _Sub(None, "insufficient_data")
-        s = c.load_scaling_down_sensitivity / 100.0
-        k = self._k(n)
-        max_kv = model.caps.max_kv_tokens
-        estimates: list[float] = []
-        can_down = n > 1
-        refused = False
-        for fpm in _ordered(fpms):
-            est = model.estimate_scheduled_decode_itl_ms(fpm, include_queued_decode=True,
-                                                         accept_length=accept)
-            if est is not None:
-                estimates.append(est)
-            if not can_down:
-                continue
-            post_kv = int((fpm.sum_decode_kv_tokens + fpm.queued_decode_kv_tokens) * k)
-            if max_kv > 0 and post_kv >= max_kv:
-                can_down, refused = False, True
-                continue
-            post = model.estimate_scheduled_decode_itl_ms(fpm, decode_scale=k,
-                                                          include_queued_decode=True,
-                                                          accept_length=accept)
-            if post is None:
-                can_down = False
-            elif post >= c.itl_ms * s:
-                can_down, refused = False, True
-        sub = scale_decision(estimates, c.itl_ms, n, c.min_endpoint, can_down)
-        if sub.desired is None and refused:
-            sub.reason = "scale_down_refused_consolidation"
-        return sub
+        return self._itl_side(model, fpms, n, accept, agg=False)
 
     def _agg_prefill_sla(self, fpms: FpmMap, n: int, kv: float | None) -> _Sub:
         model = self.models["agg"]
@@ -221,7 +193,13 @@ class LoadScaler:
         return sub
 
     def _agg_decode_sla(self, fpms: FpmMap, n: int, accept: float) -> _Sub:
-        model = self.models["agg"]
+        return self._itl_side(self.models["agg"], fpms, n, accept, agg=True)
+
+    def _itl_side(self, model: PerfModel, fpms: FpmMap, n: int, accept: float,
+                  agg: bool) -> _Sub:
+        """Per-worker ITL estimates and the decode consolidation check (§7.3). Aggregated
+        workers also count their queued prefill as KV, and for them a refusal is an opinion
+        ("stay"), not a missing signal."""
         c = self.config
         s = c.load_scaling_down_sensitivity / 100.0
         k = self._k(n)
@@ -236,21 +214,24 @@ class LoadScaler:
                 estimates.append(est)
             if not can_down:
                 continue
-            combined = int((fpm.sum_decode_kv_tokens + fpm.queued_decode_kv_tokens
-                            + fpm.queued_prefill_tokens) * k)
-            if max_kv > 0 and combined >= max_kv:
+            kv = fpm.sum_decode_kv_tokens + fpm.queued_decode_kv_tokens
+            if agg:
+                kv += fpm.queued_prefill_tokens
+            if max_kv > 0 and int(kv * k) >= max_kv:
                 can_down, refused = False, True
                 continue
             post = model.estimate_scheduled_decode_itl_ms(
                 fpm, decode_scale=k, include_queued_decode=True,
-                include_queued_prefill_as_kv=True, accept_length=accept)
+                include_queued_prefill_as_kv=agg, accept_length=accept)
             if post is None:
                 can_down = False
             elif post >= c.itl_ms * s:
                 can_down, refused = False, True
         sub = scale_decision(estimates, c.itl_ms, n, c.min_endpoint, can_down)
         if sub.desired is None and refused:
-            sub.desired, sub.reason, sub.refused = n, "scale_down_refused_consolidation", True
+            sub.reason = "scale_down_refused_consolidation"
+            if agg:
+                sub.desired, sub.refused = n, True
         return sub
 
     # ---- easy sub-decisions (§7.5) ------------------------------------------------------------

@@ -1,6 +1,8 @@
 """Data-type names (aiconfigurator's quant-mode spellings included) -> canonical names, bytes."""
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 # canonical GEMM (weight) dtypes: bytes per weight (block/group scales included) and the
 # tensor-core rate they run at ("bf16", "fp8", "fp4")
 _GEMM: dict[str, tuple[float, str]] = {
@@ -29,22 +31,22 @@ class UnknownDtype(ValueError):
     pass
 
 
-def gemm_dtype(name: str) -> str:
+def _resolve(name: str, table: Mapping[str, object], aliases: Mapping[str, str],
+             what: str) -> str:
     key = name.strip().lower()
-    key = _GEMM_ALIASES.get(key, key)
-    if key not in _GEMM:
-        valid = ", ".join(sorted({*_GEMM, *_GEMM_ALIASES}))
-        raise UnknownDtype(f"unknown weight/GEMM dtype {name!r}; known: {valid}")
+    key = aliases.get(key, key)
+    if key not in table:
+        valid = ", ".join(sorted({*table, *aliases}))
+        raise UnknownDtype(f"unknown {what} dtype {name!r}; known: {valid}")
     return key
+
+
+def gemm_dtype(name: str) -> str:
+    return _resolve(name, _GEMM, _GEMM_ALIASES, "weight/GEMM")
 
 
 def kv_dtype(name: str) -> str:
-    key = name.strip().lower()
-    key = _KV_ALIASES.get(key, key)
-    if key not in _KV:
-        valid = ", ".join(sorted({*_KV, *_KV_ALIASES}))
-        raise UnknownDtype(f"unknown KV-cache dtype {name!r}; known: {valid}")
-    return key
+    return _resolve(name, _KV, _KV_ALIASES, "KV-cache")
 
 
 def weight_bytes(dtype: str) -> float:
