@@ -77,7 +77,10 @@ def write_trace(path: Path, reqs: list[tuple[int, ...]] | list[list[int]], base:
 
 
 def main() -> None:
-    py = os.environ["DYN142"]
+    py = os.environ.get("DYN142", "")
+    if not py:
+        sys.exit("make_golden.py: set DYN142 to the python of a venv with ai-dynamo==1.4.2 "
+                 "(see this file's docstring)")
     env = {**os.environ, "RUST_LOG": "error"}
     engine = ["--prefill-engine-args", json.dumps({**ARGS, "is_prefill": True}),
               "--decode-engine-args", json.dumps({**ARGS, "is_decode": True}),
