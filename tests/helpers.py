@@ -4,9 +4,11 @@ Test modules import these by name (`from helpers import TINY`); fixtures live in
 """
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 if TYPE_CHECKING:
     from engine.config import EngineConfig
@@ -23,6 +25,16 @@ MULTITURN = str(TRACES / "multiturn.jsonl")
 
 # Summary keys measured on the wall clock: they differ from run to run, so comparisons skip them.
 WALL_KEYS = frozenset({"wall_time_ms", "processed_tokens_per_s", "processed_output_tokens_per_s"})
+
+
+def aio(fn: Callable[..., Awaitable[None]], timeout_s: float = 90.0) -> Callable[..., None]:
+    """Run an async test on a fresh event loop (no async pytest plugin needed), failing
+    rather than hanging if the app stops answering."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        asyncio.run(asyncio.wait_for(fn(*args, **kwargs), timeout=timeout_s))
+
+    return wrapper
 
 
 def golden_cases() -> list[dict[str, Any]]:

@@ -56,8 +56,7 @@ def run_case(case: dict, seed: int = 0) -> dict:
         replay_concurrency=case.get("replay_concurrency"),
     )
     replay = build_replay(opts)
-    while replay.advance(100_000):
-        pass
+    replay.run_to_end()
     return replay.report().summary
 
 

@@ -51,8 +51,7 @@ def run_reference_config(name: str) -> Run:
         options = RunOptions(trace=trace, num_workers=2, planner_config=planner_config,
                              extra_engine_args=args(None))
     replay = build_replay(options)
-    while replay.advance(100_000):
-        pass
+    replay.run_to_end()
     planner = replay.planner
     assert planner is not None
     events = [(e.t_s, e.component, e.from_replicas, e.to_replicas, e.reason)
