@@ -14,12 +14,12 @@ What we can and cannot reproduce from MetricColumns:
 """
 from __future__ import annotations
 
-import gc
 from typing import Any, Iterator
 
 import numpy as np
 import polars as pl
 
+from dynosim.gc_pause import paused_gc
 from engine.metrics import STATUS_COMPLETED, STATUS_REJECTED, MetricColumns
 from engine.workload import Workload
 
@@ -288,14 +288,8 @@ def iter_request_records(cols: MetricColumns, wl: Workload, layout: RecordLayout
 def per_request_records(cols: MetricColumns, wl: Workload, layout: RecordLayout = AGG
                         ) -> list[dict[str, Any]]:
     """One dict per terminal request, fields in the reference's order, sorted by (arrival, uuid)."""
-    # Millions of small containers and no cycles: pausing the cyclic GC avoids repeated full scans.
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with paused_gc():
         return list(iter_request_records(cols, wl, layout))
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def records_frame(cols: MetricColumns, wl: Workload, layout: RecordLayout = AGG

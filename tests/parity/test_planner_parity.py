@@ -107,6 +107,7 @@ def test_agg_planner_runs_match_the_reference(name: str) -> None:
     assert lifetime_gh == pytest.approx(ref_lifetime, rel=1e-9)
 
 
+@pytest.mark.slow
 def test_disagg_planner_run_matches_the_reference() -> None:
     # Every reference event happens at the same tick here; we add one up/down pair (230 s,
     # 240 s) where our TTFT estimate (bootstrapped from the roofline, not AIC) crosses the SLA

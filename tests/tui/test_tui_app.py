@@ -251,6 +251,7 @@ def test_input_errors_surface_before_the_app_opens(tmp_path: Path, monkeypatch: 
     assert main([TINY]) == 0 and len(opened) == 1  # a good trace reaches the view, built
 
 
+@pytest.mark.slow
 @aio
 async def test_max_speed_keys_act_mid_run_and_replay_completes(tmp_path: Path) -> None:
     """Keys pressed during a max-speed run act at once and the replay still runs to the end

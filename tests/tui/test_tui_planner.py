@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from helpers import SYNTH, aio
 from dynosim.replay import RunOptions, build_replay
 from tui.app import DynosimApp
@@ -20,6 +22,7 @@ def make(tmp_path: Path) -> DynosimApp:
     return DynosimApp(replay, export=ExportSettings(base_dir=str(tmp_path)))
 
 
+@pytest.mark.slow
 @aio
 async def test_planner_panel_and_next_decision(tmp_path: Path) -> None:
     app = make(tmp_path)
