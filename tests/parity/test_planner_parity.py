@@ -16,10 +16,8 @@ from typing import Any
 
 import pytest
 
-from helpers import GOLDEN as _GOLDEN, SYNTH
+from helpers import PLANNER_RUNS as GOLDEN, SYNTH
 from dynosim.replay import RunOptions, build_replay
-
-GOLDEN = _GOLDEN / "planner"
 
 
 Run = tuple[list[tuple[float, str, int, int, str]], float, float, int, list[dict[str, Any]]]
