@@ -84,6 +84,10 @@ class Simulation:
     completed: int
     rejected: int
     done_buf: list[Request]
+    # Global indices of workers that may start a pass (or stop draining) at the next
+    # _start_passes: every worker that is idle with work, or draining and idle, is listed, so
+    # an instant costs what its busy workers cost, not the number of workers configured.
+    startable: list[int]
     # Planner ticks: every tick_ms (0 = no planner). At a tick, step() stops after the
     # arrivals phase with at_tick set; the caller applies decisions and calls finish_tick().
     tick_ms: float
@@ -172,6 +176,7 @@ class Simulation:
         self.completed = 0
         self.rejected = 0
         self.done_buf = []
+        self.startable = []
         firsts = wl.first_turns()
         order = sorted([(wl.arrival_ms[i], i) for i in firsts])
         if replay_concurrency > 0:
@@ -294,14 +299,31 @@ class Simulation:
         # released together never share prefix blocks there (1.4.2's decode times show it).
         self._drain_events(t)
 
+    def _list_startable(self, w: Worker) -> None:
+        if not w.listed:
+            w.listed = True
+            self.startable.append(w.idx)
+
     def _start_passes(self, t: float) -> None:
+        if not self.startable:
+            return
+        listed = self.startable
+        self.startable = []
+        if len(listed) > 1:
+            listed.sort()  # passes start in worker index order
+        workers = self.workers
+        for g in listed:
+            workers[g].listed = False
         free: list[Worker] | None = None  # allocated only in 1.4 disaggregated runs
-        for w in self.workers:
+        for g in listed:
+            w = workers[g]
             if not w.busy and (w.running or w.waiting):
                 if self._begin_pass(w, t):
                     if free is None:
                         free = []
                     free.append(w)
+                elif not w.busy:
+                    self._list_startable(w)  # nothing could run: try again at the next instant
             elif w.state == STATE_DRAINING and not w.busy:
                 self._stop(w, t)
         if free is not None:
@@ -368,6 +390,8 @@ class Simulation:
             w.state = STATE_DRAINING
             if not w.busy and not w.running and not w.waiting and not w.inbox_ops:
                 self._stop(w, t)
+            else:
+                self._list_startable(w)
             n -= 1
             k -= 1
 
@@ -465,6 +489,7 @@ class Simulation:
 
     def _pass_end(self, w: Worker, t: float, done: list[Request]) -> None:
         w.finish_pass(t, done)
+        self._list_startable(w)
         if w.firsts:
             kv = self.kv
             if kv is not None and self.back is None:
@@ -529,7 +554,9 @@ class Simulation:
         w = front.ids[local]
         if self.back is not None:
             r.prefill_worker = w
-        self.workers[w].enqueue(r)
+        wk = self.workers[w]
+        wk.enqueue(r)
+        self._list_startable(wk)
 
     # ---- disaggregated hand-off ---------------------------------------------------------------
     # A worker's KV state changes only between its passes: hand-off operations aimed at a busy
@@ -669,6 +696,7 @@ class Simulation:
         r.decode_side = True
         r.status = WAITING
         dw.enqueue(r)
+        self._list_startable(dw)
         # The source is freed once the destination holds the KV (at the prefill worker's next
         # pass boundary if it is busy).
         self._post(self.workers[r.prefill_worker], OP_RELEASE, r, t)
