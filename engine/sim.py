@@ -84,10 +84,14 @@ class Simulation:
     completed: int
     rejected: int
     done_buf: list[Request]
-    # Global indices of workers that may start a pass (or stop draining) at the next
-    # _start_passes: every worker that is idle with work, or draining and idle, is listed, so
-    # an instant costs what its busy workers cost, not the number of workers configured.
-    startable: list[int]
+    # Workers that may start a pass (or stop draining) at the next _start_passes: every worker
+    # that is idle with work, or draining and idle, is listed, so an instant costs what its
+    # busy workers cost, not the number of workers configured. The first n_startable entries
+    # of a reused buffer (two buffers swapped per instant: nothing allocated per instant).
+    startable: list[Worker]
+    n_startable: int
+    startable_sorted: bool  # listed in index order (the usual case: no sort needed)
+    startable_spare: list[Worker]
     # Planner ticks: every tick_ms (0 = no planner). At a tick, step() stops after the
     # arrivals phase with at_tick set; the caller applies decisions and calls finish_tick().
     tick_ms: float
@@ -177,6 +181,9 @@ class Simulation:
         self.rejected = 0
         self.done_buf = []
         self.startable = []
+        self.n_startable = 0
+        self.startable_sorted = True
+        self.startable_spare = []
         firsts = wl.first_turns()
         order = sorted([(wl.arrival_ms[i], i) for i in firsts])
         if replay_concurrency > 0:
@@ -300,23 +307,37 @@ class Simulation:
         self._drain_events(t)
 
     def _list_startable(self, w: Worker) -> None:
-        if not w.listed:
-            w.listed = True
-            self.startable.append(w.idx)
+        if w.listed:
+            return
+        w.listed = True
+        buf = self.startable
+        n = self.n_startable
+        if n > 0 and buf[n - 1].idx > w.idx:
+            self.startable_sorted = False
+        if n < len(buf):
+            buf[n] = w
+        else:
+            buf.append(w)
+        self.n_startable = n + 1
 
     def _start_passes(self, t: float) -> None:
-        if not self.startable:
+        n = self.n_startable
+        if n == 0:
             return
         listed = self.startable
-        self.startable = []
-        if len(listed) > 1:
-            listed.sort()  # passes start in worker index order
-        workers = self.workers
-        for g in listed:
-            workers[g].listed = False
+        if not self.startable_sorted:
+            order = [listed[k].idx for k in range(n)]
+            order.sort()  # passes start in worker index order
+            workers = self.workers
+            for k in range(n):
+                listed[k] = workers[order[k]]
+        self.startable = self.startable_spare
+        self.n_startable = 0
+        self.startable_sorted = True
         free: list[Worker] | None = None  # allocated only in 1.4 disaggregated runs
-        for g in listed:
-            w = workers[g]
+        for k in range(n):
+            w = listed[k]
+            w.listed = False  # starting a pass touches no other worker, so one loop will do
             if not w.busy and (w.running or w.waiting):
                 if self._begin_pass(w, t):
                     if free is None:
@@ -326,6 +347,7 @@ class Simulation:
                     self._list_startable(w)  # nothing could run: try again at the next instant
             elif w.state == STATE_DRAINING and not w.busy:
                 self._stop(w, t)
+        self.startable_spare = listed
         if free is not None:
             self._run_free_passes(t, free)
             self._start_passes(t)  # whoever the free passes gave work to

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import tracemalloc
 
-from conftest import ROOT, fixed_timing
-from dynosim.trace import load_mooncake
+from dynosim.inputs.trace import load_mooncake
+from helpers import TINY, fixed_timing
 from engine.config import EngineConfig
 from engine.kvpool import KvPool
 from engine.sim import Simulation
-
-TINY = ROOT / "traces" / "mooncake_tiny.jsonl"
 
 
 def test_huge_pool_is_a_counter() -> None:
@@ -41,11 +39,11 @@ def test_full_pool_evicts_only_after_capacity_is_used() -> None:
 def _tiny_sim(workers: int, blocks: int) -> Simulation:
     cfg = fixed_timing()  # the polynomial decode time depends on the configured capacity
     cfg.num_gpu_blocks = blocks
-    return Simulation(load_mooncake(str(TINY)), cfg, workers, 0, -1.0)
+    return Simulation(load_mooncake(TINY), cfg, workers, 0, -1.0)
 
 
 def test_configured_capacity_costs_nothing_up_front() -> None:
-    wl = load_mooncake(str(TINY))
+    wl = load_mooncake(TINY)
     cfg = EngineConfig()
     cfg.num_gpu_blocks = 200_000
     tracemalloc.start()
