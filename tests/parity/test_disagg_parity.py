@@ -9,11 +9,10 @@ import math
 
 import pytest
 
-from conftest import ROOT, golden_cases
-from dynosim.factory import RunOptions, build_replay
+from helpers import ROOT, WALL_KEYS, golden_cases
+from dynosim.replay import RunOptions, build_replay
 
 REL_TOL = 1e-9
-WALL_KEYS = {"wall_time_ms", "processed_tokens_per_s", "processed_output_tokens_per_s"}
 TIME_FIELDS = ("prefill_admit_ms", "source_held_ms", "destination_reserved_ms",
                "destination_activated_ms", "decode_admit_ms", "source_released_ms",
                "first_token_ms", "terminal_time_ms")
