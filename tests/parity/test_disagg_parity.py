@@ -47,6 +47,8 @@ def test_handoffs_and_summary_equal_the_reference(case: dict) -> None:
     replay.run_to_end()
     report = replay.report()
     want = json.loads((ROOT / case["summary"]).read_text())
+    assert [k for k in report.summary if k not in WALL_KEYS] == [
+        k for k in want if k not in WALL_KEYS], "summary keys or their order differ"
     bad = []
     for key, ref in want.items():
         have = report.summary[key]
