@@ -1,8 +1,6 @@
 """The report value every output renders from: terminal table, JSON, JSONL, Parquet."""
 from __future__ import annotations
 
-import datetime as _dt
-import os
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -11,13 +9,6 @@ from dynosim.outputs.html_report import render_html
 from dynosim.outputs.records import RecordLayout, per_request_records, records_frame
 from dynosim.outputs.summary import build_summary
 from dynosim.outputs.table import format_report_table
-from dynosim.outputs.writers import (
-    StagedFiles,
-    write_json_atomic,
-    write_jsonl_atomic,
-    write_parquet_atomic,
-    write_text_atomic,
-)
 from engine.metrics import MetricColumns
 from engine.topology import ROUTER_KV
 from dynosim.outputs.planner_log import planner_report_section, stdout_lines, write_snapshot_log
@@ -71,7 +62,7 @@ class Report:
         return {**self.summary, "dynosim": self.run}
 
     def table(self) -> str:
-        return format_report_table(self.summary)
+        return format_report_table(self.summary, int(self.run.get("rejected_requests") or 0))
 
     def records(self) -> list[dict[str, Any]]:
         return per_request_records(self._cols, self._workload, self._layout)
@@ -185,39 +176,3 @@ def _compiled() -> bool:
     from engine import is_compiled
 
     return is_compiled()
-
-
-def default_report_path() -> str:
-    stamp = _dt.datetime.now().strftime("%Y%m%d_%H%M%S")
-    return f"dynosim_replay_report_{stamp}.json"
-
-
-def write_outputs(report: Report, *, report_json: str | None, report_jsonl: str | None,
-                  export_dir: str | None) -> list[str]:
-    """Write every requested file; they appear together or (on any error or Ctrl-C) not at all.
-    Returns the paths written."""
-    obj = report.json_obj()
-    with StagedFiles() as staged:
-        if report_json:
-            write_json_atomic(staged.path_for(report_json), obj)
-        records: list[dict[str, Any]] | None = None
-        if report_jsonl:
-            records = report.records()
-            write_jsonl_atomic(staged.path_for(report_jsonl), records)
-        if export_dir:
-            os.makedirs(export_dir, exist_ok=True)
-            join = os.path.join
-            write_json_atomic(staged.path_for(join(export_dir, "report.json")), obj)
-            write_jsonl_atomic(staged.path_for(join(export_dir, "requests.jsonl")),
-                               records if records is not None else report.records())
-            write_parquet_atomic(staged.path_for(join(export_dir, "requests.parquet")),
-                                 report.frame())
-            write_text_atomic(staged.path_for(join(export_dir, "summary.txt")),
-                              report.table() + "\n")
-            write_parquet_atomic(staged.path_for(join(export_dir, "worker_samples.parquet")),
-                                 report.samples_frame())
-            write_text_atomic(staged.path_for(join(export_dir, "report.html")), report.html())
-            if report.planner_sla is not None:
-                report.write_planner_log(
-                    str(staged.path_for(join(export_dir, "planner.log.jsonl.gz"))))
-        return staged.commit()
