@@ -286,10 +286,13 @@ def _run(argv: Sequence[str] | None, state: _RunState) -> int:
         if headless:
             replay = build_replay(o, lambda cfg: plan.append(plan_headless(args, o, cfg)))
             return run_headless(args, replay, plan[0], state)
-        from tui.launch import plan_tui, run_tui  # Textual is imported only for the live view
+        from dynosim.outputs.plan import plan_live_outputs
+        from tui.launch import run_tui  # Textual is imported only for the live view
 
-        replay = build_replay(o, lambda cfg: plan_tui(args, run_inputs(o)))
-        return run_tui(args, replay, run_inputs(o))
+        replay = build_replay(o, lambda cfg: plan_live_outputs(
+            args.report_json, args.report_jsonl, run_inputs(o)))
+        return run_tui(replay, report_json=args.report_json, report_jsonl=args.report_jsonl,
+                       inputs=run_inputs(o))
     except (InputError, OutputError) as exc:
         print(f"dynosim-tui: error: {exc}", file=sys.stderr)
         return 2

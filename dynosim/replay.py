@@ -11,15 +11,18 @@ import msgspec
 from dynosim.inputs.engine_args import ParsedEngineArgs, parse_engine_args
 from dynosim.inputs.errors import InputError
 from dynosim.inputs.memory import check_fits, run_demands
-from dynosim.outputs.rejections import rejection_warnings
-from dynosim.outputs.report import Report, build_report
-from dynosim.planner_driver import PlannerDriver
-from dynosim.planner_setup import build_planner
 from dynosim.inputs.router_config import parse_router_config
 from dynosim.inputs.synthetic import make_synthetic
 from dynosim.inputs.trace import load_mooncake, trace_line_numbers
+from dynosim.outputs.records import RecordLayout
+from dynosim.outputs.rejections import rejection_warnings
+from dynosim.outputs.report import PlannerRecord, Report, ReportInputs, build_report
+from dynosim.planner_driver import PlannerDriver
+from dynosim.planner_setup import build_planner
+from engine import is_compiled
 from engine.sim import Simulation
 from engine.topology import ROUTER_KV, TRANSFER_DESTINATION_MISSING, Topology
+from engine.worker import POOL_AGG, POOL_DECODE, POOL_PREFILL
 from engine.workload import Workload
 from planner.config import PlannerConfig
 from planner.planner import Planner
@@ -282,7 +285,58 @@ class Replay:
         return sim.next_event_time() > o.max_sim_time_seconds * 1000.0
 
     def report(self) -> Report:
-        return build_report(self)
+        """The report of the run so far (complete once `advance` returned False)."""
+        return build_report(self.report_inputs())
+
+    def report_inputs(self) -> ReportInputs:
+        sim = self.sim
+        cols = sim.collect()
+        o = self.options
+        topo = sim.topo
+        # Workers exist until the replay's last event (a late rejection can outlast every
+        # completion), which is what the reference bills worker-seconds for.
+        end_ms = max(cols.terminal_ms) if len(cols) else 0.0
+        if topo.disaggregated:
+            pre, dec = self.pools
+            worker_counts = {"prefill": topo.num_prefill, "decode": topo.num_decode}
+            worker_s = (sim.worker_seconds(POOL_PREFILL, end_ms),
+                        sim.worker_seconds(POOL_DECODE, end_ms))
+            gpus = (pre.config.tensor_parallel_size, dec.config.tensor_parallel_size)
+            engine_args: dict[str, Any] = {"prefill": pre.normalized, "decode": dec.normalized}
+        else:
+            worker_counts = {"aggregated": o.num_workers}
+            worker_s = (0.0, sim.worker_seconds(POOL_AGG, end_ms))
+            gpus = (0, self.pools[0].config.tensor_parallel_size)
+            engine_args = self.pools[0].normalized
+        snap = sim.snapshot()
+        unfinished = snap.total_requests - snap.completed - snap.rejected
+        planner = None
+        if self.planner is not None and self.planner_config is not None:
+            p = self.planner
+            planner = PlannerRecord(self.planner_config, p.gpus, list(p.events),
+                                    list(p.snapshots), p.total_ticks, p.gpu_hours)
+        return ReportInputs(
+            cols=cols, workload=self.workload,
+            options={k: getattr(o, k) for k in o.__struct_fields__},
+            sla_ms=(o.sla_ttft_ms, o.sla_itl_ms, o.sla_e2e_ms),
+            disaggregated=topo.disaggregated, worker_counts=worker_counts,
+            worker_seconds=worker_s, gpus_per_worker=gpus, engine_args=engine_args,
+            router_mode=o.router_mode, router_config=self.router_config or None,
+            router_hit_rate=snap.router_hit_rate if snap.router_hit_rate >= 0 else None,
+            seed=o.seed, sim_time_ms=sim.now, engine_wall_ms=self.engine_wall_ms,
+            finished=sim.is_finished() and unfinished == 0,
+            rejected=snap.rejected, unfinished=unfinished,
+            stranded=unfinished if sim.is_finished() and not self.time_limited() else 0,
+            compiled_engine=is_compiled(),
+            layout=RecordLayout(topo.disaggregated, topo.router_mode == ROUTER_KV,
+                                topo.num_prefill, self.pools[0].config.block_size),
+            worker_samples={
+                "t_ms": list(sim.sample_t_ms), "worker": list(sim.sample_worker),
+                "kind": list(sim.sample_kind), "kv_blocks": list(sim.sample_kv_blocks),
+                "kv_capacity": list(sim.sample_kv_capacity), "waiting": list(sim.sample_waiting),
+                "running": list(sim.sample_running)},
+            planner=planner,
+        )
 
 
 def check_aggregated(engine_args: ParsedEngineArgs, what: str = "--extra-engine-args") -> None:

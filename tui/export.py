@@ -1,7 +1,8 @@
 """`e`: write the report of the run so far, as `--export DIR` does, to a fresh folder.
 
 The output locations are planned (checked) by the same step as a headless run's: once at
-start-up, before the screen opens (`check_tui_outputs`), and again at each export."""
+start-up, before the screen opens (`plan_live_outputs`, called by the CLI), and again at each
+export."""
 from __future__ import annotations
 
 import datetime as _dt
@@ -9,7 +10,7 @@ import os
 from typing import Sequence
 
 from dynosim.outputs.files import WrittenFiles, write_outputs
-from dynosim.outputs.plan import check_folder, plan_outputs
+from dynosim.outputs.plan import plan_outputs
 from dynosim.outputs.report import Report
 
 
@@ -23,13 +24,6 @@ def default_export_dir(base: str = ".", now: _dt.datetime | None = None) -> str:
         path = os.path.join(base, f"dynosim_export_{stamp}-{n}")
         n += 1
     return path
-
-
-def check_tui_outputs(report_json: str | None, report_jsonl: str | None,
-                      inputs: Sequence[tuple[str, str | None]], base_dir: str = ".") -> None:
-    """Raise OutputError now for a location an export could not write later."""
-    plan_outputs(report_json=report_json, report_jsonl=report_jsonl, inputs=inputs)
-    check_folder(base_dir, os.path.abspath(base_dir))
 
 
 def export_report(report: Report, export_dir: str, report_json: str | None = None,

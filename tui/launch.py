@@ -1,9 +1,7 @@
-"""`dynosim-tui TRACE ...` without --export/--headless: the replay is built exactly as the
-headless run builds it (so bad input fails the same way, before the screen opens), then the
-live view runs it."""
+"""The live view of a built replay: `dynosim.cli` builds it (so bad input fails the same way as
+a headless run, before the screen opens) and hands it here."""
 from __future__ import annotations
 
-import argparse
 import signal
 import sys
 from typing import Any, Sequence
@@ -11,22 +9,17 @@ from typing import Any, Sequence
 from dynosim.replay import Replay
 
 
-def plan_tui(args: argparse.Namespace, inputs: Sequence[tuple[str, str | None]]) -> None:
-    """The output check of a live run, before anything is built (OutputError propagates)."""
-    from tui.export import check_tui_outputs
-
-    check_tui_outputs(args.report_json, args.report_jsonl, inputs)
-
-
-def run_tui(args: argparse.Namespace, replay: Replay,
+def run_tui(replay: Replay, *, report_json: str | None = None,
+            report_jsonl: str | None = None,
             inputs: Sequence[tuple[str, str | None]] = ()) -> int:
+    """Run the app on `replay`; its exports also write --report-json/--report-jsonl (and
+    never overwrite one of the run's `inputs`). SIGTERM closes the app, exit status 143."""
     # Imported here: the headless path never pays for Textual.
     from tui.app import DynosimApp
     from tui.main_screen import ExportSettings
 
     app = DynosimApp(replay, warnings=tuple(replay.warnings()),
-                     export=ExportSettings(report_json=args.report_json,
-                                           report_jsonl=args.report_jsonl,
+                     export=ExportSettings(report_json=report_json, report_jsonl=report_jsonl,
                                            inputs=tuple(inputs)))
     terminated: list[bool] = []
 

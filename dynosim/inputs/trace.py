@@ -26,6 +26,7 @@ from typing import Annotated, Any
 
 import msgspec
 
+from dynosim.inputs.checks import is_int as _is_int, is_num
 from dynosim.inputs.errors import InputError, json_kind, show_value
 from engine.workload import Workload
 
@@ -59,12 +60,8 @@ class _Row(msgspec.Struct, forbid_unknown_fields=False, gc=False):
 
 _ROW_DECODER = msgspec.json.Decoder(_Row)
 
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
 def _is_num(v: Any) -> bool:
-    return (isinstance(v, (int, float)) and not isinstance(v, bool)) and math.isfinite(float(v))
+    return is_num(v) and math.isfinite(float(v))
 
 
 def _int_in(lo: int, hi: int | None) -> Any:

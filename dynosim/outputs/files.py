@@ -1,5 +1,6 @@
 """Writing a report's files: every planned output (`outputs.plan`) in one staged set that
-appears together or not at all (an error, Ctrl-C or SIGTERM leaves nothing behind)."""
+appears together or not at all (an error, Ctrl-C or SIGTERM leaves nothing behind); the HTML
+is rendered once per call (an export and the planner's page share it)."""
 from __future__ import annotations
 
 import os
@@ -7,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import IO, Any, Callable, NamedTuple
 
+from dynosim.outputs.html_report import render_html
 from dynosim.outputs.plan import EXPORT_PLANNER_LOG, OutputPlan, Target
 from dynosim.outputs.planner_log import dump_snapshot_log, snapshot_log_path
 from dynosim.outputs.report import Report
@@ -39,6 +41,13 @@ def write_outputs(report: Report, plan: OutputPlan) -> WrittenFiles:
     """Write every planned file; they appear together or not at all."""
     obj = report.json_obj()
     records: list[dict[str, Any]] | None = None
+    page: str | None = None
+
+    def html() -> str:
+        nonlocal page
+        if page is None:
+            page = render_html(report)
+        return page
 
     def get_records() -> list[dict[str, Any]]:
         nonlocal records
@@ -56,7 +65,7 @@ def write_outputs(report: Report, plan: OutputPlan) -> WrittenFiles:
         "requests.parquet": lambda fh: dump_parquet(fh, report.frame()),
         "summary.txt": lambda fh: dump_text(fh, report.table() + "\n"),
         "worker_samples.parquet": lambda fh: dump_parquet(fh, report.samples_frame()),
-        "report.html": lambda fh: dump_text(fh, report.html()),
+        "report.html": lambda fh: dump_text(fh, html()),
         EXPORT_PLANNER_LOG: planner_log,
     }
     jobs: list[tuple[Target, Callable[[IO[bytes]], Any]]] = []
@@ -66,7 +75,7 @@ def write_outputs(report: Report, plan: OutputPlan) -> WrittenFiles:
         jobs.append((plan.report_jsonl, lambda fh: dump_jsonl(fh, get_records())))
     jobs += [(t, export[name]) for name, t in plan.export.items()]
     if plan.planner_html is not None:
-        jobs.append((plan.planner_html, lambda fh: dump_text(fh, report.html())))
+        jobs.append((plan.planner_html, lambda fh: dump_text(fh, html())))
     if plan.planner_log is not None:
         jobs.append((plan.planner_log, planner_log))
     with StagedFiles() as staged:

@@ -25,13 +25,12 @@ import stat
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
-from dynosim.outputs.writers import STAGE_SUFFIX, OutputError, os_reason
+from dynosim.outputs.writers import STAGE_SUFFIX, OutputError, os_reason, stream_target
 
 # The files `--export DIR` writes (the planner log only with a planner in the loop).
 EXPORT_FILES: tuple[str, ...] = ("report.json", "requests.jsonl", "requests.parquet",
                                  "summary.txt", "worker_samples.parquet", "report.html")
 EXPORT_PLANNER_LOG = "planner.log.jsonl.gz"
-_SPECIAL_ROOTS = ("/proc/", "/dev/")
 
 
 @dataclass(frozen=True)
@@ -126,17 +125,6 @@ def _check_name(shown: str, path: str) -> None:
                                  f"{name_max})")
 
 
-def _same_open_file(st: os.stat_result) -> int | None:
-    for fd in (1, 2):
-        try:
-            o = os.fstat(fd)
-        except OSError:
-            continue
-        if (o.st_dev, o.st_ino) == (st.st_dev, st.st_ino):
-            return fd
-    return None
-
-
 def plan_file(path: str, what: str, *, inputs: Sequence[tuple[str, os.stat_result]] = (),
               exclusive: bool = False) -> Target:
     """Check one output file location (see module doc); `inputs`: (name, stat) of the run's
@@ -174,9 +162,8 @@ def plan_file(path: str, what: str, *, inputs: Sequence[tuple[str, os.stat_resul
     if not os.access(absolute, os.W_OK):
         raise OutputError(path, f"{os.strerror(13)} (the file is not writable)")
     real = os.path.realpath(absolute)
-    fd = _same_open_file(st)
-    if (not stat.S_ISREG(mode) or fd is not None
-            or absolute.startswith(_SPECIAL_ROOTS) or real.startswith(_SPECIAL_ROOTS)):
+    stream, fd = stream_target(absolute)
+    if stream:
         return Target(path, absolute, what, stream=True, fd=fd, key=(st.st_dev, st.st_ino))
     check_folder(path, os.path.dirname(real))
     return Target(path, real, what, exclusive=exclusive, key=real)
@@ -277,6 +264,14 @@ def plan_outputs(*, report_json: str | None = None, report_jsonl: str | None = N
         _plan_export(plan, export_dir, names, also, ins)
     _check_distinct(plan.targets())
     return plan
+
+
+def plan_live_outputs(report_json: str | None, report_jsonl: str | None,
+                      inputs: Sequence[tuple[str, str | None]], base_dir: str = ".") -> None:
+    """The live view's check at start-up: what its exports will write (--report-json,
+    --report-jsonl, a new folder in `base_dir`) can be written. Each export plans again."""
+    plan_outputs(report_json=report_json, report_jsonl=report_jsonl, inputs=inputs)
+    check_folder(base_dir, os.path.abspath(base_dir))
 
 
 def _check_distinct(targets: Sequence[Target]) -> None:

@@ -22,6 +22,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 import tempfile
 import time
 from contextlib import contextmanager
@@ -338,14 +339,37 @@ def dump_text(fh: IO[bytes], text: str) -> None:
 
 # ---- one file at a time ------------------------------------------------------------------------
 
-def write_one(path: str | os.PathLike[str], dump: Callable[[IO[bytes]], Any]) -> Any:
-    """Write one file through the same checks and staging as a run's outputs."""
-    from dynosim.outputs.plan import plan_file
+def stream_target(path: str) -> tuple[bool, int | None]:
+    """(is `path` written in place rather than renamed over, the descriptor we already have
+    it open as). In place: an existing non-regular file (device, FIFO, terminal), the file
+    behind our stdout or stderr, anything reached through /proc or /dev (/dev/stdout...)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False, None
+    fd = None
+    for n in (1, 2):
+        try:
+            o = os.fstat(n)
+        except OSError:
+            continue
+        if (o.st_dev, o.st_ino) == (st.st_dev, st.st_ino):
+            fd = n
+            break
+    absolute = os.path.abspath(path)
+    special = any(p.startswith(("/proc/", "/dev/"))
+                  for p in (absolute, os.path.realpath(absolute)))
+    return (not stat.S_ISREG(st.st_mode) or fd is not None or special), fd
 
-    target = plan_file(os.fspath(path), "output")
+
+def write_one(path: str | os.PathLike[str], dump: Callable[[IO[bytes]], Any]) -> Any:
+    """Write one file with the same staging as a run's outputs (no up-front checks: use
+    `outputs.plan` for those)."""
+    shown = os.fspath(path)
+    stream, fd = stream_target(shown)
+    real = os.path.abspath(shown) if stream else os.path.realpath(shown)
     with StagedFiles() as staged:
-        with staged.open(target.real, shown=target.path, stream=target.stream,
-                         fd=target.fd) as fh:
+        with staged.open(real, shown=shown, stream=stream, fd=fd) as fh:
             result = dump(fh)
         staged.commit()
     return result

@@ -6,6 +6,7 @@ import asyncio
 import functools
 import math
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any, Awaitable, Callable
@@ -15,13 +16,11 @@ from textual import events
 from textual.widgets._footer import FooterKey
 
 from helpers import SYNTH, TINY, WALL_KEYS
-from dynosim.cli import main, make_parser
-from dynosim.inputs.errors import InputError
+from dynosim.cli import main
 from dynosim.replay import RunOptions, build_replay
 from tui.app import DynosimApp
 from tui.dialogs import ConfirmQuit, FinishedDialog, HelpScreen
 from tui.footer import QuietFooter
-from tui.launch import run_tui
 from tui.main_screen import ExportSettings
 from tui.pacing import MAX_SPEED
 from tui.status_bar import StatusBar
@@ -247,13 +246,22 @@ async def test_final_numbers_equal_the_headless_report(tmp_path: Path,
     assert tui == headless
 
 
-def test_input_errors_surface_before_the_app_opens(tmp_path: Path,
+def test_input_errors_surface_before_the_app_opens(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    args = make_parser().parse_args([str(tmp_path / "missing.jsonl")])
-    with pytest.raises(InputError) as err:
-        run_tui(args)  # raised by the shared factory, before any App exists
-    assert main([str(tmp_path / "missing.jsonl"), "--headless"]) == 2
-    assert str(err.value) in capsys.readouterr().err
+    import tui.launch
+
+    opened: list[object] = []
+    monkeypatch.setattr(tui.launch, "run_tui", lambda replay, **kw: opened.append(replay) or 0)
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    missing = str(tmp_path / "missing.jsonl")
+    assert main([missing]) == 2  # the live view's path: the shared builder refuses first
+    assert opened == []
+    err = capsys.readouterr().err
+    assert err.startswith(f"dynosim-tui: error: {missing}: ")
+    assert main([missing, "--headless"]) == 2
+    assert capsys.readouterr().err == err
+    assert main([TINY]) == 0 and len(opened) == 1  # a good trace reaches the view, built
 
 
 @aio
