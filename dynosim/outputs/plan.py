@@ -101,23 +101,24 @@ def check_folder(shown: str, directory: str) -> None:
         if len(os.fsencode(name)) > name_max:
             raise OutputError(shown, f"{os.strerror(36)} ({len(os.fsencode(name))} bytes, "
                                      f"the file system allows {name_max})")
+    try:
+        vfs: os.statvfs_result | None = os.statvfs(base)
+    except OSError:
+        vfs = None
+    if vfs is not None and vfs.f_flag & os.ST_RDONLY:
+        raise OutputError(shown, f"{os.strerror(30)} ({base})")
     where = "" if base == directory else " (to create folders in it)"
     if not os.access(base, os.W_OK | os.X_OK):
         raise OutputError(shown, f"{os.strerror(13)}: cannot write in {base}{where}")
-    try:
-        vfs = os.statvfs(base)
-    except OSError:
-        return
-    if vfs.f_flag & os.ST_RDONLY:
-        raise OutputError(shown, f"{os.strerror(30)} ({base})")
-    if vfs.f_bavail == 0:
+    if vfs is not None and vfs.f_bavail == 0:
         raise OutputError(shown, f"{os.strerror(28)} ({base})")
 
 
 def _check_name(shown: str, path: str) -> None:
     name = len(os.fsencode(os.path.basename(path)))
+    base, _ = _nearest_existing(os.path.dirname(path))
     try:
-        name_max = os.pathconf(os.path.dirname(path), "PC_NAME_MAX")
+        name_max = os.pathconf(base, "PC_NAME_MAX")
     except (OSError, ValueError):
         name_max = 255
     if name > name_max:
@@ -136,6 +137,7 @@ def plan_file(path: str, what: str, *, inputs: Sequence[tuple[str, os.stat_resul
     absolute = os.path.abspath(path)
     if len(os.fsencode(absolute)) >= 4096:
         raise OutputError(path, os.strerror(36))
+    _check_name(path, absolute)
     try:
         st: os.stat_result | None = os.stat(absolute)
     except FileNotFoundError:
@@ -147,7 +149,6 @@ def plan_file(path: str, what: str, *, inputs: Sequence[tuple[str, os.stat_resul
     if st is None:
         real = os.path.realpath(absolute)
         check_folder(path, os.path.dirname(real))
-        _check_name(path, real)
         return Target(path, real, what, exclusive=exclusive, key=real)
     mode = st.st_mode
     if stat.S_ISDIR(mode):
@@ -199,6 +200,7 @@ def _plan_export(plan: OutputPlan, export_dir: str, names: Sequence[str], also: 
     if not export_dir:
         raise OutputError("--export", "the path is empty")
     absolute = os.path.abspath(export_dir)
+    _check_name(export_dir, absolute)
     try:
         st = os.stat(absolute)
     except FileNotFoundError:
