@@ -26,6 +26,7 @@ from engine.worker import POOL_AGG, POOL_DECODE, POOL_PREFILL
 from engine.workload import Workload
 from planner.config import PlannerConfig
 from planner.planner import Planner
+from planner.types import Decision
 
 ROUTER_MODES = ("round_robin", "kv_router")
 TRACE_FORMATS = ("mooncake",)
@@ -234,6 +235,7 @@ class Replay:
         self.planner: Planner | None = None
         self.planner_config: PlannerConfig | None = None
         self.planner_driver: PlannerDriver | None = None
+        self.decisions: list[Decision] = []  # one per planner tick, in order
         self.notes: list[str] = []
 
     def warnings(self) -> list[str]:
@@ -244,7 +246,7 @@ class Replay:
         for flag, args in zip(flags, self.pools):
             for key in args.ignored:
                 out.append(f"{flag}: '{key}' is accepted but has no effect in this version")
-            for msg in getattr(args, "warnings", []):
+            for msg in args.warnings:
                 out.append(f"{flag}: {msg}")
         return out + self.notes
 
@@ -269,9 +271,15 @@ class Replay:
         more = self.sim.run_steps(max_steps)
         driver = self.planner_driver
         if self.sim.at_tick and driver is not None:
-            driver.on_tick()  # the engine resumes the tick's instant on its next step
+            # the engine resumes the tick's instant on its next step
+            self.decisions.append(driver.on_tick())
         self.engine_wall_ms += (time.perf_counter() - t0) * 1000.0
         return more
+
+    def run_to_end(self, chunk: int = 100_000) -> None:
+        """Advance until no work is left (or --max-sim-time-seconds stops the replay)."""
+        while self.advance(chunk):
+            pass
 
     def finished(self) -> bool:
         return self.sim.is_finished()
@@ -313,8 +321,11 @@ class Replay:
         planner = None
         if self.planner is not None and self.planner_config is not None:
             p = self.planner
-            planner = PlannerRecord(self.planner_config, p.gpus, list(p.events),
-                                    list(p.snapshots), p.total_ticks, p.gpu_hours)
+            planner = PlannerRecord(
+                self.planner_config, p.gpus,
+                events=[ev for d in self.decisions for ev in d.events],
+                snapshots=[d.snapshot for d in self.decisions if d.snapshot is not None],
+                total_ticks=p.total_ticks, gpu_hours=p.gpu_hours)
         return ReportInputs(
             cols=cols, workload=self.workload,
             options={k: getattr(o, k) for k in o.__struct_fields__},
@@ -341,13 +352,14 @@ class Replay:
 
 def check_aggregated(engine_args: ParsedEngineArgs, what: str = "--extra-engine-args") -> None:
     """An aggregated run needs aggregated workers: a prefill/decode worker_type (or the 1.4
-    is_prefill/is_decode flags) belongs to a disaggregated topology, which is not modelled."""
+    is_prefill/is_decode flags) belongs to a disaggregated run, which takes its pools from
+    --prefill-engine-args and --decode-engine-args."""
     role = engine_args.normalized["engine"]["worker_type"]
     if role != "aggregated":
         field = "engine.worker_type" if engine_args.form == "nested" else "worker_type"
         raise InputError(
-            f'"{role}" workers mean disaggregated serving, which needs '
-            "--prefill-engine-args/--decode-engine-args (not supported yet); an aggregated run "
+            f'"{role}" workers mean disaggregated serving: give the pools with '
+            "--prefill-engine-args/--decode-engine-args; an aggregated run "
             'needs "aggregated"', source=what, field=field)
 
 

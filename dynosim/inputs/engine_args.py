@@ -1,3 +1,4 @@
+# Over 450 lines on purpose: one concept, most of it the declarative table of engine keys (data).
 """Engine-argument parsing (`--extra-engine-args` and friends) -> `EngineConfig`.
 
 Two input shapes are accepted:

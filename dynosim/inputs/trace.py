@@ -20,12 +20,12 @@ by `arrival_speedup_ratio`.
 """
 from __future__ import annotations
 
-import gc
 import math
 from typing import Annotated, Any
 
 import msgspec
 
+from dynosim.gc_pause import paused_gc
 from dynosim.inputs.checks import is_int as _is_int, is_num
 from dynosim.inputs.errors import InputError, json_kind, show_value
 from engine.workload import Workload
@@ -219,15 +219,8 @@ def load_mooncake(
     omit `timestamp`; their arrival is then 0.
     Raises `InputError` naming file, 1-based line and field for any problem.
     """
-    # The parse allocates millions of small objects and no cycles; the cyclic GC would only
-    # rescan the growing lists over and over (about 40% of the parse time).
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with paused_gc():
         return _load(path, trace_block_size, arrival_speedup_ratio, closed_loop)
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _load(
