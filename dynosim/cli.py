@@ -237,8 +237,7 @@ def run_headless(a: argparse.Namespace, replay: Replay, plan: OutputPlan, state:
     for line in report.planner_lines(log):
         console.say(line)
     console.flush()
-    written = write_outputs(report, plan)
-    state.written = True
+    written = write_outputs(report, plan, on_commit=state.committed)
     if written.broken_pipes:
         console.close()
     for what in ("--report-json", "--report-json (default)"):
@@ -269,6 +268,9 @@ class _RunState:
     def __init__(self) -> None:
         self.console = _Console()
         self.written = False  # the report files are in place (an interrupt came after)
+
+    def committed(self) -> None:
+        self.written = True
 
 
 def _run(argv: Sequence[str] | None, state: _RunState) -> int:

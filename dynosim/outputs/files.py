@@ -37,8 +37,10 @@ class WrittenFiles(NamedTuple):
     broken_pipes: list[str]  # stream targets whose reader had gone (`| head`)
 
 
-def write_outputs(report: Report, plan: OutputPlan) -> WrittenFiles:
-    """Write every planned file; they appear together or not at all."""
+def write_outputs(report: Report, plan: OutputPlan,
+                  on_commit: Callable[[], None] | None = None) -> WrittenFiles:
+    """Write every planned file; they appear together or not at all. `on_commit` runs once
+    they are all in place (see StagedFiles.commit)."""
     obj = report.json_obj()
     records: list[dict[str, Any]] | None = None
     page: str | None = None
@@ -85,5 +87,5 @@ def write_outputs(report: Report, plan: OutputPlan) -> WrittenFiles:
                 dump(fh)
         for path in plan.stale:
             staged.remove_at_commit(path)
-        final = staged.commit()
+        final = staged.commit(on_commit)
         return WrittenFiles({t.what: p for (t, _), p in zip(jobs, final)}, staged.broken_pipes)

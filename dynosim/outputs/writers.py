@@ -190,9 +190,11 @@ class StagedFiles:
         """A file of an earlier run to delete when this one commits (a stale export file)."""
         self._remove.append(path)
 
-    def commit(self) -> list[str]:
+    def commit(self, on_done: Callable[[], None] | None = None) -> list[str]:
         """Put every staged file in place; returns the final paths in staging order, as
-        given (a default name taken meanwhile by another run moves on to the next `-N`)."""
+        given (a default name taken meanwhile by another run moves on to the next `-N`).
+        SIGINT and SIGTERM wait while the files are renamed; `on_done` runs before they are
+        let through (so a caller can tell an interrupt after the commit from one before)."""
         staged = list(self._staged)
         # Streams first: they are the ones that can still fail (a full device), and they may
         # block (a FIFO without a reader), so signals stay deliverable meanwhile.
@@ -231,6 +233,8 @@ class StagedFiles:
             self._made_dirs = []
             for d in dirs:
                 _fsync_dir(d)
+            if on_done is not None:
+                on_done()
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, old)
         return [s.shown for s in staged]

@@ -148,18 +148,21 @@ def test_a_symlink_to_stdout_is_written_through(tmp_path: Path) -> None:
 def test_dev_stdout_redirected_to_a_file_keeps_the_table(tmp_path: Path) -> None:
     # stdout is a regular file here: the records are appended through our own descriptor,
     # not written over the table from offset 0, and the file is not replaced.
+    # (A link to /dev/stdout, so that a regression could only ever replace the link.)
     out = tmp_path / "out.txt"
+    link = tmp_path / "so"
+    link.symlink_to("/dev/stdout")
     with open(out, "w") as fh:
         p = subprocess.run([sys.executable, "-m", "dynosim.cli", TINY, "--report-json",
-                            "/dev/stdout"], cwd=tmp_path, stdout=fh, stderr=subprocess.PIPE,
+                            str(link)], cwd=tmp_path, stdout=fh, stderr=subprocess.PIPE,
                            text=True, timeout=240)
     assert p.returncode == 0, p.stderr
     text = out.read_text()
     assert text.index("NVIDIA AIPerf") < text.index('"mean_ttft_ms"')
-    assert "Saved full report to: /dev/stdout" in text
+    assert f"Saved full report to: {link}" in text
     start = text.index("{\n")
     assert json.loads(text[start:text.index("\n}\n", start) + 2])["completed_requests"] == 16
-    assert sorted(os.listdir(tmp_path)) == ["out.txt"]
+    assert sorted(os.listdir(tmp_path)) == ["out.txt", "so"] and link.is_symlink()
 
 
 def test_a_fifo_is_streamed(cli, tmp_path: Path) -> None:
