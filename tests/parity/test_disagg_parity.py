@@ -9,8 +9,8 @@ import math
 
 import pytest
 
-from conftest import ROOT, golden_cases
-from dynosim.factory import RunOptions, build_replay
+from helpers import ROOT, golden_cases
+from dynosim.replay import RunOptions, build_replay
 
 REL_TOL = 1e-9
 WALL_KEYS = {"wall_time_ms", "processed_tokens_per_s", "processed_output_tokens_per_s"}
