@@ -15,7 +15,8 @@ from helpers import TINY
 from tui.export import default_export_dir, export_report
 
 
-def test_live_view_start_up_check(tmp_path: Path) -> None:
+def test_live_view_start_up_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
     (tmp_path / "f").write_text("x")
     with pytest.raises(OutputError, match=r"^f/r\.json: .*/f is not a directory$"):
         plan_live_outputs("f/r.json", None, [], base_dir=str(tmp_path))
