@@ -418,10 +418,11 @@ def test_sigterm_while_writing_cleans_up(cli, tmp_path: Path,
     assert files(tmp_path) == set()  # no staged file, no half folder
 
 
+@pytest.mark.slow
 def test_sigterm_during_a_real_run(tmp_path: Path) -> None:
-    proc = subprocess.Popen(
+    proc = subprocess.Popen(  # a run of minutes, stopped after 3 s
         [sys.executable, "-m", "dynosim.cli", "--input-tokens", "200", "--output-tokens", "4000",
-         "--request-count", "3000", "--request-rate", "50", "--export", "out"],
+         "--request-count", "20000", "--request-rate", "50", "--export", "out"],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(3.0)
     proc.send_signal(signal.SIGTERM)
