@@ -4,11 +4,9 @@ written by scripts/aic_grid.py), not vLLM's."""
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
-
 import pytest
 
-from dynosim.engine_args import parse_engine_args
+from dynosim.inputs.engine_args import parse_engine_args
 from dynosim.perfmodel import dtypes
 from dynosim.perfmodel import fit as F
 from dynosim.perfmodel.build import make_params, resolve
@@ -16,8 +14,9 @@ from dynosim.perfmodel.coeffs import calibrated_sets, find_calibrated
 from engine.config import TIMING_ROOFLINE
 from engine.roofline import Roofline
 from engine.timing import make_timing
+from helpers import DATA
 
-PERF = Path(__file__).resolve().parent / "data" / "perf"
+PERF = DATA / "perf"
 GRIDS = {"sglang": PERF / "aic_grid_sglang0.5.14.csv",
          "trtllm": PERF / "aic_grid_trtllm1.3.0rc20.csv"}
 MAX_ERR = 0.10
