@@ -25,6 +25,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 # The 'current' database slots of aiconfigurator-core 0.12 (other strings are rejected by it).
 BACKEND_VERSION = {"vllm": "0.24.0", "sglang": "0.5.14", "trtllm": "1.3.0rc20"}
@@ -52,7 +53,7 @@ COLUMNS = ("backend", "backend_version", "system", "model", "tp", "gemm", "kv", 
            "batch", "isl", "prefix", "context", "aic_ms")
 
 
-def _import() -> tuple[object, object, object]:
+def _import() -> tuple[Any, Any, tuple[Any, Any]]:
     try:
         import aiconfigurator_core
         from aiconfigurator_core.sdk.engine import EngineHandle, build_model_config, get_model
@@ -65,7 +66,7 @@ def aic_model_path(model: str, scratch: Path) -> str:
     if model in STAND_INS:
         core, _, _ = _import()
         config_name, quant = STAND_INS[model]
-        src = Path(core.__file__).parent / "model_configs" / config_name  # type: ignore[attr-defined]
+        src = Path(core.__file__).parent / "model_configs" / config_name
         d = scratch / model.replace("/", "--")
         d.mkdir(parents=True, exist_ok=True)
         shutil.copy(src, d / "config.json")
@@ -77,22 +78,22 @@ def aic_model_path(model: str, scratch: Path) -> str:
 def resolved_quant(path: str, backend: str, tp: int) -> tuple[str, str, str]:
     """The GEMM, KV-cache and FMHA modes aiconfigurator infers for this checkpoint/backend."""
     _, _, (build_model_config, get_model) = _import()
-    mc = build_model_config(  # type: ignore[operator]
+    mc = build_model_config(
         tp_size=tp, pp_size=1, attention_dp_size=1, moe_tp_size=1, moe_ep_size=1,
         gemm_quant_mode=None, kvcache_quant_mode=None, fmha_quant_mode=None,
         moe_quant_mode=None, comm_quant_mode=None, forward_model=None, attention_backend=None)
-    cfg = get_model(path, mc, backend).config  # type: ignore[operator]
-    return tuple(str(getattr(cfg, k)).split(".")[-1]  # type: ignore[return-value]
-                 for k in ("gemm_quant_mode", "kvcache_quant_mode", "fmha_quant_mode"))
+    cfg = get_model(path, mc, backend).config
+    gemm, kv, fmha = (str(getattr(cfg, k)).split(".")[-1]
+                      for k in ("gemm_quant_mode", "kvcache_quant_mode", "fmha_quant_mode"))
+    return gemm, kv, fmha
 
 
 def grid(backend: str, system: str, model: str, tp: int, scratch: Path) -> list[dict[str, object]]:
     core, handle_cls, _ = _import()
     version = BACKEND_VERSION[backend]
     path = aic_model_path(model, scratch)
-    handle = handle_cls.compile(path, system, backend, backend_version=version,  # type: ignore[attr-defined]
-                                tp_size=tp)
-    eng = core.AicEngine.from_spec(handle.spec_bytes, None)  # type: ignore[attr-defined]
+    handle = handle_cls.compile(path, system, backend, backend_version=version, tp_size=tp)
+    eng = core.AicEngine.from_spec(handle.spec_bytes, None)
     gemm, kv, fmha = resolved_quant(path, backend, tp)
     base = {"backend": backend, "backend_version": version, "system": system, "model": model,
             "tp": tp, "gemm": gemm, "kv": kv, "fmha": fmha}

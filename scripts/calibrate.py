@@ -28,9 +28,11 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,14 +70,19 @@ class Config:
 
 
 # The per-backend grids queried by --from-aic (the vLLM sets come from the multi-config table).
+# Listed: the configurations whose fit stays within 10 % of aiconfigurator everywhere. Tried and
+# left out (11-18 %): SGLang 70B-FP8 TP2 on H200, TRT-LLM 70B-FP8 TP8, Qwen3-30B-A3B in BF16.
+_BOTH_GPUS = ("h200_sxm", "h100_sxm")
+_COMMON = (("nvidia/Llama-3.1-8B-Instruct-FP8", 1), ("nvidia/Llama-3.1-8B-Instruct-FP8", 2),
+           ("meta-llama/Llama-3.1-8B-Instruct", 1), ("nvidia/Llama-3.1-70B-Instruct-FP8", 4),
+           ("Qwen/Qwen3-8B", 1), ("Qwen/Qwen3-32B-FP8", 1), ("Qwen/Qwen3-32B", 2),
+           ("Qwen/Qwen3-30B-A3B-FP8", 1))
 GRID_CONFIGS = tuple(
-    Config(system, model, tp, backend)
-    for backend in ("sglang", "trtllm")
-    for system in ("h200_sxm", "h100_sxm")
-    for model, tp in (("nvidia/Llama-3.1-8B-Instruct-FP8", 1),
-                      ("meta-llama/Llama-3.1-8B-Instruct", 1),
-                      ("nvidia/Llama-3.1-70B-Instruct-FP8", 4),
-                      ("Qwen/Qwen3-30B-A3B-FP8", 1)))
+    [Config(s, m, tp, "sglang") for s in _BOTH_GPUS for m, tp in _COMMON]
+    + [Config("h100_sxm", "nvidia/Llama-3.1-70B-Instruct-FP8", 2, "sglang")]
+    + [Config(s, "nvidia/Llama-3.1-70B-Instruct-FP8", 8, "sglang") for s in _BOTH_GPUS]
+    + [Config(s, m, tp, "trtllm") for s in _BOTH_GPUS for m, tp in _COMMON]
+    + [Config(s, "nvidia/Llama-3.1-70B-Instruct-FP8", 2, "trtllm") for s in _BOTH_GPUS])
 
 
 def grid_file(backend: str) -> str:
@@ -185,7 +192,8 @@ def main() -> int:
                     help=f"replace every shipped set by its refit (default: only when the refit "
                          f"is better by more than {100 * KEEP_WITHIN:.1f}%% max error)")
     ap.add_argument("--out", type=Path, default=OUT)
-    ap.add_argument("--dry-run", action="store_true", help="print the fits, write nothing")
+    ap.add_argument("--dry-run", action="store_true",
+                    help="print the fits, write nothing (not even the queried tables)")
     ap.add_argument("--markdown", action="store_true",
                     help="also print a README table (max / median error per phase, in %%)")
     a = ap.parse_args()
@@ -194,9 +202,15 @@ def main() -> int:
 
     tables: Path = a.from_tables
     if a.from_aic:
+        if a.dry_run:  # query into a copy: a dry run writes nothing
+            copy = Path(tempfile.mkdtemp(prefix="calibrate-"))
+            shutil.copytree(tables, copy, dirs_exist_ok=True)
+            tables = copy
         configs = list(GRID_CONFIGS) + [c for c in a.config if c not in GRID_CONFIGS]
         query_aic(a.aic_python, configs, tables)
     grids = table_grids(tables)
+    if tables != a.from_tables:
+        shutil.rmtree(tables)
     order = {b: i for i, b in enumerate(BACKEND_ORDER)}
     rows: list[dict[str, object]] = []
     table_rows: list[str] = []
