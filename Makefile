@@ -7,7 +7,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
-SOURCES := $(wildcard engine/*.py dynosim/*.py dynosim/perfmodel/*.py planner/*.py tui/*.py) pyproject.toml setup.py
+SOURCES := $(wildcard engine/*.py dynosim/*.py dynosim/perfmodel/*.py dynosim/sweep/*.py planner/*.py tui/*.py) pyproject.toml setup.py
 
 .PHONY: all install run tui test test-interpreted snapshot-update bench clean
 

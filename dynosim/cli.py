@@ -36,6 +36,7 @@ HTML report) and DIR/worker_samples.parquet (per-worker KV usage and queue depth
 With --planner-config, also the planner diagnostics HTML report at
 <report_output_dir>/<report_filename> (default ./planner_reports/planner_report_<timestamp>.html).
 All files are written atomically.
+Many runs over a grid of settings, ranked against SLAs: dynosim-tui sweep --help.
 Exit status: 0 on success, 2 on bad input (one line on stderr naming file, line and field).
 """
 
@@ -48,6 +49,7 @@ def make_parser() -> argparse.ArgumentParser:
         "TTFT, ITL, throughput and GPU-hours as NVIDIA Dynamo's offline replay does.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,  # no prefix matching: "--out" must not mean --output-tokens
     )
     p.add_argument("trace", nargs="?", help="Mooncake-format JSONL trace (one request per line)")
     g = p.add_argument_group("workload")
@@ -189,6 +191,11 @@ def run_headless(a: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["sweep"]:  # `dynosim-tui sweep ...` (a trace named "sweep": ./sweep)
+        from dynosim.sweep.cli import main as sweep_main
+
+        return sweep_main(argv[1:])
     args = make_parser().parse_args(argv)
     try:
         # The live view unless asked for files only, or not on a terminal (pipes, CI, tests).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from typing import Any, Callable
 
 import msgspec
 
@@ -248,10 +248,13 @@ def build_topology(o: RunOptions) -> tuple[Topology, list[ParsedEngineArgs], dic
     return topo, [pre, dec], router_norm
 
 
-def build_replay(o: RunOptions) -> Replay:
+def build_replay(o: RunOptions,
+                 load: Callable[[RunOptions], Workload] = load_workload) -> Replay:
+    """`load` builds the workload once the options are valid (a sweep passes one that reuses
+    the trace it parsed for an earlier point)."""
     validate_options(o)
     topo, pools, router_norm = build_topology(o)
-    workload = load_workload(o)
+    workload = load(o)
     t0 = time.perf_counter()
     max_ms = o.max_sim_time_seconds * 1000.0 if o.max_sim_time_seconds is not None else -1.0
     sim = Simulation(workload, pools[0].config, o.num_workers, o.replay_concurrency or 0,
