@@ -14,9 +14,9 @@ from typing import Any
 
 import msgspec
 
-from dynosim.errors import InputError
-from dynosim.factory import RunOptions
-from dynosim.report import VERSION
+from dynosim.inputs.errors import InputError
+from dynosim.replay import RunOptions
+from dynosim.outputs.report import VERSION
 from dynosim.sweep.spec import MAPPING_SETTINGS, Axis, SweepSpec, Topology
 
 

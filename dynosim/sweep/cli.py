@@ -9,7 +9,7 @@ from typing import Sequence
 
 import yaml
 
-from dynosim.errors import InputError
+from dynosim.inputs.errors import InputError
 from dynosim.sweep.executors import default_jobs, make_executor
 from dynosim.sweep.presets import PRESETS, preset_mapping, preset_spec
 from dynosim.sweep.spec import load_spec

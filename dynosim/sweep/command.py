@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 
-from dynosim.factory import RunOptions
+from dynosim.replay import RunOptions
 
 _DEFAULTS = RunOptions()
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import msgspec
 
-from dynosim.errors import InputError
-from dynosim.factory import RunOptions, build_replay, build_topology, load_workload, \
+from dynosim.inputs.errors import InputError
+from dynosim.replay import RunOptions, build_replay, build_topology, load_workload, \
     validate_options
 from engine.workload import Workload
 from planner.config import load_planner_config

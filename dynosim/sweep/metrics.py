@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping
 
-from dynosim.summary import METRICS, stat_keys
+from dynosim.outputs.summary import METRICS, stat_keys
 
 # Summary scalars of the run report (the reference's keys) that are numbers.
 _SUMMARY_SCALARS = (

@@ -19,7 +19,7 @@ from typing import Any, Iterable
 import polars as pl
 
 from dynosim.sweep.evaluate import PointOutcome
-from dynosim.writers import StagedFiles, write_json_atomic, write_parquet_atomic, \
+from dynosim.outputs.writers import StagedFiles, write_json_atomic, write_parquet_atomic, \
     write_text_atomic
 
 # Columns after the axis values and before the metrics, then the run's bookkeeping.

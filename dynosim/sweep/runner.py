@@ -13,8 +13,8 @@ from typing import Any, Callable
 
 import msgspec
 
-from dynosim.errors import InputError
-from dynosim.factory import RunOptions
+from dynosim.inputs.errors import InputError
+from dynosim.replay import RunOptions
 from dynosim.sweep.axes import Point, config_hash, display_value, file_digest, grid, \
     point_config, to_options
 from dynosim.sweep.command import command_line

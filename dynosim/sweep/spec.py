@@ -24,8 +24,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from dynosim.errors import InputError
-from dynosim.factory import RunOptions
+from dynosim.inputs.errors import InputError
+from dynosim.replay import RunOptions
 from dynosim.sweep.metrics import METRIC_NAMES, default_goal
 from dynosim.sweep.yamlsrc import Located, Path, read_located
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from dynosim.errors import InputError
+from dynosim.inputs.errors import InputError
 
 Path = tuple[Any, ...]
 
