@@ -211,12 +211,14 @@ class RayExecutor:
         self._refs: dict[Any, PointTask] = {}
         self._workload_refs: dict[tuple[Any, ...], Any] = {}
         self._driver_cache = WorkloadCache()
+        self.puts = 0  # workloads put in the object store (one per distinct trace)
 
     def _workload_ref(self, task: PointTask) -> Any:
         key = workload_key(task.options)
         ref = self._workload_refs.get(key)
         if ref is None:
             ref = self._workload_refs[key] = self._ray.put(self._driver_cache.base(task.options))
+            self.puts += 1
         return ref
 
     def submit(self, task: PointTask) -> None:

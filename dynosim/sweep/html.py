@@ -16,7 +16,8 @@ from dynosim.sweep.table import _fmt, summary_columns
 CSS = """body{font-family:system-ui,sans-serif;margin:0;background:#f6f7f9;color:#222}
 .header{background:#1f2937;color:#fff;padding:14px 22px}.header h1{margin:0 0 6px;font-size:20px}
 .header div{font-size:13px;opacity:.9}.grid{display:flex;flex-wrap:wrap;gap:12px;padding:12px}
-.panel{background:#fff;border:1px solid #ddd;border-radius:6px;padding:6px;flex:1 1 560px}
+.panel{background:#fff;border:1px solid #ddd;border-radius:6px;padding:6px;flex:1 1 560px;
+min-width:0}
 .wide{flex-basis:100%}h2{font-size:16px;margin:12px 16px 0}
 table{border-collapse:collapse;font-size:12px;margin:8px}td,th{border:1px solid #ddd;
 padding:3px 6px;text-align:right}th{background:#eef}tr.pareto td{font-weight:600}
@@ -60,6 +61,7 @@ class _Page:
                           margin={"l": 60, "r": 20, "t": 40, "b": 45},
                           template="plotly_white", legend={"orientation": "h", "y": -0.2})
         body = fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id,
+                           default_width="100%", default_height="340px",
                            config={"displaylogo": False, "responsive": True})
         self.parts.append(f'<div class="panel{" wide" if wide else ""}">{body}</div>')
 

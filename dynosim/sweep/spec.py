@@ -234,8 +234,6 @@ def _parse_axis(doc: Located, name: str, raw: Any) -> Axis:
         for i, v in enumerate(values):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise doc.error((*path, "values", i), f"expected a TP size >= 1, got {v!r}")
-    if len(set(map(repr, values))) != len(values):
-        raise doc.error(path, "axis values repeat")
     return Axis(name, kind, segs, tuple(values), doc.line(lines_path))
 
 
@@ -324,6 +322,12 @@ def parse_spec(doc: Located, spec_dir: str, default_name: str) -> SweepSpec:
     if combine == "zip" and len({len(a.values) for a in axes}) > 1:
         lens = ", ".join(f"{a.name}: {len(a.values)}" for a in axes)
         raise doc.error(("combine",), f"zip needs axes of equal length, got {lens}")
+    if combine == "product":
+        for a in axes:
+            if len(set(map(repr, a.values))) != len(a.values):
+                raise doc.error(("axes", a.name), "axis values repeat")
+    elif len(set(map(repr, zip(*(a.values for a in axes))))) != len(axes[0].values):
+        raise doc.error(("axes",), "zipped axes give the same combination twice")
     constraints = _constraints(doc, top["constraints"]) if "constraints" in top else []
     obj = _expect_mapping(doc, ("objectives",), top.get("objectives", {}))
     _check_keys(doc, ("objectives",), obj, OBJECTIVE_KEYS, "objectives key")
