@@ -62,6 +62,10 @@ def make_parser() -> argparse.ArgumentParser:
                    "or serial in this process")
     p.add_argument("--ray-address", metavar="ADDR",
                    help="join this Ray cluster (default: start a local Ray)")
+    p.add_argument("--ray-ship-code", action=argparse.BooleanOptionalAction, default=True,
+                   help="with --ray-address, upload this installation's packages to the "
+                   "cluster (default; nodes need the same Python and platform); "
+                   "--no-ray-ship-code when the nodes have dynosim-tui installed")
     p.add_argument("--force", action="store_true", help="rerun points already finished")
     p.add_argument("--keep-html", action="store_true",
                    help="also write each point's HTML report (points/<hash>.html)")
@@ -108,7 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"results in {out}", file=sys.stderr)
         old = signal.signal(signal.SIGTERM, _sigterm)
         try:
-            res = run_sweep(spec, out, lambda: make_executor(a.executor, a.jobs, a.ray_address),
+            res = run_sweep(spec, out, lambda: make_executor(a.executor, a.jobs, a.ray_address,
+                                                         a.ray_ship_code),
                             force=a.force, keep_html=a.keep_html, on_progress=progress,
                             points=points)
             if not a.no_html:

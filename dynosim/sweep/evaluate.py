@@ -50,6 +50,24 @@ def workload_key(o: RunOptions) -> tuple[Any, ...]:
             closed)
 
 
+_LISTS = ("arrival_ms", "delay_ms", "input_length", "output_length", "hash_start", "hash_ids",
+          "session", "turn", "next_turn", "session_names")
+
+
+def pack_workload(wl: Workload) -> dict[str, Any]:
+    """Plain lists for shipping a parsed trace (the compiled class does not pickle)."""
+    return {"trace_block_size": wl.trace_block_size, "unique_prompts": wl.unique_prompts,
+            **{name: getattr(wl, name) for name in _LISTS}}
+
+
+def unpack_workload(d: dict[str, Any]) -> Workload:
+    wl = Workload(d["trace_block_size"])
+    wl.unique_prompts = d["unique_prompts"]
+    for name in _LISTS:
+        setattr(wl, name, d[name])
+    return wl
+
+
 def _with_speedup(wl: Workload, ratio: float) -> Workload:
     """The trace as load_mooncake(..., arrival_speedup_ratio=ratio) builds it, from its 1.0
     parse: first-turn arrivals and think times divided by the ratio (same floats bit for bit;

@@ -13,11 +13,12 @@ import collections
 import concurrent.futures as cf
 import multiprocessing
 import os
+import re
 import signal
 from typing import Any, Callable, Iterable, Protocol
 
 from dynosim.sweep.evaluate import PointOutcome, PointTask, WorkloadCache, evaluate, \
-    workload_key
+    pack_workload, unpack_workload, workload_key
 
 
 class Executor(Protocol):
@@ -168,18 +169,32 @@ def _ray_task(task: PointTask, wrapped_ref: list[Any]) -> PointOutcome:
     key = ref.hex()
     wl = _RAY_WORKLOADS.get(key)
     if wl is None:
-        wl = _RAY_WORKLOADS[key] = ray.get(ref)
+        wl = _RAY_WORKLOADS[key] = unpack_workload(ray.get(ref))
     return evaluate(task, WorkloadCache({workload_key(task.options): wl}))
 
 
 def _ship_code_env() -> dict[str, Any]:
-    """Our packages for cluster nodes that do not have them installed."""
+    """Our packages, as installed here (compiled engine and mypyc's helper modules included),
+    for cluster nodes that do not have them: a working_dir Ray uploads and puts on sys.path.
+    The nodes need the same Python version and platform; otherwise install the package on
+    them and pass --no-ray-ship-code."""
+    import glob
+    import shutil
+    import tempfile
+
     import dynosim
     import engine
     import planner
 
-    mods = [os.path.dirname(m.__file__ or "") for m in (dynosim, engine, planner)]
-    return {"py_modules": mods}
+    site = os.path.dirname(os.path.dirname(os.path.abspath(engine.__file__ or "")))
+    stage = tempfile.mkdtemp(prefix="dynosim_ray_code_")
+    for mod in (dynosim, engine, planner):
+        src = os.path.dirname(os.path.abspath(mod.__file__ or ""))
+        shutil.copytree(src, os.path.join(stage, os.path.basename(src)),
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    for helper in glob.glob(os.path.join(site, "*__mypyc*")):
+        shutil.copy2(helper, stage)
+    return {"working_dir": stage}
 
 
 class RayExecutor:
@@ -217,7 +232,8 @@ class RayExecutor:
         key = workload_key(task.options)
         ref = self._workload_refs.get(key)
         if ref is None:
-            ref = self._workload_refs[key] = self._ray.put(self._driver_cache.base(task.options))
+            packed = pack_workload(self._driver_cache.base(task.options))
+            ref = self._workload_refs[key] = self._ray.put(packed)
             self.puts += 1
         return ref
 
@@ -239,9 +255,10 @@ class RayExecutor:
         task = self._refs.pop(ref)
         try:
             return self._ray.get(ref)
-        except Exception as exc:
+        except Exception as exc:  # the task crashed outside evaluate (Ray or the worker)
+            text = re.sub(r"\x1b\[[0-9;]*m", "", f"{type(exc).__name__}: {exc}")
             return PointOutcome(task.index, task.config_hash, "failed",
-                                error=" ".join(f"{type(exc).__name__}: {exc}".split())[:500])
+                                error=" ".join(text.split())[:500])
 
     def close(self, cancel: bool = False) -> None:
         if cancel:
@@ -256,11 +273,12 @@ class RayExecutor:
             self._ray.shutdown()
 
 
-def make_executor(kind: str, jobs: int | None, ray_address: str | None) -> Executor:
+def make_executor(kind: str, jobs: int | None, ray_address: str | None,
+                  ray_ship_code: bool = True) -> Executor:
     if kind == "serial":
         return SerialExecutor()
     if kind == "local":
         return LocalPoolExecutor(jobs)
     if kind == "ray":
-        return RayExecutor(ray_address, jobs)
+        return RayExecutor(ray_address, jobs, ray_ship_code)
     raise ValueError(kind)

@@ -33,7 +33,7 @@ def cold_start(tmp_path_factory: pytest.TempPathFactory) -> Path:
     exe = Path(sys.executable).with_name("dynosim-tui")
     env = dict(os.environ, DYNOSIM=str(exe) if exe.exists() else "dynosim-tui")
     run = subprocess.run(["bash", str(ROOT / "examples" / "cold_start_sweep.sh"), SYNTH,
-                          str(out), "--axis", "startup_time=0,60,120", "--jobs", "2"],
+                          str(out), "--axis", "startup_time=0,120", "--jobs", "2"],
                          env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
     (out / "stdout.txt").write_text(run.stdout)
@@ -67,13 +67,13 @@ def test_print_spec_round_trips(tmp_path: Path) -> None:
 
 def test_cold_start_figures(cold_start: Path) -> None:
     rows = pl.read_csv(cold_start / "results.csv").sort("startup_time").to_dicts()
-    assert [r["startup_time"] for r in rows] == [0, 60, 120]
+    assert [r["startup_time"] for r in rows] == [0, 120]
     for r in rows:
         assert r["status"] == "ok"
         assert r["gpu_hours"] > 0 and r["gpu_hours_planner"] > 0  # GPUs per engine are set
         assert r["scaling_events"] >= 1
     # a slower start-up hurts latency: scale-ups arrive later
-    assert rows[2]["p90_ttft_ms"] > rows[0]["p90_ttft_ms"]
+    assert rows[1]["p90_ttft_ms"] > rows[0]["p90_ttft_ms"]
     stdout = (cold_start / "stdout.txt").read_text()
     assert "ranked by gpu_hours (min)" in stdout
     assert re.search(r"reproduce: \S*dynosim-tui \S+synthetic_trace.jsonl --num-workers 2 "
