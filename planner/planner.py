@@ -22,12 +22,12 @@ import math
 from datetime import datetime, timezone
 from typing import Mapping, Sequence
 
-from dynosim.inputs.errors import InputError
 from planner.budget import clamp_pair, clamp_single
 from planner.config import PlannerConfig, ResolvedGpus, check_replay_mode, resolve_gpus
+from planner.errors import ConfigError
 from planner.load import LoadInputs, LoadResult, LoadScaler
 from planner.perf_model import PerfModel
-from planner.predictors import LoadPredictors, warmup_from_trace
+from planner.predictors import LoadPredictors
 from planner.throughput import ThroughputResult, compute_agg, compute_disagg, proposal
 from planner.types import (
     Capabilities,
@@ -81,7 +81,8 @@ class Planner:
     `planner.bootstrap`), or None to start the perf model empty. In agg mode both lists seed
     the one aggregated model, prefill points first. Ignored by easy targets.
     `warmup`: (request count, avg ISL, avg OSL) per throughput interval fed to the predictors
-    before t = 0; None = from `config.load_predictor_warmup_trace` when set.
+    before t = 0 (`predictors.warmup_buckets` of `config.load_predictor_warmup_trace`, which
+    the caller reads).
     """
 
     def __init__(self, config: PlannerConfig, mode: str,
@@ -94,8 +95,7 @@ class Planner:
         self.components: tuple[str, ...] = ("decode",) if mode == "agg" else ("prefill", "decode")
         for c in self.components:
             if c not in capabilities:
-                raise InputError(f"no engine capabilities for the {c} workers",
-                                 field="capabilities")
+                raise ConfigError(f"no engine capabilities for the {c} workers", "capabilities")
         self.caps = dict(capabilities)
         self.gpus: ResolvedGpus = resolve_gpus(config, capabilities)
 
@@ -123,8 +123,8 @@ class Planner:
         if not config.is_easy:
             self.predictors = LoadPredictors(config)
             if warmup is None and config.load_predictor_warmup_trace is not None:
-                warmup = warmup_from_trace(config.load_predictor_warmup_trace,
-                                           float(config.throughput_adjustment_interval_seconds))
+                raise ConfigError("the warmup trace must be read by the caller and passed as "
+                                  "`warmup` (see warmup_buckets)", "load_predictor_warmup_trace")
             if warmup:
                 for n, isl, osl in warmup:
                     self.predictors.observe(n, isl, osl)

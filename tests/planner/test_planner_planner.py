@@ -6,9 +6,9 @@ from typing import Any, Callable
 
 import pytest
 
-from dynosim.inputs.errors import InputError
 from planner.bootstrap import bootstrap_fpms
 from planner.config import PlannerConfig, SchedulingConfig
+from planner.errors import ConfigError
 from planner.planner import Planner, merge_traffic, utc_label
 from planner.types import Capabilities, Decision, ForwardPassMetrics, Observation, TrafficWindow
 
@@ -142,9 +142,9 @@ def test_ticks_must_move_forward() -> None:
 
 
 def test_mode_must_match_and_capabilities_present() -> None:
-    with pytest.raises(InputError, match="does not match"):
+    with pytest.raises(ConfigError, match="does not match"):
         Planner(config(), "disagg", {"prefill": CAPS, "decode": CAPS})
-    with pytest.raises(InputError, match="capabilities"):
+    with pytest.raises(ConfigError, match="capabilities"):
         Planner(config(mode="disagg"), "disagg", {"decode": CAPS})
 
 
