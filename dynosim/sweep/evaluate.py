@@ -16,8 +16,9 @@ import msgspec
 from dynosim.inputs.errors import InputError
 from dynosim.replay import RunOptions, build_replay, build_topology, load_workload, \
     validate_options
+from dynosim.outputs.html_report import render_html
+from dynosim.planner_setup import load_planner_config
 from engine.workload import Workload
-from planner.config import load_planner_config
 
 
 class PointTask(msgspec.Struct, frozen=True):
@@ -131,7 +132,7 @@ def evaluate(task: PointTask, workloads: WorkloadCache) -> PointOutcome:
             pass
         report = replay.report()
         obj = report.json_obj()
-        html = report.html() if task.keep_html else None
+        html = render_html(report) if task.keep_html else None
     except Exception as exc:  # a failing point is recorded, the sweep goes on
         return PointOutcome(task.index, task.config_hash, "failed", error=_one_line(exc),
                             wall_s=time.perf_counter() - t0, rss_mb=_peak_rss_mb(),

@@ -220,7 +220,7 @@ class RayExecutor:
             else:
                 ray.init(num_cpus=jobs, **kwargs)
             self._started = True
-        cpus = int(ray.cluster_resources().get("CPU", 1))
+        cpus = int(ray.cluster_resources().get("CPU", 1))  # type: ignore[no-untyped-call]
         self.slots = max(1, 2 * cpus)  # a little queue per CPU, not every task at once
         self._remote = ray.remote(num_cpus=1, max_retries=0)(_ray_task)
         self._refs: dict[Any, PointTask] = {}
@@ -254,7 +254,8 @@ class RayExecutor:
         ref = ready[0]
         task = self._refs.pop(ref)
         try:
-            return self._ray.get(ref)
+            outcome: PointOutcome = self._ray.get(ref)
+            return outcome
         except Exception as exc:  # the task crashed outside evaluate (Ray or the worker)
             text = re.sub(r"\x1b\[[0-9;]*m", "", f"{type(exc).__name__}: {exc}")
             return PointOutcome(task.index, task.config_hash, "failed",

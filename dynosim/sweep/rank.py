@@ -78,11 +78,11 @@ def pareto_set(points: Sequence[tuple[int, Metrics, float]],
                objectives: Sequence[Objective]) -> set[int]:
     feasible = [p for p in points if p[2] == 0]
     pool = feasible or list(points)
-    scored = []
+    scored: list[tuple[int, list[float]]] = []
     for idx, m, _ in pool:
         vals = [m.get(o.metric) for o in objectives]
-        if any(v is None or not math.isfinite(v) for v in vals):
+        finite = [v for v in vals if v is not None and math.isfinite(v)]
+        if len(finite) != len(objectives):
             continue
-        scored.append((idx, [v if o.goal == "max" else -v  # type: ignore[operator]
-                             for v, o in zip(vals, objectives)]))
+        scored.append((idx, [v if o.goal == "max" else -v for v, o in zip(finite, objectives)]))
     return {i for i, s in scored if not any(dominates(t, s) for j, t in scored if j != i)}

@@ -165,10 +165,8 @@ def _range_values(doc: Located, path: Path, r: Any) -> list[Any]:
             vals = [start * (stop / start) ** (i / (num - 1)) if num > 1 else start
                     for i in range(num)]
     if ints:  # integer ranges stay integers (num_workers, startup_time in s); duplicates dropped
-        out = list(dict.fromkeys(int(round(v)) for v in vals))
-    else:
-        out = [float(f"{v:.12g}") for v in vals]
-    return out
+        return list(dict.fromkeys(int(round(v)) for v in vals))
+    return [float(f"{v:.12g}") for v in vals]
 
 
 def _parse_topology(doc: Located, path: Path, v: Any) -> Topology:

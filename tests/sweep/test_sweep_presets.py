@@ -65,6 +65,7 @@ def test_print_spec_round_trips(tmp_path: Path) -> None:
     assert [p.config_hash for p in from_file] == [p.config_hash for p in from_preset]
 
 
+@pytest.mark.slow
 def test_cold_start_figures(cold_start: Path) -> None:
     rows = pl.read_csv(cold_start / "results.csv").sort("startup_time").to_dicts()
     assert [r["startup_time"] for r in rows] == [0, 120]
@@ -80,6 +81,7 @@ def test_cold_start_figures(cold_start: Path) -> None:
                      r"--extra-engine-args", stdout) or "no point meets" in stdout
 
 
+@pytest.mark.slow
 def test_cliff_is_the_first_point_over_its_sla(cold_start: Path) -> None:
     frame = pl.read_csv(cold_start / "results.csv").sort("startup_time")
     over = frame.filter((pl.col("p90_ttft_ms") > 1500) | (pl.col("p90_itl_ms") > 50))
@@ -91,6 +93,7 @@ def test_cliff_is_the_first_point_over_its_sla(cold_start: Path) -> None:
         assert "cliff:" not in html
 
 
+@pytest.mark.slow
 def test_sweep_html_is_self_contained(cold_start: Path) -> None:
     from plotly.offline import get_plotlyjs
 
@@ -105,6 +108,7 @@ def test_sweep_html_is_self_contained(cold_start: Path) -> None:
     assert "SLA 1500 ms" in text and "SLA 50 ms" in text
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (`apt-get install "
                     "chromium`; .ci/run installs it so CI runs this test)")
 def test_sweep_html_renders_in_headless_chromium(cold_start: Path, tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from dynosim.sweep.spec import load_spec
 
 ray = pytest.importorskip("ray", reason="the [ray] extra is not installed "
                           "(pip install 'dynosim-tui[ray]'; .ci/run installs it)")
+pytestmark = pytest.mark.slow  # a local Ray takes ~20 s to start here
 WALL_COLUMNS = ("wall_s", "worker_rss_mb", "worker")
 
 

@@ -208,6 +208,7 @@ def _sweep_cmd(*args: str) -> list[str]:
             "sys.exit(main(sys.argv[1:]))", "sweep", *args]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_stops_cleanly_and_resumes(tmp_path: Path, sig: signal.Signals) -> None:
     spec = tmp_path / "spec.yaml"
