@@ -15,10 +15,12 @@ from dynosim.sweep.table import _fmt, summary_columns
 
 CSS = """body{font-family:system-ui,sans-serif;margin:0;background:#f6f7f9;color:#222}
 .header{background:#1f2937;color:#fff;padding:14px 22px}.header h1{margin:0 0 6px;font-size:20px}
-.header div{font-size:13px;opacity:.9}.grid{display:flex;flex-wrap:wrap;gap:12px;padding:12px}
-.panel{background:#fff;border:1px solid #ddd;border-radius:6px;padding:6px;flex:1 1 560px;
-min-width:0}
-.wide{flex-basis:100%}h2{font-size:16px;margin:12px 16px 0}
+.header div{font-size:13px;opacity:.9}
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(560px,1fr));gap:12px;
+padding:12px}
+.panel{background:#fff;border:1px solid #ddd;border-radius:6px;padding:6px;min-width:0;
+overflow-x:auto}
+.wide{grid-column:1/-1}h2{font-size:16px;margin:12px 16px 0}
 table{border-collapse:collapse;font-size:12px;margin:8px}td,th{border:1px solid #ddd;
 padding:3px 6px;text-align:right}th{background:#eef}tr.pareto td{font-weight:600}
 tr.infeasible td{color:#999}code{font-size:12px;word-break:break-all}"""
