@@ -16,7 +16,7 @@ from dynosim.sweep.spec import load_spec
 
 EPILOG = """\
 examples:
-  dynosim-tui sweep examples/sweeps/cold_start.yaml --out out/cold_start
+  dynosim-tui sweep examples/sweeps/router_topology.yaml --out out/router --axis tp=1
   dynosim-tui sweep --preset cold-start traces/synthetic_trace.jsonl
   dynosim-tui sweep --preset topology traces/synthetic_trace.jsonl --gpus 8 --jobs 2
   dynosim-tui sweep spec.yaml --executor ray --ray-address ray://head:10001

@@ -149,3 +149,9 @@ def test_topology_and_tp_build_the_pools(tmp_path: Path) -> None:
     # every point passes the factory's checks, and each has its own hash
     points = build_points(spec)
     assert len({p.config_hash for p in points}) == 4
+
+
+def test_the_readme_example_spec_is_valid() -> None:
+    points = build_points(load_spec(str(ROOT / "examples" / "sweeps" / "router_topology.yaml")))
+    assert len(points) == 5 * 6 * 3 * 2
+    assert len({p.config_hash for p in points}) == len(points)
