@@ -216,7 +216,13 @@ class RayExecutor:
             if address:
                 if ship_code is None or ship_code:
                     kwargs["runtime_env"] = _ship_code_env()
-                ray.init(address=address, **kwargs)
+                try:
+                    ray.init(address=address, **kwargs)
+                finally:  # uploaded by init: the staged copy is no longer needed
+                    if "runtime_env" in kwargs:
+                        import shutil
+
+                        shutil.rmtree(kwargs["runtime_env"]["working_dir"], ignore_errors=True)
             else:
                 ray.init(num_cpus=jobs, **kwargs)
             self._started = True
