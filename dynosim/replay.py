@@ -226,7 +226,7 @@ class Replay:
             planner = PlannerRecord(
                 self.planner_config, p.gpus,
                 events=[ev for d in self.decisions for ev in d.events],
-                snapshots=[d.snapshot for d in self.decisions if d.snapshot is not None],
+                snapshots=[d.snapshot.as_row() for d in self.decisions if d.snapshot is not None],
                 total_ticks=p.total_ticks, gpu_hours=p.gpu_hours)
         return ReportInputs(
             cols=cols, workload=self.workload,

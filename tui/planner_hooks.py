@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from dynosim.replay import Replay
+from planner.types import TickSnapshot
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,7 @@ class ScaleRow:
     from_count: int
     to_count: int
     reason: str
-    snapshot: dict[str, object] | None  # the decision's diagnostics row
+    snapshot: TickSnapshot | None  # the decision's diagnostics
 
 
 class PlannerView:
@@ -59,19 +60,22 @@ class PlannerView:
         if snap is None:
             return "no diagnostics recorded for this tick"
 
-        def f(key: str, unit: str = "") -> str:
-            v = snap.get(key)
+        def f(v: object, unit: str = "") -> str:
             return "-" if v is None else (f"{v:,.2f}{unit}" if isinstance(v, float) else f"{v}{unit}")
 
-        comp = "prefill" if ev.component == "prefill" else "decode"
+        prefill = ev.component == "prefill"
+        rps = snap.engine_rps_prefill if prefill else snap.engine_rps_decode
+        bound = (snap.throughput_lower_bound_prefill if prefill
+                 else snap.throughput_lower_bound_decode)
         return "\n".join([
             f"t={ev.t_ms / 1000:.0f}s {ev.component}: {ev.from_count} -> {ev.to_count} ({ev.reason})",
-            f"load reason: {f('load_decision_reason')}  throughput: {f('throughput_decision_reason')}",
-            f"observed rps {f('observed_requests_per_second')}  predicted {f('predicted_requests_per_second')}",
-            f"est. TTFT {f('estimated_ttft_ms', ' ms')} vs SLA {self.sla_ttft_ms:,.0f} ms",
-            f"est. ITL {f('estimated_itl_ms', ' ms')} vs SLA {self.sla_itl_ms:,.0f} ms",
-            f"engine capacity {f('engine_rps_' + comp, ' req/s')}  lower bound "
-            f"{f('throughput_lower_bound_' + comp)}",
+            f"load reason: {f(snap.load_decision_reason)}  "
+            f"throughput: {f(snap.throughput_decision_reason)}",
+            f"observed rps {f(snap.observed_requests_per_second)}  "
+            f"predicted {f(snap.predicted_requests_per_second)}",
+            f"est. TTFT {f(snap.estimated_ttft_ms, ' ms')} vs SLA {self.sla_ttft_ms:,.0f} ms",
+            f"est. ITL {f(snap.estimated_itl_ms, ' ms')} vs SLA {self.sla_itl_ms:,.0f} ms",
+            f"engine capacity {f(rps, ' req/s')}  lower bound {f(bound)}",
         ])
 
 

@@ -86,7 +86,7 @@ class PlannerRecord:
     config: PlannerConfig
     gpus: ResolvedGpus
     events: list[ScalingEvent]
-    snapshots: list[dict[str, object]]
+    snapshots: list[dict[str, object]]  # log rows (`TickSnapshot.as_row()`)
     total_ticks: int
     gpu_hours: float
 

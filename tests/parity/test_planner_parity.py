@@ -55,7 +55,7 @@ def run_reference_config(name: str) -> Run:
     events = [(e.t_s, e.component, e.from_replicas, e.to_replicas, e.reason)
               for e in planner.events]
     return (events, planner.gpu_hours, replay.report().summary["gpu_hours"], planner.total_ticks,
-            planner.snapshots)
+            [s.as_row() for s in planner.snapshots])
 
 
 def reference_events(name: str) -> list[tuple[float, str, int, int, str]]:

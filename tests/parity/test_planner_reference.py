@@ -111,7 +111,7 @@ def drive(run: str) -> tuple[dict[str, Any], list[dict[str, object]], Planner]:
                           draining={c: [] for c in comps}, fpms=fpms, traffic=traffic)
         d = planner.tick(obs)
         assert d.snapshot is not None
-        ours.append(d.snapshot)
+        ours.append(d.snapshot.as_row())  # the log row, as the reference wrote its own
     return data, ours, planner
 
 

@@ -45,7 +45,7 @@ async def test_planner_panel_and_next_decision(tmp_path: Path) -> None:
         # each row explains itself with the snapshot of the decision that made it
         first = next(dec for dec in d.replay.decisions if dec.events)
         assert events[0].snapshot is first.snapshot and first.snapshot is not None
-        assert events[0].t_ms == first.snapshot["timestamp_s"] * 1000.0  # type: ignore[operator]
+        assert events[0].t_ms == first.snapshot.timestamp_s * 1000.0
         assert view.explain(0).startswith(
             f"t={events[0].t_ms / 1000:.0f}s agg: {events[0].from_count} -> ")
         # the panel shows the same rows, and a highlighted row its explanation
