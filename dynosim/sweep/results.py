@@ -19,7 +19,7 @@ from typing import Any, Iterable
 import polars as pl
 
 from dynosim.sweep.evaluate import PointOutcome
-from dynosim.outputs.writers import StagedFiles, write_json_atomic, write_parquet_atomic, \
+from dynosim.outputs.writers import StagedFiles, dump_parquet, dump_text, write_json_atomic, \
     write_text_atomic
 
 # Columns after the axis values and before the metrics, then the run's bookkeeping.
@@ -70,9 +70,11 @@ class ResultStore:
 
     def write_tables(self, rows: list[dict[str, Any]]) -> list[str]:
         frame = rows_frame(rows)
-        with StagedFiles() as staged:
-            write_parquet_atomic(staged.path_for(self.out / "results.parquet"), frame)
-            write_text_atomic(staged.path_for(self.out / "results.csv"), _csv(frame))
+        with StagedFiles() as staged:  # both tables appear together, complete, or not at all
+            with staged.open(self.out / "results.parquet") as fh:
+                dump_parquet(fh, frame)
+            with staged.open(self.out / "results.csv") as fh:
+                dump_text(fh, _csv(frame))
             return staged.commit()
 
     def write_html(self, html: str) -> str:
