@@ -7,6 +7,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
+# Extras installed with the package (CI adds ray: `make test EXTRAS=test,ray`).
+EXTRAS ?= test
 SOURCES := $(wildcard engine/*.py dynosim/*.py dynosim/*/*.py planner/*.py tui/*.py tui/*.tcss) pyproject.toml setup.py
 
 .PHONY: all install run tui test test-fast test-interpreted check snapshot-update bench clean
@@ -19,7 +21,7 @@ $(PY):
 
 # A normal (non-editable) install: the engine is compiled with mypyc.
 $(STAMP): $(PY) $(SOURCES)
-	$(PIP) install -q ".[test]"
+	$(PIP) install -q ".[$(EXTRAS)]"
 	@touch $(STAMP)
 
 install: $(STAMP)

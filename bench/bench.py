@@ -140,6 +140,14 @@ def tui_rows(runs: int) -> None:
           f"{r['max_key_latency_ms']:.0f} ms (<= 100)")
 
 
+def sweep_rows(runs: int) -> None:
+    """Sweeps (issue 14): see bench/sweep_bench.py."""
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "sweep_bench.py"), "--runs",
+                          str(max(1, runs // 3))], cwd=ROOT / "bench", capture_output=True,
+                         text=True)
+    print(out.stdout.strip() or f"sweep bench failed: {out.stderr.strip()[-300:]}")
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--runs", type=int, default=5)
@@ -182,6 +190,7 @@ def main() -> int:
                           capture_output=True, text=True)
     print(html.stdout.strip() or f"html bench failed: {html.stderr.strip()[-300:]}")
     aic_rows(rows, a.runs)
+    sweep_rows(a.runs)
     if not a.skip_memory:
         n_req = a.memory_requests
         m = ours(["--input-tokens", "1024", "--output-tokens", "64", "--request-count",

@@ -42,6 +42,7 @@ exit status: 0 success; 1 every request was rejected (the report is still writte
 warning says why); 2 bad input or an output that cannot be written (one line on stderr naming
 file, line and field, or the path; nothing written); 130 Ctrl-C; 143 SIGTERM (nothing
 written). A closed stdout (| head) is not an error: the report files are still written.
+Many runs over a grid of settings, ranked against SLAs: dynosim-tui sweep --help.
 """
 
 
@@ -53,6 +54,7 @@ def make_parser() -> argparse.ArgumentParser:
         "TTFT, ITL, throughput and GPU-hours as NVIDIA Dynamo's offline replay does.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,  # no prefix matching: "--out" must not mean --output-tokens
     )
     p.add_argument("trace", nargs="?", help="Mooncake-format JSONL trace (one request per line)")
     g = p.add_argument_group("workload")
@@ -301,6 +303,11 @@ def _run(argv: Sequence[str] | None, state: _RunState) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["sweep"]:  # `dynosim-tui sweep ...` (a trace named "sweep": ./sweep)
+        from dynosim.sweep.cli import main as sweep_main
+
+        return sweep_main(argv[1:])
     state = _RunState()
     previous = None
     try:

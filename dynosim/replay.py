@@ -413,15 +413,17 @@ def build_topology(o: RunOptions) -> tuple[Topology, list[ParsedEngineArgs], dic
 
 
 def build_replay(o: RunOptions,
-                 before_engine: Callable[[PlannerConfig | None], None] | None = None) -> Replay:
+                 before_engine: Callable[[PlannerConfig | None], None] | None = None,
+                 load: Callable[[RunOptions], Workload] = load_workload) -> Replay:
     """Validate every input, then build the engine. `before_engine(planner config)` runs
     once all inputs are known good and before anything big is built (the CLI checks its
-    output locations there)."""
+    output locations there). `load` builds the workload once the options are valid (a sweep
+    passes one that reuses the trace it parsed for an earlier point)."""
     validate_options(o)
     topo, pools, router_norm = build_topology(o)
     if o.trace is None:
         check_memory(o, pools, None)
-    workload = load_workload(o)
+    workload = load(o)
     if o.trace is not None:
         check_memory(o, pools, workload)
     length_notes = check_output_lengths(o, workload)

@@ -1,0 +1,142 @@
+"""`dynosim-tui sweep`: many ordinary runs over a grid, ranked against SLAs and a GPU budget."""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from typing import Sequence
+
+import yaml
+
+from dynosim.inputs.errors import InputError
+from dynosim.sweep.executors import default_jobs, make_executor
+from dynosim.sweep.presets import PRESETS, preset_mapping, preset_spec
+from dynosim.sweep.spec import load_spec
+
+EPILOG = """\
+examples:
+  dynosim-tui sweep examples/sweeps/router_topology.yaml --out out/router --axis tp=1
+  dynosim-tui sweep --preset cold-start traces/synthetic_trace.jsonl
+  dynosim-tui sweep --preset topology traces/synthetic_trace.jsonl --gpus 8 --jobs 2
+  dynosim-tui sweep spec.yaml --executor ray --ray-address ray://head:10001
+
+outputs (in --out, default ./sweep_<name>): results.parquet and results.csv (one row per point:
+axis values, status, feasibility, penalty and violated constraints, rank, Pareto mark, every
+summary metric, planner figures, wall time, config hash, the reproducing command), points/<hash>.json
+(each point's JSON report, as --report-json writes it), sweep.html (the sweep report), and the
+ranked table on stdout. A rerun with the same --out skips points already finished (--force redoes
+them); a failed point is recorded with its error and the sweep goes on; Ctrl-C stops cleanly.
+Exit status: 0 done, 1 some points failed, 2 bad spec (one line naming file, line and field),
+130 interrupted.
+"""
+
+
+def make_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="dynosim-tui sweep", allow_abbrev=False,
+        description="Run many replays over a grid of settings (a YAML/JSON spec or a preset), "
+        "rank them against SLA and GPU-budget constraints, and mark the Pareto frontier.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("spec", metavar="SPEC|TRACE",
+                   help="the sweep spec (.yaml/.json); with --preset, the trace")
+    p.add_argument("--preset", choices=PRESETS,
+                   help="a built-in sweep over TRACE: cold-start (the planner guide's "
+                   "startup_time 0..300 s sweep) or topology (agg/disagg splits and TP within "
+                   "--gpus)")
+    p.add_argument("--gpus", type=int, help="GPU budget of the topology preset")
+    p.add_argument("--sla-ttft-ms", type=float, default=1500.0,
+                   help="presets: TTFT SLA (p90), default 1500")
+    p.add_argument("--sla-itl-ms", type=float, default=50.0,
+                   help="presets: ITL SLA (p90), default 50")
+    p.add_argument("--print-spec", action="store_true",
+                   help="print the preset as a spec file (YAML) and exit")
+    p.add_argument("--axis", action="append", default=[], metavar="NAME=V1,V2,...",
+                   help="replace an axis's values, e.g. --axis startup_time=0,60,120 "
+                   "(repeatable)")
+    p.add_argument("--out", metavar="DIR", help="output directory (default ./sweep_<name>)")
+    p.add_argument("--jobs", type=int, default=None,
+                   help=f"points run at once (default: the cores, {default_jobs()} here)")
+    p.add_argument("--executor", choices=("local", "ray", "serial"), default="local",
+                   help="local process pool (default), Ray (pip install 'dynosim-tui[ray]'), "
+                   "or serial in this process")
+    p.add_argument("--ray-address", metavar="ADDR",
+                   help="join this Ray cluster (default: start a local Ray)")
+    p.add_argument("--ray-ship-code", action=argparse.BooleanOptionalAction, default=True,
+                   help="with --ray-address, upload this installation's packages to the "
+                   "cluster (default; nodes need the same Python and platform); "
+                   "--no-ray-ship-code when the nodes have dynosim-tui installed")
+    p.add_argument("--force", action="store_true", help="rerun points already finished")
+    p.add_argument("--keep-html", action="store_true",
+                   help="also write each point's HTML report (points/<hash>.html)")
+    p.add_argument("--no-html", action="store_true", help="skip the sweep HTML report")
+    p.add_argument("--top", type=int, default=25, help="rows of the ranked table (default 25)")
+    p.add_argument("--quiet", action="store_true", help="no per-point progress lines")
+    return p
+
+
+def _sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    a = make_parser().parse_args(argv)
+    try:
+        if a.jobs is not None and a.jobs < 1:
+            raise InputError(f"must be >= 1, got {a.jobs}", source="--jobs")
+        if a.ray_address and a.executor != "ray":
+            raise InputError("only applies with --executor ray", source="--ray-address")
+        if a.preset:
+            if a.preset == "topology" and (a.gpus is None or a.gpus < 1):
+                raise InputError("the topology preset needs --gpus N (N >= 1)", source="--gpus")
+            if a.print_spec:
+                print(yaml.safe_dump(preset_mapping(a.preset, a.spec, gpus=a.gpus,
+                                                    ttft_ms=a.sla_ttft_ms,
+                                                    itl_ms=a.sla_itl_ms), sort_keys=False),
+                      end="")
+                return 0
+            spec = preset_spec(a.preset, a.spec, gpus=a.gpus, ttft_ms=a.sla_ttft_ms,
+                               itl_ms=a.sla_itl_ms, axis_overrides=a.axis)
+        else:
+            if a.gpus is not None or a.print_spec:
+                raise InputError("only applies with --preset",
+                                 source="--gpus" if a.gpus is not None else "--print-spec")
+            spec = load_spec(a.spec, a.axis)
+        from dynosim.sweep.runner import build_points, run_sweep
+        from dynosim.sweep.table import format_summary
+
+        points = build_points(spec)  # every point checked before anything runs
+        out = a.out or f"sweep_{spec.name}"
+        progress = None if a.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+        print(f"sweep '{spec.name}': {len(points)} points, executor {a.executor}, "
+              f"results in {out}", file=sys.stderr)
+        old = signal.signal(signal.SIGTERM, _sigterm)
+        try:
+            res = run_sweep(spec, out, lambda: make_executor(a.executor, a.jobs, a.ray_address,
+                                                         a.ray_ship_code),
+                            force=a.force, keep_html=a.keep_html, on_progress=progress,
+                            points=points)
+            if not a.no_html:
+                from dynosim.sweep.html import render_sweep_html
+                from dynosim.sweep.results import ResultStore
+
+                res.files.append(ResultStore(out).write_html(render_sweep_html(res)))
+        finally:
+            signal.signal(signal.SIGTERM, old)
+    except InputError as exc:
+        print(f"dynosim-tui sweep: error: {exc}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:  # e.g. Ray not installed
+        print(f"dynosim-tui sweep: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("dynosim-tui sweep: interrupted while writing the tables; rerun to resume",
+              file=sys.stderr)
+        return 130
+    print(format_summary(res, a.top))
+    print("results: " + ", ".join(res.files))
+    if res.interrupted:
+        print(f"dynosim-tui sweep: interrupted: {res.ran} point(s) finished in this run are "
+              f"saved; rerun the same command to resume", file=sys.stderr)
+        return 130
+    return 1 if res.failed else 0

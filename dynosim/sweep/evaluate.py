@@ -1,0 +1,142 @@
+"""One sweep point = one ordinary run: `evaluate(task, workloads) -> PointOutcome`.
+
+Pure apart from reading the trace: the replay is built by the CLI's own factory
+(`build_replay`), run flat out and reported as the CLI's JSON report. Nothing is written here;
+the driver stores outcomes (so Ray workers on other machines need no shared disk)."""
+from __future__ import annotations
+
+import os
+import resource
+import socket
+import time
+from typing import Any
+
+import msgspec
+
+from dynosim.inputs.errors import InputError
+from dynosim.replay import RunOptions, build_replay, build_topology, load_workload, \
+    validate_options
+from dynosim.outputs.html_report import render_html
+from dynosim.planner_setup import load_planner_config
+from engine.workload import Workload
+
+
+class PointTask(msgspec.Struct, frozen=True):
+    index: int
+    config_hash: str
+    options: RunOptions
+    keep_html: bool = False
+
+
+class PointOutcome(msgspec.Struct):
+    index: int
+    config_hash: str
+    status: str  # "ok" | "failed"
+    error: str | None = None
+    report: dict[str, Any] | None = None  # the run's JSON report, as --report-json writes it
+    html: str | None = None  # the run's HTML report (only with keep_html)
+    wall_s: float = 0.0  # whole point: build, engine, report
+    rss_mb: float = 0.0  # peak RSS of the process that ran it
+    worker: str = ""  # host:pid
+    trace_parses: int = 0  # traces this process has parsed so far (once each, not per point)
+
+
+def workload_key(o: RunOptions) -> tuple[Any, ...]:
+    """What the parsed workload depends on (arrival_speedup_ratio is applied on a copy)."""
+    closed = o.replay_concurrency is not None
+    if o.trace is not None:
+        return ("trace", o.trace, o.trace_format, o.trace_block_size, closed)
+    return ("synthetic", o.input_tokens, o.output_tokens, o.request_count, o.request_rate,
+            o.arrival_interval_ms, o.arrival_seed, o.turns_per_session, o.inter_turn_delay_ms,
+            closed)
+
+
+_LISTS = ("arrival_ms", "delay_ms", "input_length", "output_length", "hash_start", "hash_ids",
+          "session", "turn", "next_turn", "session_names")
+
+
+def pack_workload(wl: Workload) -> dict[str, Any]:
+    """Plain lists for shipping a parsed trace (the compiled class does not pickle)."""
+    return {"trace_block_size": wl.trace_block_size, "unique_prompts": wl.unique_prompts,
+            **{name: getattr(wl, name) for name in _LISTS}}
+
+
+def unpack_workload(d: dict[str, Any]) -> Workload:
+    wl = Workload(d["trace_block_size"])
+    wl.unique_prompts = d["unique_prompts"]
+    for name in _LISTS:
+        setattr(wl, name, d[name])
+    return wl
+
+
+def _with_speedup(wl: Workload, ratio: float) -> Workload:
+    """The trace as load_mooncake(..., arrival_speedup_ratio=ratio) builds it, from its 1.0
+    parse: first-turn arrivals and think times divided by the ratio (same floats bit for bit;
+    the engine only reads a workload, so the other lists are shared)."""
+    out = Workload(wl.trace_block_size)
+    for name in ("input_length", "output_length", "hash_start", "hash_ids", "session", "turn",
+                 "next_turn", "session_names", "unique_prompts"):
+        setattr(out, name, getattr(wl, name))
+    out.arrival_ms = [a / ratio for a in wl.arrival_ms]
+    out.delay_ms = [d / ratio for d in wl.delay_ms]
+    return out
+
+
+class WorkloadCache:
+    """Parses each trace once per process; later points reuse it."""
+
+    def __init__(self, preloaded: dict[tuple[Any, ...], Workload] | None = None) -> None:
+        self._loaded: dict[tuple[Any, ...], Workload] = dict(preloaded or {})
+        self.parses = 0
+
+    def base(self, o: RunOptions) -> Workload:
+        key = workload_key(o)
+        wl = self._loaded.get(key)
+        if wl is None:
+            unit = msgspec.structs.replace(o, arrival_speedup_ratio=1.0)
+            wl = self._loaded[key] = load_workload(unit)
+            self.parses += 1
+        return wl
+
+    def get(self, o: RunOptions) -> Workload:
+        wl = self.base(o)
+        if o.trace is not None and o.arrival_speedup_ratio != 1.0:
+            return _with_speedup(wl, o.arrival_speedup_ratio)
+        return wl
+
+
+def precheck(o: RunOptions) -> None:
+    """Every check the factory makes before loading the trace (engine args, router, planner),
+    so a bad point fails the sweep before anything runs."""
+    validate_options(o)
+    build_topology(o)
+    if o.planner_config is not None:
+        load_planner_config(o.planner_config)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc) if isinstance(exc, InputError) else f"{type(exc).__name__}: {exc}"
+    return " ".join(text.split())
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def evaluate(task: PointTask, workloads: WorkloadCache) -> PointOutcome:
+    t0 = time.perf_counter()
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    try:
+        replay = build_replay(task.options, load=workloads.get)
+        while replay.advance(1_000_000):
+            pass
+        report = replay.report()
+        obj = report.json_obj()
+        html = render_html(report) if task.keep_html else None
+    except Exception as exc:  # a failing point is recorded, the sweep goes on
+        return PointOutcome(task.index, task.config_hash, "failed", error=_one_line(exc),
+                            wall_s=time.perf_counter() - t0, rss_mb=_peak_rss_mb(),
+                            worker=worker, trace_parses=workloads.parses)
+    return PointOutcome(task.index, task.config_hash, "ok", report=obj, html=html,
+                        wall_s=time.perf_counter() - t0, rss_mb=_peak_rss_mb(), worker=worker,
+                        trace_parses=workloads.parses)

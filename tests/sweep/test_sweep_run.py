@@ -1,0 +1,259 @@
+"""Sweeps end to end (issue 14): every point is an ordinary run, results are resumable and
+identical across executors, failures are recorded, Ctrl-C leaves complete files."""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from helpers import ROOT
+from dynosim.cli import main as cli_main
+from dynosim.cli import make_parser, options_from_args
+from dynosim.sweep.executors import LocalPoolExecutor, SerialExecutor
+from dynosim.sweep.runner import run_sweep
+from dynosim.sweep.spec import load_spec
+
+PREFIX = str(ROOT / "traces" / "prefix_heavy.jsonl")
+TIMING = {"engine": {"timing_model": {"type": "fixed", "prefill_ms": 40, "decode_ms": 5}}}
+# wall-clock figures differ between any two runs of the same config
+WALL_KEYS = ("wall_time_ms", "processed_tokens_per_s", "processed_output_tokens_per_s")
+WALL_COLUMNS = ("wall_s", "worker_rss_mb", "worker")
+
+
+def small_spec(tmp_path: Path) -> str:
+    p = tmp_path / "spec.yaml"
+    p.write_text(f"""name: small
+base:
+  trace: {PREFIX}
+  router_mode: kv_router
+  router_config: {{overlap_score_weight: 1.0}}
+  extra_engine_args: {json.dumps(TIMING)}
+axes:
+  weight: {{path: router_config.overlap_score_weight, values: [0.0, 2.0]}}
+  num_workers: [1, 2]
+constraints:
+  p90_ttft_ms: 400
+  gpus: {{max: 2}}
+objectives:
+  rank: output_tok_s_per_gpu
+  pareto: [gpus, p90_ttft_ms]
+""")
+    return str(p)
+
+
+@pytest.fixture(scope="module")
+def serial_run(tmp_path_factory: pytest.TempPathFactory):
+    tmp = tmp_path_factory.mktemp("sweep_serial")
+    spec = load_spec(small_spec(tmp))
+    res = run_sweep(spec, str(tmp / "out"), SerialExecutor)
+    return spec, res, tmp / "out"
+
+
+def _strip(report: dict) -> dict:
+    return {k: v for k, v in report.items() if k not in WALL_KEYS and k != "sweep"}
+
+
+def test_results_table_and_point_files(serial_run) -> None:
+    spec, res, out = serial_run
+    frame = pl.read_parquet(out / "results.parquet")
+    csv = pl.read_csv(out / "results.csv")
+    assert frame.height == csv.height == 4
+    assert frame["point"].to_list() == [0, 1, 2, 3]
+    assert frame["weight"].to_list() == [0.0, 0.0, 2.0, 2.0]
+    assert frame["num_workers"].to_list() == [1, 2, 1, 2]
+    for col in ("status", "feasible", "penalty", "violations", "rank", "pareto",
+                "mean_ttft_ms", "p90_ttft_ms", "p99_itl_ms", "output_throughput_tok_s",
+                "gpu_hours", "gpu_hours_planner", "scaling_events", "gpus", "wall_s",
+                "config_hash", "command"):
+        assert col in frame.columns, col
+    assert frame["status"].to_list() == ["ok"] * 4
+    assert frame["gpus"].to_list() == [1.0, 2.0, 1.0, 2.0]
+    for row in frame.iter_rows(named=True):
+        report = json.loads((out / "points" / f"{row['config_hash']}.json").read_text())
+        assert report["p90_ttft_ms"] == row["p90_ttft_ms"]
+        assert report["sweep"]["axes"] == {"weight": row["weight"],
+                                           "num_workers": row["num_workers"]}
+    assert not list((out / "points").glob("*.html"))  # no per-point HTML unless asked
+
+
+def test_ranking_penalties_and_pareto(serial_run) -> None:
+    spec, res, out = serial_run
+    rows = {r["point"]: r for r in res.rows}
+    for r in rows.values():
+        over = max(r["p90_ttft_ms"] / 400 - 1, 0)
+        assert r["penalty"] == pytest.approx(over)
+        assert r["feasible"] == (over == 0)
+    ranks = sorted(rows.values(), key=lambda r: r["rank"])
+    feasible = [r for r in ranks if r["feasible"]]
+    infeasible = [r for r in ranks if not r["feasible"]]
+    assert ranks == feasible + infeasible
+    assert [r["output_tok_s_per_gpu"] for r in feasible] == sorted(
+        (r["output_tok_s_per_gpu"] for r in feasible), reverse=True)
+    assert [r["penalty"] for r in infeasible] == sorted(r["penalty"] for r in infeasible)
+    # the Pareto set: no feasible point is at least as good on both and better on one
+    pool = feasible or list(rows.values())
+    for r in pool:
+        dominated = any(o["gpus"] <= r["gpus"] and o["p90_ttft_ms"] <= r["p90_ttft_ms"]
+                        and (o["gpus"], o["p90_ttft_ms"]) != (r["gpus"], r["p90_ttft_ms"])
+                        for o in pool)
+        assert r["pareto"] == (not dominated)
+    if feasible:
+        assert res.best == feasible[0]["point"]
+
+
+def test_point_report_equals_the_standalone_run(serial_run, tmp_path: Path) -> None:
+    """The best point's reproducing command, run as a single CLI replay, writes the same
+    JSON report (wall-clock figures aside) as the sweep stored."""
+    spec, res, out = serial_run
+    row = next(r for r in res.rows if r["point"] == (res.best if res.best is not None else 0))
+    argv = shlex.split(row["command"])[1:]
+    assert options_from_args(make_parser().parse_args(argv)) == res.points[row["point"]].options
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert cli_main([*argv, "--report-json", str(tmp_path / "r.json")]) == 0
+    standalone = json.loads((tmp_path / "r.json").read_text())
+    stored = json.loads((out / "points" / f"{row['config_hash']}.json").read_text())
+    assert _strip(stored) == _strip(standalone)
+
+
+def test_rerun_skips_finished_points_and_force_redoes_them(tmp_path: Path) -> None:
+    spec = load_spec(small_spec(tmp_path))
+    out = str(tmp_path / "out")
+    first = run_sweep(spec, out, SerialExecutor)
+    assert (first.ran, first.skipped) == (4, 0)
+    mtimes = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "out" / "points").iterdir()}
+    calls = []
+
+    def no_runs():
+        calls.append(1)
+        return SerialExecutor()
+
+    again = run_sweep(spec, out, no_runs)
+    assert (again.ran, again.skipped, calls) == (0, 4, [])
+    assert {p.name: p.stat().st_mtime_ns
+            for p in (tmp_path / "out" / "points").iterdir()} == mtimes
+    assert [r["rank"] for r in again.rows] == [r["rank"] for r in first.rows]
+    forced = run_sweep(spec, out, SerialExecutor, force=True)
+    assert (forced.ran, forced.skipped) == (4, 0)
+
+
+def test_a_failing_point_is_recorded_and_the_sweep_goes_on(tmp_path: Path) -> None:
+    """A synthetic workload needs one arrival law: the point with neither fails at load time,
+    after the up-front checks; the others run."""
+    p = tmp_path / "spec.yaml"
+    p.write_text("""base: {input_tokens: 512, output_tokens: 16, request_count: 40}
+axes:
+  request_rate: [20.0, null]
+""")
+    res = run_sweep(load_spec(str(p)), str(tmp_path / "out"), SerialExecutor)
+    rows = res.rows
+    assert [r["status"] for r in rows] == ["ok", "failed"]
+    assert "exactly one of --request-rate" in rows[1]["error"]
+    assert res.failed == 1 and rows[1]["rank"] is None
+    failed = json.loads((tmp_path / "out" / "points" /
+                         f"{rows[1]['config_hash']}.failed.json").read_text())
+    assert failed["error"] == rows[1]["error"]
+    frame = pl.read_csv(tmp_path / "out" / "results.csv")
+    assert frame["status"].to_list() == ["ok", "failed"]
+
+
+def test_local_pool_gives_the_serial_table_and_parses_once_per_worker(serial_run,
+                                                                       tmp_path: Path) -> None:
+    spec, res, _ = serial_run
+    outcomes = []
+    pool = LocalPoolExecutor(2)
+    real_next = pool.next_outcome
+
+    def spy():
+        o = real_next()
+        outcomes.append(o)
+        return o
+
+    pool.next_outcome = spy  # type: ignore[method-assign]
+    local = run_sweep(load_spec(small_spec(tmp_path)), str(tmp_path / "out"), lambda: pool)
+
+    def table(rows):
+        return [{k: v for k, v in r.items() if k not in WALL_COLUMNS and k != "command"}
+                for r in rows]
+
+    assert table(local.rows) == table(res.rows)
+    per_worker: dict[str, int] = {}
+    for o in outcomes:
+        per_worker[o.worker] = max(per_worker.get(o.worker, 0), o.trace_parses)
+    assert set(per_worker.values()) == {1}  # one parse per worker process, not per point
+    assert sum(1 for o in outcomes) == 4
+
+
+def test_keep_html_writes_each_points_report(tmp_path: Path) -> None:
+    p = tmp_path / "spec.yaml"
+    p.write_text(f"base: {{trace: {ROOT / 'traces' / 'mooncake_tiny.jsonl'}}}\n"
+                 "axes: {num_workers: [1, 2]}\n")
+    res = run_sweep(load_spec(str(p)), str(tmp_path / "out"), SerialExecutor, keep_html=True)
+    for r in res.rows:
+        assert (tmp_path / "out" / "points" / f"{r['config_hash']}.html").read_text().startswith(
+            "<!DOCTYPE html>")
+
+
+def _sweep_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-c", "import sys; from dynosim.cli import main; "
+            "sys.exit(main(sys.argv[1:]))", "sweep", *args]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_stops_cleanly_and_resumes(tmp_path: Path, sig: signal.Signals) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(f"base: {{trace: {PREFIX}, extra_engine_args: {json.dumps(TIMING)}}}\n"
+                    "axes: {seed: {range: {start: 0, stop: 11, step: 1}}}\n")
+    out = tmp_path / "out"
+    proc = subprocess.Popen(_sweep_cmd(str(spec), "--out", str(out), "--jobs", "1",
+                                       "--no-html"), cwd=tmp_path, stderr=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True, start_new_session=True)
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if line.startswith("[1/12]"):
+            break
+    os.killpg(proc.pid, sig)  # the whole group, as a terminal's Ctrl-C does
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "rerun the same command to resume" in stderr
+    frame = pl.read_csv(out / "results.csv")
+    done = frame.filter(pl.col("status") == "ok").height
+    assert 1 <= done < 12 and frame.height == 12
+    assert set(frame["status"].to_list()) <= {"ok", "pending"}
+    leftovers = [p.name for p in out.rglob("*") if p.name.startswith(".")]
+    assert leftovers == []  # no temp or staged files
+    again = subprocess.run(_sweep_cmd(str(spec), "--out", str(out), "--jobs", "1",
+                                      "--no-html"), cwd=tmp_path, capture_output=True,
+                           text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert f"{done} reused from an earlier run" in again.stdout
+    assert pl.read_csv(out / "results.csv")["status"].to_list() == ["ok"] * 12
+
+
+def test_main_cli_has_no_prefix_matching(tmp_path: Path) -> None:
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), pytest.raises(SystemExit) as e:
+        cli_main([str(ROOT / "traces" / "mooncake_tiny.jsonl"), "--out", str(tmp_path)])
+    assert e.value.code == 2 and "unrecognized arguments: --out" in err.getvalue()
+
+
+def test_sweep_cli_bad_spec_exits_2_with_one_line(tmp_path: Path) -> None:
+    spec = tmp_path / "s.yaml"
+    spec.write_text("base: {}\naxes: {seed: [1]}\nconstrains: {}\n")
+    out = subprocess.run(_sweep_cmd(str(spec), "--out", str(tmp_path / "o")),
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines()[-1] == (
+        f"dynosim-tui sweep: error: {spec}:3: field 'constrains': unknown top-level key "
+        "'constrains'; valid: name, base, axes, combine, constraints, objectives")
+    assert not (tmp_path / "o").exists()  # nothing written
