@@ -581,8 +581,20 @@ class Simulation:
         self._list_startable(wk)
 
     # ---- disaggregated hand-off ---------------------------------------------------------------
-    # A worker's KV state changes only between its passes: hand-off operations aimed at a busy
-    # worker wait in its inbox until its pass ends (the reference's milestones show this).
+    # The reference's rule (probed with per-request milestones under decode-side KV pressure and
+    # transfer delays; README "Parity with the reference"):
+    # - A worker's KV state changes only between its passes: hand-off operations aimed at a busy
+    #   worker wait in its inbox until its pass ends.
+    # - Reservations are FIFO per decode worker, one per wake-up (_wake); one that does not fit
+    #   blocks the later ones until a later wake finds room. Nothing is preempted for it.
+    # - A reservation holds the whole prompt's blocks (cached prefix pinned, the rest fresh)
+    #   during the transfer; they become cache-visible when the KV lands (_activate).
+    # - Landed hand-offs join the decode queue in reservation order (_activate), whatever order
+    #   their transfers finished in: that order decides who gets room first and who is
+    #   preempted first (the last admitted).
+    # - While hand-offs wait for room, the worker's preempted requests are passed over
+    #   (Worker.start_pass, pending_reservations).
+    # - The source is freed when the KV lands (at the prefill worker's next pass boundary).
     def _post(self, w: Worker, op: int, r: Request, t: float) -> None:
         w.inbox_ops.append(op)
         w.inbox_reqs.append(r)
@@ -696,6 +708,7 @@ class Simulation:
         if topo.transfer_bandwidth_gbps > 0.0 and topo.transfer_bytes_per_token > 0.0:
             # Not rounded to the nanosecond (the reference's hand-off times show the raw value).
             delay = float(tokens) * topo.transfer_bytes_per_token / (topo.transfer_bandwidth_gbps * 1e9) * 1000.0
+        r.reserve_seq = self.serial + 1
         self.transfers[self.serial + 1] = r
         self._push(t + delay, EV_TRANSFER, self.serial + 1)
         return True
@@ -717,7 +730,18 @@ class Simulation:
         r.alloc_tokens = r.prompt_len
         r.decode_side = True
         r.status = WAITING
-        dw.enqueue(r)
+        # Hand-offs queue in reservation order: one whose transfer finished first still waits
+        # behind an earlier-reserved hand-off that landed later but is not admitted yet (the
+        # reference's admissions and preemption victims under 3P1D and 2P2D show it).
+        waiting = dw.waiting
+        k = len(waiting)
+        while k > 0:
+            q = waiting[k - 1]
+            if not (q.decode_side and q.decode_admit_ms < 0.0 and q.reserve_seq > r.reserve_seq):
+                break
+            k -= 1
+        r.worker = dw.idx
+        waiting.insert(k, r)
         self._list_startable(dw)
         # The source is freed once the destination holds the KV (at the prefill worker's next
         # pass boundary if it is busy).

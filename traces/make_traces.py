@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Generate the small synthetic Mooncake-format traces bundled with dynosim-tui.
 
-Three traces are written (one JSON object per line, timestamps in ms, one hash_id
+Four traces are written (one JSON object per line, timestamps in ms, one hash_id
 per 512-token trace block; equal leading hash_ids = shareable prompt prefix):
 
 overload.jsonl
@@ -19,18 +19,24 @@ multiturn.jsonl
     the others rely on the timestamp difference to the previous turn.  Turn 0
     never has a ``delay``.  ``input_length`` sometimes ends in a partial block.
 
+disagg_pressure.jsonl
+    1500 long-prompt requests (4k-24k tokens, 100-1200 output tokens) at ~25/s for a minute,
+    a third of them opening with one of a few shared system prompts: fed by several prefill
+    workers, one or two decode workers run out of KV blocks, hand-offs wait for room while
+    transfers are in flight and decode requests get preempted (the P:D goldens).
+
 prefix_heavy.jsonl
     800 requests over ~2 min, 85% of them starting with one of 12 long shared
     prefixes (4k-16k tokens, a few of them popular) plus a unique suffix: the
     workload where KV-aware routing pays off.
 
-``--conversation PATH`` writes a fourth, larger trace instead (not bundled; `make bench`
+``--conversation PATH`` writes one larger trace instead (not bundled; `make bench`
 generates it on demand):
 
 conversation
     A Mooncake-like conversation trace: ~12k requests over one hour (Poisson sessions, 1-8
     turns each, every turn's hash_ids extending the previous turn's, as in Mooncake's
-    conversation trace; no session_id), prompts averaging ~12k tokens with a long tail to
+    conversation trace; no session_id), prompts averaging ~23k tokens with a long tail to
     ~100k, outputs averaging ~350 tokens. Two default workers cannot keep up (their waiting
     queues grow to thousands of requests); eight can.
 
@@ -161,6 +167,24 @@ def conversation(rng, n_requests=12000, span_ms=3_600_000):
     return rows
 
 
+def disagg_pressure(rng, n_requests=1500, span_ms=60000):
+    """Poisson arrivals of long prompts (random lengths, so (arrival, input, output) pairs each
+    request with the reference's per-request record)."""
+    ids = Ids()
+    prefixes = [ids.take(rng.randint(2, 10)) for _ in range(5)]
+    rows = []
+    t = 0.0
+    rate = n_requests / span_ms
+    for _ in range(n_requests):
+        t += rng.expovariate(rate)
+        isl = rng.randint(4000, 24000)
+        prefix = rng.choice(prefixes) if rng.random() < 0.35 else []
+        hash_ids = prefix + ids.take(n_blocks(isl) - len(prefix))
+        rows.append({"timestamp": int(t), "input_length": isl,
+                     "output_length": rng.randint(100, 1200), "hash_ids": hash_ids})
+    return rows
+
+
 def write(path, rows):
     with open(path, "w") as f:
         for row in rows:
@@ -177,11 +201,13 @@ def main():
                     help="write only the 1-hour conversation trace, to PATH")
     a = ap.parse_args()
     if a.conversation:
-        write(a.conversation, conversation(random.Random(a.seed + 3)))
+        write(a.conversation, conversation(random.Random(a.seed + 4)))
         return
     write(os.path.join(a.out_dir, "overload.jsonl"), overload(random.Random(a.seed)))
     write(os.path.join(a.out_dir, "multiturn.jsonl"), multiturn(random.Random(a.seed + 1)))
     write(os.path.join(a.out_dir, "prefix_heavy.jsonl"), prefix_heavy(random.Random(a.seed + 2)))
+    write(os.path.join(a.out_dir, "disagg_pressure.jsonl"),
+          disagg_pressure(random.Random(a.seed + 3)))
 
 
 if __name__ == "__main__":
