@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from engine_bench import engine_rows
+
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = Path(os.environ.get("REFERENCE_REPLAY", ROOT.parent / "shared/tools/reference-replay"))
 TRACE = ROOT / "traces" / "synthetic_trace.jsonl"
@@ -184,6 +186,7 @@ def main() -> int:
     print("ours/ref = whole replay call (parse + engine + summary); eng = engine only "
           "(reference: its Rust wall_time_ms); gain = interpreted / compiled")
     scenario_rows(a.runs)
+    engine_rows(a.runs, ours, reference)
     planner_rows(a.runs)
     tui_rows(max(5, a.runs))
     html = subprocess.run([sys.executable, str(ROOT / "bench" / "html_bench.py")], cwd=ROOT,

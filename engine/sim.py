@@ -505,9 +505,11 @@ class Simulation:
         return m
 
     # ---- internals ----------------------------------------------------------------------------
-    def _push(self, t: float, kind: int, payload: int) -> None:
+    def _push(self, t: float, kind: int, payload: int) -> int:
+        """Queue an event; returns its serial (the key of its payload, when it has one)."""
         self.serial += 1
         heapq.heappush(self.events, (t, kind, self.serial, payload))
+        return self.serial
 
     def _pass_end(self, w: Worker, t: float, done: list[Request]) -> None:
         w.finish_pass(t, done)
@@ -544,10 +546,11 @@ class Simulation:
             pool.evicted.clear()
             pool.stored.clear()
             return
-        self.kv_batches[self.serial + 1] = KvEventBatch(w.local_idx, pool.evicted, pool.stored)
+        key = self.serial + 1  # the event carries its own serial as payload
+        self.kv_batches[self._push(t + lag, EV_KV, key)] = KvEventBatch(
+            w.local_idx, pool.evicted, pool.stored)
         pool.evicted = []
         pool.stored = []
-        self._push(t + lag, EV_KV, self.serial + 1)
 
     def _arrive(self, i: int, t: float) -> None:
         wl = self.wl
@@ -709,8 +712,7 @@ class Simulation:
             # Not rounded to the nanosecond (the reference's hand-off times show the raw value).
             delay = float(tokens) * topo.transfer_bytes_per_token / (topo.transfer_bandwidth_gbps * 1e9) * 1000.0
         r.reserve_seq = self.serial + 1
-        self.transfers[self.serial + 1] = r
-        self._push(t + delay, EV_TRANSFER, self.serial + 1)
+        self.transfers[self._push(t + delay, EV_TRANSFER, self.serial + 1)] = r
         return True
 
     def _transfer_done(self, r: Request, t: float) -> None:

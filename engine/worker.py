@@ -167,8 +167,35 @@ class Worker:
 
         # (A) running requests in admission order
         i = 0
-        while i < len(self.running) and self.budget > 0:
-            r = self.running[i]
+        running = self.running
+        caching = cfg.enable_prefix_caching
+        while i < len(running) and self.budget > 0:
+            r = running[i]
+            start = r.computed
+            end = start + 1
+            if (start >= r.prompt_len and end == r.prompt_len + r.gen
+                    and end <= len(r.blocks) * bs):
+                # The common case, inlined: one decode token that fits the blocks already
+                # held (what _schedule does for it, minus the branches that cannot apply).
+                if end > r.alloc_tokens:
+                    r.alloc_tokens = end
+                r.computed = end
+                nfull = end // bs
+                if nfull > r.n_final:
+                    if caching:
+                        pool = self.pool
+                        k = r.n_final
+                        while k < nfull:
+                            pool.publish(r.blocks[k], r.block_hash(k))
+                            k += 1
+                    r.n_final = nfull
+                self.budget -= 1
+                r.pass_id = pid
+                r.pass_tokens = 1
+                r.pass_p_start = r.prompt_len
+                r.pass_p_tokens = 0
+                i += 1
+                continue
             # The index is not shifted when a FIFO victim leaves the front of the list, so the
             # request after `r` waits a pass: the reference does this (overload_fifo golden).
             res = self._schedule(r, False, 0, empty, now, pid)

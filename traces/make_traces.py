@@ -30,6 +30,16 @@ prefix_heavy.jsonl
     prefixes (4k-16k tokens, a few of them popular) plus a unique suffix: the
     workload where KV-aware routing pays off.
 
+``--conversation PATH`` writes one larger trace instead (not bundled; `make bench`
+generates it on demand):
+
+conversation
+    A Mooncake-like conversation trace: ~12k requests over one hour (Poisson sessions, 1-8
+    turns each, every turn's hash_ids extending the previous turn's, as in Mooncake's
+    conversation trace; no session_id), prompts averaging ~23k tokens with a long tail to
+    ~100k, outputs averaging ~350 tokens. Two default workers cannot keep up (their waiting
+    queues grow to thousands of requests); eight can.
+
 The output is fully determined by ``--seed`` (stdlib ``random`` only).
 """
 
@@ -129,6 +139,34 @@ def prefix_heavy(rng, n_requests=800, n_groups=12, span_ms=120000):
     return rows
 
 
+def conversation(rng, n_requests=12000, span_ms=3_600_000):
+    ids = Ids()
+    system_prompts = [ids.take(rng.randint(2, 6)) for _ in range(8)]
+    rows = []
+    t = 0.0
+    # Session starts: Poisson at the rate that yields n_requests over the span (4.5 turns
+    # per session on average); later turns follow after a think time.
+    rate = n_requests / 4.5 / (span_ms * 0.92)
+    while len(rows) < n_requests:
+        t += rng.expovariate(rate)
+        if t >= span_ms:
+            t = rng.uniform(0, span_ms)  # fill up to n_requests
+        ts = t
+        prefix = rng.choice(system_prompts) if rng.random() < 0.6 else []
+        hash_ids = prefix + ids.take(max(1, n_blocks(int(rng.lognormvariate(9.0, 1.0)))))
+        for _ in range(rng.randint(1, 8)):
+            if ts >= span_ms or len(rows) >= n_requests:
+                break
+            isl = min(len(hash_ids), 220) * TRACE_BLOCK - rng.randint(0, TRACE_BLOCK - 1)
+            osl = max(1, min(4000, int(rng.lognormvariate(5.5, 0.8))))
+            rows.append({"timestamp": int(ts), "input_length": isl, "output_length": osl,
+                         "hash_ids": list(hash_ids[:220])})
+            ts += rng.expovariate(1.0 / 60000.0)  # ~1 min think time
+            hash_ids = hash_ids + ids.take(n_blocks(osl + int(rng.lognormvariate(7.6, 1.0))))
+    rows.sort(key=lambda r: r["timestamp"])  # stable: a session stays in turn order
+    return rows
+
+
 def disagg_pressure(rng, n_requests=1500, span_ms=60000):
     """Poisson arrivals of long prompts (random lengths, so (arrival, input, output) pairs each
     request with the reference's per-request record)."""
@@ -159,7 +197,12 @@ def main():
     ap.add_argument("--out-dir", default=os.path.dirname(os.path.abspath(__file__)),
                     help="directory to write into (default: this script's directory)")
     ap.add_argument("--seed", type=int, default=20251, help="random seed (default: 20251)")
+    ap.add_argument("--conversation", metavar="PATH",
+                    help="write only the 1-hour conversation trace, to PATH")
     a = ap.parse_args()
+    if a.conversation:
+        write(a.conversation, conversation(random.Random(a.seed + 4)))
+        return
     write(os.path.join(a.out_dir, "overload.jsonl"), overload(random.Random(a.seed)))
     write(os.path.join(a.out_dir, "multiturn.jsonl"), multiturn(random.Random(a.seed + 1)))
     write(os.path.join(a.out_dir, "prefix_heavy.jsonl"), prefix_heavy(random.Random(a.seed + 2)))
