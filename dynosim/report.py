@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from dynosim.html_report import render_html
-from dynosim.records import RecordLayout, per_request_records, records_frame
+from dynosim.records import RecordLayout, flat_frame, records_table
 from dynosim.summary import build_summary
 from dynosim.table import format_report_table
 from dynosim.writers import (
     StagedFiles,
     write_json_atomic,
-    write_jsonl_atomic,
+    write_ndjson_atomic,
     write_parquet_atomic,
     write_text_atomic,
 )
@@ -48,6 +48,7 @@ class Report:
         # fixed-interval per-worker samples (engine/sim.py `_sample`), see samples_frame()
         self.worker_samples: dict[str, list[Any]] = {}
         self._html: str | None = None
+        self._records: pl.DataFrame | None = None
 
     def html(self) -> str:
         """The HTML report, rendered once (a planner run with --export writes it twice)."""
@@ -73,11 +74,21 @@ class Report:
     def table(self) -> str:
         return format_report_table(self.summary)
 
+    def records_table(self) -> pl.DataFrame:
+        """Every request's record as a row, nested fields included (built once: JSONL, the
+        Parquet frame and the HTML report all read it)."""
+        if self._records is None:
+            self._records = records_table(self._cols, self._workload, self._layout)
+        return self._records
+
     def records(self) -> list[dict[str, Any]]:
-        return per_request_records(self._cols, self._workload, self._layout)
+        """The records as dicts (one Python object tree per request: for tests and small runs;
+        the writers stream from records_table())."""
+        return self.records_table().to_dicts()
 
     def frame(self) -> pl.DataFrame:
-        return records_frame(self._cols, self._workload, self._layout)
+        """The flat scalar fields of the records (the Parquet file)."""
+        return flat_frame(self.records_table())
 
     def samples_frame(self) -> pl.DataFrame:
         """Per-worker time series sampled every second of simulated time: time_s, worker,
@@ -200,16 +211,14 @@ def write_outputs(report: Report, *, report_json: str | None, report_jsonl: str 
     with StagedFiles() as staged:
         if report_json:
             write_json_atomic(staged.path_for(report_json), obj)
-        records: list[dict[str, Any]] | None = None
         if report_jsonl:
-            records = report.records()
-            write_jsonl_atomic(staged.path_for(report_jsonl), records)
+            write_ndjson_atomic(staged.path_for(report_jsonl), report.records_table())
         if export_dir:
             os.makedirs(export_dir, exist_ok=True)
             join = os.path.join
             write_json_atomic(staged.path_for(join(export_dir, "report.json")), obj)
-            write_jsonl_atomic(staged.path_for(join(export_dir, "requests.jsonl")),
-                               records if records is not None else report.records())
+            write_ndjson_atomic(staged.path_for(join(export_dir, "requests.jsonl")),
+                                report.records_table())
             write_parquet_atomic(staged.path_for(join(export_dir, "requests.parquet")),
                                  report.frame())
             write_text_atomic(staged.path_for(join(export_dir, "summary.txt")),

@@ -85,6 +85,14 @@ def write_jsonl_atomic(path: str | os.PathLike[str], rows: Iterable[Any]) -> int
     return n
 
 
+def write_ndjson_atomic(path: str | os.PathLike[str], frame: pl.DataFrame) -> int:
+    """A frame as JSONL (one compact JSON object per row, columns in order, nested lists and
+    structs included), encoded by polars column by column; returns the number of rows."""
+    with _atomic_target(path, "wb") as fh:
+        frame.write_ndjson(fh)
+    return frame.height
+
+
 def write_parquet_atomic(path: str | os.PathLike[str], frame: pl.DataFrame) -> None:
     with _atomic_target(path, "wb") as fh:
         frame.write_parquet(fh)
