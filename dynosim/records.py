@@ -112,34 +112,72 @@ def _opt(name: str, values: np.ndarray, present: np.ndarray) -> pl.Series:
     return pl.Series(name, np.where(present, values, np.nan), nan_to_null=True)
 
 
-def _route(pool: str, worker: pl.Expr, overlap: pl.Expr, best: pl.Expr, bs: int) -> pl.Expr:
-    """One routing_history entry (immediate routing: no queue, no placement replica)."""
-    return pl.struct(
-        pool=pl.lit(pool),
-        outcome=pl.lit("immediate"),
-        queue_entered_at_ms=pl.lit(None, pl.Float64),
-        released_at_ms=pl.lit(None, pl.Float64),
-        queue_wait_ms=pl.lit(0.0, pl.Float64),
-        logical_worker_id=worker,
-        scheduler_id=worker,
-        dp_rank=pl.lit(0, pl.Int64),
-        reported_overlap_tokens=overlap.fill_null(0) * bs,
-        selected_overlap_blocks=overlap,
-        best_available_overlap_blocks=best,
-        overlap_regret_blocks=best - overlap,
-        placement_replica_id=pl.lit(None, pl.Int64),
-    )
+def _int_or_null(values: np.ndarray, present: np.ndarray | bool) -> pl.Series:
+    s = pl.Series(values, dtype=pl.Int64)
+    if present is True:
+        return s
+    return pl.select(pl.when(pl.lit(pl.Series(np.broadcast_to(present, len(values)))))
+                     .then(pl.lit(s))).to_series()
 
 
-def _admission(ordinal: pl.Expr, first: bool, at_ms: pl.Expr, reused: pl.Expr) -> pl.Expr:
-    return pl.struct(
-        admission_ordinal=ordinal,
-        pool_admission_ordinal=ordinal,
-        pool=pl.lit("agg"),
-        at_ms=at_ms,
-        reused_input_tokens=reused,
-        is_readmission=pl.lit(not first),
-    )
+def _lists(counts: np.ndarray, items: pl.DataFrame) -> pl.Series:
+    """A list-of-structs column: row i holds the next counts[i] rows of `items` (which has
+    counts.sum() rows, in row order). Built by one group-by: polars' row-wise list ops
+    (concat_list of structs, when/then on lists) take seconds per 100k rows."""
+    n = len(counts)
+    row = np.repeat(np.arange(n, dtype=np.int64), counts)
+    grouped = (pl.DataFrame({"row": row, "item": items.to_struct()})
+               .group_by("row", maintain_order=True).agg("item"))
+    if grouped.height < n:  # rows without items: an empty list
+        grouped = (pl.DataFrame({"row": np.arange(n, dtype=np.int64)})
+                   .join(grouped, on="row", how="left", maintain_order="left")
+                   .with_columns(pl.col("item").fill_null(
+                       pl.lit([], dtype=grouped.schema["item"]))))
+    return grouped["item"]
+
+
+def _routes(pool: pl.Series, worker: np.ndarray, overlap: np.ndarray | None,
+            best: np.ndarray | None, bs: int) -> pl.DataFrame:
+    """routing_history entries (immediate routing: no queue, no placement replica); overlap
+    and best are None when the router does not measure them."""
+    m = len(worker)
+    null_f = pl.Series([], dtype=pl.Float64).extend_constant(None, m)
+    null_i = pl.Series([], dtype=pl.Int64).extend_constant(None, m)
+    have = overlap is not None and best is not None
+    return pl.DataFrame({
+        "pool": pool,
+        "outcome": pl.Series([], dtype=pl.Utf8).extend_constant("immediate", m),
+        "queue_entered_at_ms": null_f,
+        "released_at_ms": null_f,
+        "queue_wait_ms": np.zeros(m, dtype=np.float64),
+        "logical_worker_id": worker,
+        "scheduler_id": worker,
+        "dp_rank": np.zeros(m, dtype=np.int64),
+        "reported_overlap_tokens": overlap * bs if overlap is not None else np.zeros(m, np.int64),
+        "selected_overlap_blocks": overlap if overlap is not None else null_i,
+        "best_available_overlap_blocks": best if best is not None else null_i,
+        "overlap_regret_blocks": best - overlap if have else null_i,  # type: ignore[operator]
+        "placement_replica_id": null_i,
+    })
+
+
+def _admission_history(count: np.ndarray, first_at: np.ndarray, first_at_known: np.ndarray,
+                       first_reused: np.ndarray) -> pl.Series:
+    """admission_history: the first admission with its time and cached tokens; readmissions
+    after preemption with both unknown (the engine keeps only the count)."""
+    total = int(count.sum())
+    row = np.repeat(np.arange(len(count), dtype=np.int64), count)
+    k = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(count) - count, count)
+    first = k == 0
+    items = pl.DataFrame({
+        "admission_ordinal": k,
+        "pool_admission_ordinal": k,
+        "pool": pl.Series([], dtype=pl.Utf8).extend_constant("agg", total),
+        "at_ms": _opt("at_ms", first_at[row], first & first_at_known[row]),
+        "reused_input_tokens": _int_or_null(first_reused[row], first),
+        "is_readmission": ~first,
+    })
+    return _lists(count, items)
 
 
 def records_table(cols: MetricColumns, wl: Workload, layout: RecordLayout = AGG
@@ -218,9 +256,6 @@ def records_table(cols: MetricColumns, wl: Workload, layout: RecordLayout = AGG
         "admission_count": admissions,
         "readmission_count": np.maximum(admissions - 1, 0),
         "terminal_status": status,
-        "_overlap": overlap,
-        "_best": best,
-        "_first_reused": i64(cols.first_reused_tokens),
     }
     if layout.disaggregated:
         def ms(name: str, xs: list[float]) -> pl.Series:
@@ -247,34 +282,35 @@ def records_table(cols: MetricColumns, wl: Workload, layout: RecordLayout = AGG
     if missing:
         frame = frame.with_columns(missing)
 
-    col = pl.col
     kv = layout.kv_router
-    none = pl.lit(None, pl.Int64)
+    worker = data["decode_worker_idx"]
     if not layout.disaggregated:
-        routing = pl.concat_list([_route("agg", col("decode_worker_idx"),
-                                         col("_overlap") if kv else none,
-                                         col("_best") if kv else none, bs)])
+        pools = pl.Series([], dtype=pl.Utf8).extend_constant("agg", n)
+        routes = _routes(pools, worker, overlap if kv else None, best if kv else None, bs)
+        per_row = np.ones(n, dtype=np.int64)
     else:
-        pre = _route("prefill", col("prefill_worker_idx"), col("_overlap") if kv else none,
-                     col("_best") if kv else none, bs)
-        zero = pl.lit(0, pl.Int64) if kv else none
-        dec = _route("decode", col("decode_worker_idx"), zero, zero, bs)
-        reached = col("decode_admit_ms").is_not_null() | col("destination_reserved_ms").is_not_null()
-        routing = (pl.when(reached).then(pl.concat_list([pre, dec]))
-                   .otherwise(pl.concat_list([pre])))
-    first_admission = _admission(pl.lit(0, pl.Int64), True, col("first_admit_ms"),
-                                 col("_first_reused"))
-    readmissions = pl.int_ranges(1, col("admission_count"), dtype=pl.Int64).list.eval(
-        _admission(pl.element(), False, pl.lit(None, pl.Float64), pl.lit(None, pl.Int64)))
-    history = (pl.when(col("admission_count") > 0)
-               .then(pl.concat_list([first_admission, readmissions]))
-               .otherwise(readmissions))  # empty: no admission at all
+        # the prefill hop, then the decode hop once the request got that far
+        reached = reached_decode | (f64(cols.dest_reserved_ms) >= 0.0)
+        per_row = 1 + reached.astype(np.int64)
+        at = np.repeat(np.arange(n, dtype=np.int64), per_row)
+        second_hop = np.zeros(len(at), dtype=bool)
+        second_hop[np.cumsum(per_row)[reached] - 1] = True
+        pre_worker = data["prefill_worker_idx"]
+        routes = _routes(
+            pl.select(pl.when(pl.lit(pl.Series(second_hop))).then(pl.lit("decode"))
+                      .otherwise(pl.lit("prefill"))).to_series(),
+            np.where(second_hop, worker[at], pre_worker[at]),
+            np.where(second_hop, 0, overlap[at]) if kv else None,
+            np.where(second_hop, 0, best[at]) if kv else None, bs)
+    routing = _lists(per_row, routes)
+    history = _admission_history(admissions, first_admit, first_admit >= 0.0,
+                                 i64(cols.first_reused_tokens))
     names = list(FLAT_SCHEMA)
     split = names.index("decode_route_overlap_tokens") + 1
     return frame.select(
         *names[:split],
-        routing.alias("routing_history"),
-        history.alias("admission_history"),
+        pl.lit(routing).alias("routing_history"),
+        pl.lit(history).alias("admission_history"),
         "admission_count",
         "readmission_count",
         pl.lit([], pl.List(pl.Int64)).alias("pressure_record_ordinals"),

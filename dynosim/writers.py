@@ -17,6 +17,9 @@ import msgspec
 import polars as pl
 
 
+NDJSON_CHUNK_ROWS = 16_384
+
+
 def _fsync_dir(directory: Path) -> None:
     try:
         fd = os.open(directory, os.O_RDONLY)
@@ -89,7 +92,9 @@ def write_ndjson_atomic(path: str | os.PathLike[str], frame: pl.DataFrame) -> in
     """A frame as JSONL (one compact JSON object per row, columns in order, nested lists and
     structs included), encoded by polars column by column; returns the number of rows."""
     with _atomic_target(path, "wb") as fh:
-        frame.write_ndjson(fh)
+        # in slices, so the encoded text never sits in memory whole
+        for start in range(0, frame.height, NDJSON_CHUNK_ROWS):
+            frame.slice(start, NDJSON_CHUNK_ROWS).write_ndjson(fh)
     return frame.height
 
 
