@@ -12,6 +12,7 @@ Long series are decimated to at most `MAX_POINTS` points per trace.
 """
 from __future__ import annotations
 
+import base64
 import functools
 import html
 import json
@@ -27,6 +28,7 @@ MAX_POINTS = 2000  # per trace, after decimation
 HEATMAP_BINS = 400  # time bins of the per-worker heat maps
 MAX_LINE_WORKERS = 16  # more engines than this: a heat map instead of one line per engine
 MAX_EVENT_LINES = 200  # more scale events than this: markers instead of vertical lines
+PLOT_CONFIG = json.dumps({"displaylogo": False, "responsive": True})
 
 PLANNER_PANELS = (
     "panel-replicas", "panel-request-rate", "panel-observed-ttft", "panel-observed-itl",
@@ -105,10 +107,29 @@ def replica_transitions(snaps: Sequence[dict[str, Any]]) -> int:
 
 @functools.lru_cache(maxsize=1)
 def _template() -> dict[str, Any]:
-    """plotly's "plotly_white" template as a plain dict (built once per process)."""
-    import plotly.io as pio
+    """plotly's "plotly_white" template, read from plotly's package data (loading it through
+    plotly.io builds graph objects and imports their validators: half a second)."""
+    from importlib.resources import files
 
-    return pio.templates["plotly_white"].to_plotly_json()
+    return json.loads(files("plotly").joinpath("package_data/templates/plotly_white.json")
+                      .read_text(encoding="utf-8"))
+
+
+def _typed_array(a: np.ndarray) -> Any:
+    """A numeric array as a plotly.js typed-array spec (base64 of its little-endian bytes):
+    about a third of the JSON text, and what plotly's own figures emit."""
+    if a.size == 0 or a.dtype.kind not in "fiub":
+        return a.tolist()
+    if a.dtype.kind == "f" or a.dtype.kind == "b":
+        a, code = a.astype("<f8", copy=False), "f8"
+    elif a.min() >= -(2 ** 31) and a.max() < 2 ** 31:
+        a, code = a.astype("<i4", copy=False), "i4"
+    else:
+        a, code = a.astype("<f8"), "f8"
+    spec = {"dtype": code, "bdata": base64.b64encode(np.ascontiguousarray(a).tobytes()).decode()}
+    if a.ndim > 1:
+        spec["shape"] = ", ".join(str(d) for d in a.shape)
+    return spec
 
 
 def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
@@ -176,9 +197,6 @@ class _Page:
 
     def figure(self, div_id: str, fig: _Figure, title: str, *, height: int = 320,
                wide: bool = False, x_title: str | None = "simulated time (s)") -> None:
-        import plotly.io as pio
-        from _plotly_utils.utils import convert_to_base64
-
         fig.layout.update(
             title={"text": title, "x": 0.5, "font": {"size": 14}}, height=height,
             margin={"l": 60, "r": 20, "t": 40, "b": 45}, template=_template(),
@@ -191,12 +209,21 @@ class _Page:
         if x_title:
             fig.axis("xaxis", title={"text": x_title, "font": {"size": 11}})
         spec = fig.to_dict()
-        convert_to_base64(spec["data"])  # numpy arrays as compact typed arrays, as plotly does
-        body = pio.to_html(spec, validate=False, full_html=False, include_plotlyjs=False,
-                           div_id=div_id, default_height=f"{height}px", default_width="100%",
-                           config={"displaylogo": False, "responsive": True})
+        for trace in spec["data"]:
+            for k, v in trace.items():
+                if isinstance(v, np.ndarray):
+                    trace[k] = _typed_array(v)
+        # The markup plotly's to_html emits for a div with include_plotlyjs=False (its JSON
+        # encoder would import plotly's validators for nothing: the spec is plain already).
+        data, layout = (json.dumps(spec[k], separators=(",", ":")).replace("</", "<\\/")
+                        for k in ("data", "layout"))
         cls = "panel wide" if wide else "panel"
-        self.parts.append(f'<div class="{cls}" data-panel="{div_id}">{body}</div>')
+        self.parts.append(
+            f'<div class="{cls}" data-panel="{div_id}"><div style="height:{height}px; '
+            f'width:100%;"><div id="{div_id}" class="plotly-graph-div" style="height:100%; '
+            f'width:100%;"></div><script>window.PLOTLYENV=window.PLOTLYENV || {{}};'
+            f'if (document.getElementById("{div_id}")) {{Plotly.newPlot("{div_id}", {data}, '
+            f'{layout}, {PLOT_CONFIG})}};</script></div></div>')
 
     def raw(self, text: str) -> None:
         self.parts.append(text)
