@@ -5,17 +5,14 @@ Flag names follow `python -m dynamo.replay`, so existing scripts work with the c
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from datetime import datetime, timezone
 from typing import Sequence
 
 from dynosim.inputs.errors import InputError
-from dynosim.outputs.planner_log import snapshot_log_path
-from dynosim.outputs.report import default_report_path, write_outputs
-from dynosim.outputs.writers import write_text_atomic
+from dynosim.outputs.files import planner_files, write_outputs
+from dynosim.outputs.report import default_report_path
 from dynosim.progress import Progress
-from dynosim.replay import RunOptions, build_replay
+from dynosim.replay import Replay, RunOptions, build_replay
 
 EPILOG = """\
 examples:
@@ -138,8 +135,7 @@ def options_from_args(a: argparse.Namespace) -> RunOptions:
     )
 
 
-def run_headless(a: argparse.Namespace) -> int:
-    replay = build_replay(options_from_args(a))
+def run_headless(a: argparse.Namespace, replay: Replay) -> int:
     for line in replay.warnings():
         print(f"dynosim-tui: warning: {line}", file=sys.stderr)
     total = len(replay.workload)
@@ -157,32 +153,20 @@ def run_headless(a: argparse.Namespace) -> int:
               "preempted request outgrew the whole KV cache (raise num_gpu_blocks); they are "
               "left out of the report", file=sys.stderr)
     print(report.table())
-    planner_log = None
-    planner_html = None
+    planner = None
     if report.planner_sla is not None and replay.planner_config is not None:
-        # where the reference writes its HTML: <report_output_dir>/<basename>.html, and the
-        # snapshot log next to it: <report_output_dir>/<basename>.log.jsonl.gz
-        cfg = replay.planner_config
-        base = cfg.report_filename or datetime.now(timezone.utc).strftime(
-            "planner_report_%Y%m%d_%H%M%S")
-        planner_log = snapshot_log_path(cfg.report_output_dir, base)
-        planner_html = os.path.join(cfg.report_output_dir, base if base.endswith(".html")
-                                    else f"{base}.html")
-    for line in report.planner_lines(planner_log):
+        planner = planner_files(replay.planner_config)
+    for line in report.planner_lines(planner.log if planner is not None else None):
         print(line)
     json_path = a.report_json
     if json_path is None and a.export is None:
         json_path = default_report_path()
     for path in write_outputs(report, report_json=json_path, report_jsonl=a.report_jsonl,
-                              export_dir=a.export):
+                              export_dir=a.export, planner=planner):
         if path == json_path:
             print(f"Saved full report to: {path}")
-    if planner_log is not None:
-        report.write_planner_log(planner_log)
-    if planner_html is not None:
-        os.makedirs(os.path.dirname(os.path.abspath(planner_html)), exist_ok=True)
-        write_text_atomic(planner_html, report.html())
-        print(f"Planner diagnostics report: {planner_html}")
+    if planner is not None:
+        print(f"Planner diagnostics report: {planner.html}")
     if a.export:
         print(f"Exported to: {a.export}")
     return 0
@@ -191,12 +175,14 @@ def run_headless(a: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     try:
+        # Built once for either front end: bad input fails here, before any screen opens.
+        replay = build_replay(options_from_args(args))
         # The live view unless asked for files only, or not on a terminal (pipes, CI, tests).
         if args.export or args.headless or not (sys.stdin.isatty() and sys.stdout.isatty()):
-            return run_headless(args)
+            return run_headless(args, replay)
         from tui.launch import run_tui  # Textual is imported only for the live view
 
-        return run_tui(args)
+        return run_tui(replay, report_json=args.report_json, report_jsonl=args.report_jsonl)
     except InputError as exc:
         print(f"dynosim-tui: error: {exc}", file=sys.stderr)
         return 2

@@ -10,17 +10,21 @@ import msgspec
 
 from dynosim.inputs.engine_args import ParsedEngineArgs, parse_engine_args
 from dynosim.inputs.errors import InputError
-from dynosim.outputs.report import Report, build_report
-from dynosim.planner_driver import PlannerDriver
-from dynosim.planner_setup import build_planner
 from dynosim.inputs.router_config import parse_router_config
 from dynosim.inputs.synthetic import make_synthetic
 from dynosim.inputs.trace import load_mooncake
+from dynosim.outputs.records import RecordLayout
+from dynosim.outputs.report import PlannerRecord, Report, ReportInputs, build_report
+from dynosim.planner_driver import PlannerDriver
+from dynosim.planner_setup import build_planner
+from engine import is_compiled
 from engine.sim import Simulation
 from engine.topology import ROUTER_KV, TRANSFER_DESTINATION_MISSING, Topology
+from engine.worker import POOL_AGG, POOL_DECODE, POOL_PREFILL
 from engine.workload import Workload
 from planner.config import PlannerConfig
 from planner.planner import Planner
+from planner.types import Decision
 
 ROUTER_MODES = ("round_robin", "kv_router")
 TRACE_FORMATS = ("mooncake",)
@@ -148,6 +152,7 @@ class Replay:
         self.planner: Planner | None = None
         self.planner_config: PlannerConfig | None = None
         self.planner_driver: PlannerDriver | None = None
+        self.decisions: list[Decision] = []  # one per planner tick, in order
         self.notes: list[str] = []
 
     def warnings(self) -> list[str]:
@@ -158,7 +163,7 @@ class Replay:
         for flag, args in zip(flags, self.pools):
             for key in args.ignored:
                 out.append(f"{flag}: '{key}' is accepted but has no effect in this version")
-            for msg in getattr(args, "warnings", []):
+            for msg in args.warnings:
                 out.append(f"{flag}: {msg}")
         return out + self.notes
 
@@ -168,9 +173,15 @@ class Replay:
         more = self.sim.run_steps(max_steps)
         driver = self.planner_driver
         if self.sim.at_tick and driver is not None:
-            driver.on_tick()  # the engine resumes the tick's instant on its next step
+            # the engine resumes the tick's instant on its next step
+            self.decisions.append(driver.on_tick())
         self.engine_wall_ms += (time.perf_counter() - t0) * 1000.0
         return more
+
+    def run_to_end(self, chunk: int = 100_000) -> None:
+        """Advance until no work is left (or --max-sim-time-seconds stops the replay)."""
+        while self.advance(chunk):
+            pass
 
     def finished(self) -> bool:
         return self.sim.is_finished()
@@ -184,18 +195,73 @@ class Replay:
         return sim.next_event_time() > o.max_sim_time_seconds * 1000.0
 
     def report(self) -> Report:
-        return build_report(self)
+        """The report of the run so far (complete once `advance` returned False)."""
+        return build_report(self.report_inputs())
+
+    def report_inputs(self) -> ReportInputs:
+        sim = self.sim
+        cols = sim.collect()
+        o = self.options
+        topo = sim.topo
+        # Workers exist until the replay's last event (a late rejection can outlast every
+        # completion), which is what the reference bills worker-seconds for.
+        end_ms = max(cols.terminal_ms) if len(cols) else 0.0
+        if topo.disaggregated:
+            pre, dec = self.pools
+            worker_counts = {"prefill": topo.num_prefill, "decode": topo.num_decode}
+            worker_s = (sim.worker_seconds(POOL_PREFILL, end_ms),
+                        sim.worker_seconds(POOL_DECODE, end_ms))
+            gpus = (pre.config.tensor_parallel_size, dec.config.tensor_parallel_size)
+            engine_args: dict[str, Any] = {"prefill": pre.normalized, "decode": dec.normalized}
+        else:
+            worker_counts = {"aggregated": o.num_workers}
+            worker_s = (0.0, sim.worker_seconds(POOL_AGG, end_ms))
+            gpus = (0, self.pools[0].config.tensor_parallel_size)
+            engine_args = self.pools[0].normalized
+        snap = sim.snapshot()
+        unfinished = snap.total_requests - snap.completed - snap.rejected
+        planner = None
+        if self.planner is not None and self.planner_config is not None:
+            p = self.planner
+            planner = PlannerRecord(
+                self.planner_config, p.gpus,
+                events=[ev for d in self.decisions for ev in d.events],
+                snapshots=[d.snapshot.as_row() for d in self.decisions if d.snapshot is not None],
+                total_ticks=p.total_ticks, gpu_hours=p.gpu_hours)
+        return ReportInputs(
+            cols=cols, workload=self.workload,
+            options={k: getattr(o, k) for k in o.__struct_fields__},
+            sla_ms=(o.sla_ttft_ms, o.sla_itl_ms, o.sla_e2e_ms),
+            disaggregated=topo.disaggregated, worker_counts=worker_counts,
+            worker_seconds=worker_s, gpus_per_worker=gpus, engine_args=engine_args,
+            router_mode=o.router_mode, router_config=self.router_config or None,
+            router_hit_rate=snap.router_hit_rate if snap.router_hit_rate >= 0 else None,
+            seed=o.seed, sim_time_ms=sim.now, engine_wall_ms=self.engine_wall_ms,
+            finished=sim.is_finished() and unfinished == 0,
+            rejected=snap.rejected, unfinished=unfinished,
+            stranded=unfinished if sim.is_finished() and not self.time_limited() else 0,
+            compiled_engine=is_compiled(),
+            layout=RecordLayout(topo.disaggregated, topo.router_mode == ROUTER_KV,
+                                topo.num_prefill, self.pools[0].config.block_size),
+            worker_samples={
+                "t_ms": list(sim.sample_t_ms), "worker": list(sim.sample_worker),
+                "kind": list(sim.sample_kind), "kv_blocks": list(sim.sample_kv_blocks),
+                "kv_capacity": list(sim.sample_kv_capacity), "waiting": list(sim.sample_waiting),
+                "running": list(sim.sample_running)},
+            planner=planner,
+        )
 
 
 def check_aggregated(engine_args: ParsedEngineArgs, what: str = "--extra-engine-args") -> None:
     """An aggregated run needs aggregated workers: a prefill/decode worker_type (or the 1.4
-    is_prefill/is_decode flags) belongs to a disaggregated topology, which is not modelled."""
+    is_prefill/is_decode flags) belongs to a disaggregated run, which takes its pools from
+    --prefill-engine-args and --decode-engine-args."""
     role = engine_args.normalized["engine"]["worker_type"]
     if role != "aggregated":
         field = "engine.worker_type" if engine_args.form == "nested" else "worker_type"
         raise InputError(
-            f'"{role}" workers mean disaggregated serving, which needs '
-            "--prefill-engine-args/--decode-engine-args (not supported yet); an aggregated run "
+            f'"{role}" workers mean disaggregated serving: give the pools with '
+            "--prefill-engine-args/--decode-engine-args; an aggregated run "
             'needs "aggregated"', source=what, field=field)
 
 

@@ -20,6 +20,7 @@ from textual.screen import Screen
 from textual.worker import Worker
 
 from dynosim.outputs.report import Report
+from engine.worker import POOL_AGG
 from tui.dialogs import ConfirmQuit, FinishedDialog, HelpScreen
 from tui.driver import EngineDriver
 from tui.export import default_export_dir, export_report
@@ -187,10 +188,9 @@ class MainScreen(Screen[None]):
                 total=snap.total_requests, arrived=snap.arrived, in_flight=snap.in_flight,
                 completed=snap.completed, rejected=snap.rejected, starting=by_state[STARTING],
                 active=by_state[ACTIVE], draining=by_state[DRAINING],
-                # Newer engine fields, read defensively (absent or n/a in aggregated runs).
-                router_hit_rate=getattr(snap, "router_hit_rate", -1.0),
-                transfers=(getattr(snap, "transfers_in_flight", 0)
-                           if any(w.kind != 0 for w in snap.workers) else -1)))
+                router_hit_rate=snap.router_hit_rate,  # -1: no KV router
+                transfers=(snap.transfers_in_flight
+                           if any(w.kind != POOL_AGG for w in snap.workers) else -1)))
         if force or now - self._last_table >= (TABLE_EVERY_MAX_S if flat_out else TABLE_EVERY_S):
             self._last_table = now
             snap = snap or driver.sim.snapshot()

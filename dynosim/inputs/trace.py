@@ -20,12 +20,13 @@ by `arrival_speedup_ratio`.
 """
 from __future__ import annotations
 
-import gc
 import math
 from typing import Annotated, Any
 
 import msgspec
 
+from dynosim.gc_pause import paused_gc
+from dynosim.inputs.checks import is_int as _is_int, is_num
 from dynosim.inputs.errors import InputError, json_kind, show_value
 from engine.workload import Workload
 
@@ -59,12 +60,8 @@ class _Row(msgspec.Struct, forbid_unknown_fields=False, gc=False):
 
 _ROW_DECODER = msgspec.json.Decoder(_Row)
 
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
 def _is_num(v: Any) -> bool:
-    return (isinstance(v, (int, float)) and not isinstance(v, bool)) and math.isfinite(float(v))
+    return is_num(v) and math.isfinite(float(v))
 
 
 def _int_in(lo: int, hi: int | None) -> Any:
@@ -167,15 +164,8 @@ def load_mooncake(
     omit `timestamp`; their arrival is then 0.
     Raises `InputError` naming file, 1-based line and field for any problem.
     """
-    # The parse allocates millions of small objects and no cycles; the cyclic GC would only
-    # rescan the growing lists over and over (about 40% of the parse time).
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with paused_gc():
         return _load(path, trace_block_size, arrival_speedup_ratio, closed_loop)
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _load(

@@ -3,7 +3,7 @@
 * stdout lines: `Scaling events:` then `  t=110.0s [agg]: 2 -> 3 (scale_up)` per event (the
   form of the reference summaries), and `Planner ticks: N`;
 * `<basename>.log.jsonl.gz`: a metadata line, then one snapshot per recorded tick, keys
-  sorted, written atomically (temporary file in the same directory, then rename);
+  sorted, written atomically (`writers.atomic_target`: temporary file, fsync, rename);
 * `planner_report_section(...)`: the planner part of the JSON report.
 """
 from __future__ import annotations
@@ -11,12 +11,12 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import tempfile
 from datetime import datetime, timezone
 from typing import Sequence
 
 import msgspec
 
+from dynosim.outputs.writers import atomic_target
 from planner.config import PlannerConfig, ResolvedGpus
 from planner.planner import SCHEMA
 from planner.types import ScalingEvent
@@ -63,22 +63,11 @@ def write_snapshot_log(path: str, snapshots: Sequence[dict[str, object]], ttft_m
                        itl_ms: float, html_report_path: str | None = None,
                        generated_at: datetime | None = None) -> None:
     """Write the gzip JSONL log atomically (the final name appears complete or not at all)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
     meta = metadata_record(ttft_ms, itl_ms, len(snapshots), html_report_path, generated_at)
-    fd, tmp = tempfile.mkstemp(prefix=".planner-log-", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
-            gz.write((json.dumps(meta, sort_keys=True) + "\n").encode())
-            for snap in snapshots:
-                gz.write((json.dumps(snap, sort_keys=True) + "\n").encode())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_target(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
+        gz.write((json.dumps(meta, sort_keys=True) + "\n").encode())
+        for snap in snapshots:
+            gz.write((json.dumps(snap, sort_keys=True) + "\n").encode())
 
 
 def read_snapshot_log(path: str) -> tuple[dict[str, object], list[dict[str, object]]]:

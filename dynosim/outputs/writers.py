@@ -41,7 +41,8 @@ def _default_file_mode() -> int:
 
 
 @contextmanager
-def _atomic_target(path: str | os.PathLike[str], mode: str) -> Iterator[IO[Any]]:
+def atomic_target(path: str | os.PathLike[str], mode: str) -> Iterator[IO[Any]]:
+    """A file handle whose content replaces `path` only when the block completes."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -66,7 +67,7 @@ def _atomic_target(path: str | os.PathLike[str], mode: str) -> Iterator[IO[Any]]
 def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> None:
     """JSON with indent=2, keys in insertion order (keeps the reference summary order)."""
     text = json.dumps(obj, indent=2, sort_keys=False, allow_nan=True)
-    with _atomic_target(path, "w") as fh:
+    with atomic_target(path, "w") as fh:
         fh.write(text)
         fh.write("\n")
 
@@ -79,7 +80,7 @@ def write_jsonl_atomic(path: str | os.PathLike[str], rows: Iterable[Any]) -> int
     """
     encode = msgspec.json.Encoder().encode
     n = 0
-    with _atomic_target(path, "wb") as fh:
+    with atomic_target(path, "wb") as fh:
         write = fh.write
         for row in rows:
             write(encode(row))
@@ -99,12 +100,12 @@ def write_ndjson_atomic(path: str | os.PathLike[str], frame: pl.DataFrame) -> in
 
 
 def write_parquet_atomic(path: str | os.PathLike[str], frame: pl.DataFrame) -> None:
-    with _atomic_target(path, "wb") as fh:
+    with atomic_target(path, "wb") as fh:
         frame.write_parquet(fh)
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
-    with _atomic_target(path, "w") as fh:
+    with atomic_target(path, "w") as fh:
         fh.write(text)
 
 

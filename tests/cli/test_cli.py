@@ -291,10 +291,10 @@ BAD_INPUTS: list[tuple[str, dict[str, str], list[str], list[str]]] = [
     ("prefill_worker_type", {},
      [TINY, "--extra-engine-args", '{"engine": {"worker_type": "prefill"}}'],
      ["--extra-engine-args: ", "field 'engine.worker_type'", "prefill",
-      "--prefill-engine-args/--decode-engine-args", "not supported yet"]),
+      "give the pools with --prefill-engine-args/--decode-engine-args"]),
     ("legacy_is_decode", {}, [TINY, "--extra-engine-args", '{"is_decode": true}'],
      ["--extra-engine-args: ", "field 'worker_type'", "decode",
-      "--prefill-engine-args/--decode-engine-args", "not supported yet"]),
+      "give the pools with --prefill-engine-args/--decode-engine-args"]),
     ("unsupported_backend", {}, [TINY, "--extra-engine-args", '{"engine": {"backend": "sglang"}}'],
      ["--extra-engine-args: ", "field 'engine.backend'", "not supported yet"]),
 ]

@@ -56,16 +56,22 @@ def run_case(case: dict, seed: int = 0) -> dict:
         replay_concurrency=case.get("replay_concurrency"),
     )
     replay = build_replay(opts)
-    while replay.advance(100_000):
-        pass
+    replay.run_to_end()
     return replay.report().summary
 
 
 DETERMINISTIC = [c for c in golden_cases() if c.get("runs", 1) == 1]
 RANDOMISED = [c for c in golden_cases() if c.get("runs", 1) > 1]
+# The full synthetic trace through two pools: several seconds each (`-m "not slow"` skips them).
+SLOW_CASES = ("synthetic_disagg",)
 
 
-@pytest.mark.parametrize("case", DETERMINISTIC, ids=lambda c: c["name"])
+def _marked(case: dict) -> object:
+    slow = case["name"].startswith(SLOW_CASES)
+    return pytest.param(case, id=case["name"], marks=[pytest.mark.slow] if slow else [])
+
+
+@pytest.mark.parametrize("case", [_marked(c) for c in DETERMINISTIC])
 def test_summary_matches_reference(case: dict) -> None:
     expected = json.loads((ROOT / case["summary"]).read_text())
     got = run_case(case)
@@ -95,6 +101,7 @@ def test_summary_matches_reference(case: dict) -> None:
 SEEDS = range(5)
 
 
+@pytest.mark.slow  # 5 seeds per case: about half of the whole suite's time
 @pytest.mark.parametrize("case", RANDOMISED, ids=lambda c: c["name"])
 def test_kv_router_matches_reference_statistically(case: dict) -> None:
     runs = json.loads((ROOT / case["summary"]).read_text())["runs"]

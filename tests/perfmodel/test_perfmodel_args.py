@@ -221,8 +221,7 @@ def test_replay_with_aic_args():
     opts = RunOptions(input_tokens=1000, output_tokens=3, request_count=1, request_rate=1.0,
                       extra_engine_args=json.dumps(AIC))
     replay = build_replay(opts)
-    while replay.advance(1000):
-        pass
+    replay.run_to_end(1000)
     s = replay.report().summary
     assert s["completed_requests"] == 1
     assert s["mean_ttft_ms"] == pytest.approx(timer.prefill_ms(1, 1000, 0), abs=1e-6)
