@@ -92,7 +92,7 @@ def write_jsonl_atomic(path: str | os.PathLike[str], rows: Iterable[Any]) -> int
 def write_ndjson_atomic(path: str | os.PathLike[str], frame: pl.DataFrame) -> int:
     """A frame as JSONL (one compact JSON object per row, columns in order, nested lists and
     structs included), encoded by polars column by column; returns the number of rows."""
-    with _atomic_target(path, "wb") as fh:
+    with atomic_target(path, "wb") as fh:
         # in slices, so the encoded text never sits in memory whole
         for start in range(0, frame.height, NDJSON_CHUNK_ROWS):
             frame.slice(start, NDJSON_CHUNK_ROWS).write_ndjson(fh)
