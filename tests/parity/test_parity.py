@@ -63,7 +63,8 @@ def run_case(case: dict, seed: int = 0) -> dict:
 DETERMINISTIC = [c for c in golden_cases() if c.get("runs", 1) == 1]
 RANDOMISED = [c for c in golden_cases() if c.get("runs", 1) > 1]
 # The full synthetic trace through two pools: several seconds each (`-m "not slow"` skips them).
-SLOW_CASES = ("synthetic_disagg",)
+# The pressure cases' summaries are also checked, at 1e-9, by test_disagg_parity.py.
+SLOW_CASES = ("synthetic_disagg", "pressure_disagg")
 
 
 def _marked(case: dict) -> object:
