@@ -124,6 +124,16 @@ def planner_rows(runs: int) -> None:
           f"also simulates more workers)")
 
 
+def report_and_planner_rows(runs: int) -> None:
+    """Reports linear in their size, --export against headless, and a 1-hour planner run
+    against the same replay without one (issue 13; bench/report_bench.py, planner_bench.py)."""
+    for script in ("report_bench.py", "planner_bench.py"):
+        out = subprocess.run([sys.executable, str(ROOT / "bench" / script), str(max(3, runs))],
+                             cwd=ROOT / "bench", capture_output=True, text=True)
+        print(out.stdout.strip() if out.returncode == 0
+              else f"{script} failed: {out.stderr.strip()[-300:]}")
+
+
 def tui_rows(runs: int) -> None:
     """The live view at max speed against headless (issue 7): one process alternating
     headless and live replays `runs` times (see bench/tui_bench.py)."""
@@ -184,6 +194,7 @@ def main() -> int:
     html = subprocess.run([sys.executable, str(ROOT / "bench" / "html_bench.py")], cwd=ROOT,
                           capture_output=True, text=True)
     print(html.stdout.strip() or f"html bench failed: {html.stderr.strip()[-300:]}")
+    report_and_planner_rows(a.runs)
     aic_rows(rows, a.runs)
     if not a.skip_memory:
         n_req = a.memory_requests
