@@ -38,10 +38,9 @@ replay.run_to_end(1_000_000)
 t3 = time.perf_counter()
 report = replay.report()
 if os.environ.get("BENCH_EXPORT"):
-    from dynosim.outputs.files import write_outputs
+    from tui.export import export_report
 
-    write_outputs(report, report_json=None, report_jsonl=None,
-                  export_dir=os.environ["BENCH_EXPORT"])
+    export_report(report, os.environ["BENCH_EXPORT"])
 t4 = time.perf_counter()
 events = [ev for d in replay.decisions for ev in d.events]
 import engine  # noqa: E402

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from typing import Any, Callable
 
 import msgspec
 
 from dynosim.inputs.engine_args import ParsedEngineArgs, parse_engine_args
 from dynosim.inputs.errors import InputError
+from dynosim.inputs.memory import check_fits, run_demands
 from dynosim.inputs.router_config import parse_router_config
 from dynosim.inputs.synthetic import make_synthetic
-from dynosim.inputs.trace import load_mooncake
+from dynosim.inputs.trace import load_mooncake, trace_line_numbers
 from dynosim.outputs.records import RecordLayout
+from dynosim.outputs.rejections import rejection_warnings
 from dynosim.outputs.report import PlannerRecord, Report, ReportInputs, build_report
 from dynosim.planner_driver import PlannerDriver
 from dynosim.planner_setup import build_planner
@@ -108,7 +110,11 @@ def validate_options(o: RunOptions) -> None:
     for name in ("sla_ttft_ms", "sla_itl_ms", "sla_e2e_ms"):
         v = getattr(o, name)
         if v is not None:
-            _check(v > 0, "--" + name.replace("_", "-"), f"must be > 0, got {v}")
+            _check(v > 0 and math.isfinite(v), "--" + name.replace("_", "-"),
+                   f"must be a finite number > 0, got {v}")
+    _check(o.trace_block_size >= 1, "--trace-block-size",
+           f"must be an integer >= 1, got {o.trace_block_size}")
+    _check(o.seed >= 0, "--seed", f"must be a non-negative integer, got {o.seed}")
     synthetic = [o.input_tokens, o.output_tokens, o.request_count]
     if o.trace is None:
         if any(v is None for v in synthetic):
@@ -130,11 +136,88 @@ def load_workload(o: RunOptions) -> Workload:
     if not closed and (o.request_rate is None) == (o.arrival_interval_ms is None):
         raise InputError("a synthetic workload needs exactly one of --request-rate, "
                          "--arrival-interval-ms or --replay-concurrency", source="--request-rate")
-    return make_synthetic(
-        o.input_tokens, o.output_tokens, o.request_count, request_rate=o.request_rate,
-        arrival_interval_ms=o.arrival_interval_ms, seed=o.arrival_seed,
-        turns_per_session=o.turns_per_session, inter_turn_delay_ms=o.inter_turn_delay_ms,
-        closed_loop=closed)
+    try:
+        return make_synthetic(
+            o.input_tokens, o.output_tokens, o.request_count, request_rate=o.request_rate,
+            arrival_interval_ms=o.arrival_interval_ms, seed=o.arrival_seed,
+            turns_per_session=o.turns_per_session, inter_turn_delay_ms=o.inter_turn_delay_ms,
+            closed_loop=closed)
+    except InputError as exc:  # name the flag the user typed, not the parameter
+        flag = _SYNTHETIC_FLAGS.get(exc.field or "")
+        if flag is None:
+            raise
+        raise InputError(exc.message, source=flag) from None
+
+
+# make_synthetic's parameter -> the flag that sets it
+_SYNTHETIC_FLAGS = {
+    "input_tokens": "--input-tokens", "output_tokens": "--output-tokens",
+    "request_count": "--request-count", "request_rate": "--request-rate",
+    "arrival_interval_ms": "--arrival-interval-ms", "turns_per_session": "--turns-per-session",
+    "inter_turn_delay_ms": "--inter-turn-delay-ms", "seed": "--arrival-seed",
+    "trace_block_size": "--trace-block-size",
+}
+
+
+# The longest output a request may ask for: far beyond any model's context, small enough that
+# every count stays a machine integer. Longer than WARN_OUTPUT_TOKENS is allowed with a warning:
+# the engine simulates every decoded token.
+MAX_OUTPUT_TOKENS = 2**31 - 1
+WARN_OUTPUT_TOKENS = 1_000_000
+
+
+def check_output_lengths(o: RunOptions, workload: Workload) -> list[str]:
+    """InputError past MAX_OUTPUT_TOKENS; a warning (returned) past WARN_OUTPUT_TOKENS, naming
+    the first trace line or the flag."""
+    lengths = workload.output_length
+    longest = max(lengths) if len(lengths) else 0
+    if longest <= WARN_OUTPUT_TOKENS:
+        return []
+    if o.trace is None:
+        source, line, field = "--output-tokens", None, None
+    else:
+        idx = next(i for i, v in enumerate(lengths) if v > WARN_OUTPUT_TOKENS)
+        source, line, field = o.trace, trace_line_numbers(o.trace, [idx])[0], "output_length"
+        if longest > MAX_OUTPUT_TOKENS:
+            idx = next(i for i, v in enumerate(lengths) if v > MAX_OUTPUT_TOKENS)
+            line = trace_line_numbers(o.trace, [idx])[0]
+    if longest > MAX_OUTPUT_TOKENS:
+        raise InputError(f"must be at most {MAX_OUTPUT_TOKENS} tokens, got {longest}",
+                         source=source, line=line, field=field)
+    where = str(InputError("", source=source, line=line, field=field)).rstrip(": ")
+    count = sum(1 for v in lengths if v > WARN_OUTPUT_TOKENS)
+    return [f"{where}: {count} request(s) ask for more than {WARN_OUTPUT_TOKENS:,} output "
+            f"tokens (up to {longest:,}); every token is simulated, so this run may take long"]
+
+
+def check_memory(o: RunOptions, pools: list[ParsedEngineArgs], workload: Workload | None
+                 ) -> None:
+    """Refuse a run that cannot fit in memory (dynosim/inputs/memory.py), before the
+    synthetic workload or the engine is built."""
+    bs = pools[0].config.block_size
+    if workload is not None:
+        n = len(workload)
+        # an upper bound of sum(ceil(tokens / bs)), at C speed
+        blocks = (sum(workload.input_length) + sum(workload.output_length)) // bs + n
+        req_setting = o.trace or "TRACE"
+    else:
+        assert o.input_tokens is not None and o.output_tokens is not None
+        assert o.request_count is not None
+        n = max(o.request_count, 0) * max(o.turns_per_session, 1)
+        blocks = n * -(-(max(o.input_tokens, 0) + max(o.output_tokens, 0)) // bs)
+        req_setting = "--request-count"
+    if o.disaggregated:
+        workers = o.num_prefill_workers + o.num_decode_workers
+        workers_setting = "--num-prefill-workers" if (
+            o.num_prefill_workers >= o.num_decode_workers) else "--num-decode-workers"
+        flag = "--prefill-engine-args"
+    else:
+        workers, workers_setting, flag = o.num_workers, "--num-workers", "--extra-engine-args"
+    per_worker = max(a.config.num_gpu_blocks for a in pools)
+    check_fits(run_demands(
+        requests=n, requests_setting=req_setting, workers=workers,
+        workers_setting=workers_setting, kv_blocks_per_worker=per_worker,
+        blocks_setting=f"{flag} num_gpu_blocks", workload_blocks=blocks))
 
 
 class Replay:
@@ -166,6 +249,21 @@ class Replay:
             for msg in args.warnings:
                 out.append(f"{flag}: {msg}")
         return out + self.notes
+
+    def rejection_warnings(self) -> list[str]:
+        """After the run: rejected requests by reason, with the first trace lines affected."""
+        if self.sim.rejected == 0:
+            return []
+        trace = self.options.trace
+
+        def where(idxs: list[int]) -> str:
+            if trace is None:
+                return "requests " + ", ".join(str(i + 1) for i in idxs)
+            lines = trace_line_numbers(trace, idxs)
+            return f"{trace} line{'s' if len(lines) > 1 else ''} " + ", ".join(map(str, lines))
+
+        return rejection_warnings(self.sim.collect(), self.workload,
+                                  [p.config for p in self.pools], where)
 
     def advance(self, max_steps: int) -> bool:
         """Run up to max_steps engine instants. True while work remains."""
@@ -314,19 +412,33 @@ def build_topology(o: RunOptions) -> tuple[Topology, list[ParsedEngineArgs], dic
     return topo, [pre, dec], router_norm
 
 
-def build_replay(o: RunOptions) -> Replay:
+def build_replay(o: RunOptions,
+                 before_engine: Callable[[PlannerConfig | None], None] | None = None) -> Replay:
+    """Validate every input, then build the engine. `before_engine(planner config)` runs
+    once all inputs are known good and before anything big is built (the CLI checks its
+    output locations there)."""
     validate_options(o)
     topo, pools, router_norm = build_topology(o)
+    if o.trace is None:
+        check_memory(o, pools, None)
     workload = load_workload(o)
+    if o.trace is not None:
+        check_memory(o, pools, workload)
+    length_notes = check_output_lengths(o, workload)
+    planned = None
+    if o.planner_config is not None:
+        planned = build_planner(o.planner_config, pools, o.disaggregated)
+    if before_engine is not None:
+        before_engine(planned[1] if planned is not None else None)
     t0 = time.perf_counter()
     max_ms = o.max_sim_time_seconds * 1000.0 if o.max_sim_time_seconds is not None else -1.0
     sim = Simulation(workload, pools[0].config, o.num_workers, o.replay_concurrency or 0,
                      max_ms, topo)
     replay = Replay(o, workload, pools, sim, (time.perf_counter() - t0) * 1000.0)
     replay.router_config = router_norm
-    if o.planner_config is not None:
-        planner, config, startup_ms, notes = build_planner(o.planner_config, pools,
-                                                           o.disaggregated)
+    replay.notes.extend(length_notes)
+    if planned is not None:
+        planner, config, startup_ms, notes = planned
         sim.enable_ticks(config.scale_interval_s * 1000.0, startup_ms)
         replay.planner = planner
         replay.planner_config = config

@@ -22,7 +22,12 @@ class ConfigError(Exception):
 
 
 def show_value(value: Any, limit: int = 60) -> str:
-    """A short JSON rendering of a user-supplied value for error messages."""
+    """A short JSON rendering of a user-supplied value for error messages (NaN and the
+    infinities as `nan`, `inf`, `-inf`: JSON would call them null)."""
+    if isinstance(value, float) and value != value:
+        return "nan"
+    if isinstance(value, float) and value in (float("inf"), float("-inf")):
+        return "inf" if value > 0 else "-inf"
     try:
         text = msgspec.json.encode(value).decode()
     except (TypeError, ValueError, OverflowError):

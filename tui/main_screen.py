@@ -60,6 +60,7 @@ class ExportSettings:
     base_dir: str = "."
     report_json: str | None = None  # also written on export, as the headless run would
     report_jsonl: str | None = None
+    inputs: tuple[tuple[str, str | None], ...] = ()  # the run's input files (never overwritten)
 
 
 class MainScreen(Screen[None]):
@@ -356,7 +357,8 @@ class MainScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="export", exit_on_error=False)
     def _write_export(self, report: Report, path: str, settings: ExportSettings) -> None:
         try:
-            export_report(report, path, settings.report_json, settings.report_jsonl)
+            export_report(report, path, settings.report_json, settings.report_jsonl,
+                          settings.inputs)
         except Exception as exc:  # shown to the user; the run goes on
             self.post_message(ExportFailed(path, str(exc)))
         else:

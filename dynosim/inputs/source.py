@@ -119,7 +119,12 @@ _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
 
 
 def decode_yaml(text: str, source: str) -> Any:
-    loader = _UniqueKeyLoader(text)
+    try:  # the reader checks every character up front (a NUL, a control character...)
+        loader = _UniqueKeyLoader(text)
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        raise InputError(f"invalid YAML: character #x{exc.character:04x} is not allowed",
+                         source=source, line=line) from None
     loader.name = source
     try:
         return loader.get_single_data()

@@ -125,10 +125,34 @@ def _from_msgspec(message: str, source: str, lineno: int) -> InputError:
     return InputError(text[:1].lower() + text[1:], source=source, line=lineno, field=field)
 
 
+# Compressed traces are read transparently, recognised by their first bytes (Dynamo's own
+# request traces are shipped as .jsonl.gz).
+_COMPRESSED: tuple[tuple[bytes, str], ...] = (
+    (b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"),
+)
+
+
+def _decompress(data: bytes, kind: str, path: str) -> bytes:
+    import bz2
+    import gzip
+    import lzma
+    import zlib
+
+    try:
+        if kind == "gzip":
+            return gzip.decompress(data)
+        if kind == "bzip2":
+            return bz2.decompress(data)
+        return lzma.decompress(data)
+    except (OSError, EOFError, ValueError, lzma.LZMAError, zlib.error) as e:
+        raise InputError(f"is a {kind} file that cannot be decompressed ({e})",
+                         source=path) from None
+
+
 def _read_bytes(path: str) -> bytes:
     try:
         with open(path, "rb") as f:
-            return f.read()
+            data = f.read()
     except IsADirectoryError:
         raise InputError("is a directory, expected a trace file", source=path) from None
     except FileNotFoundError:
@@ -137,6 +161,37 @@ def _read_bytes(path: str) -> bytes:
         raise InputError("permission denied reading trace file", source=path) from None
     except OSError as e:
         raise InputError(f"cannot read trace file: {e.strerror or e}", source=path) from None
+    for magic, kind in _COMPRESSED:
+        if data.startswith(magic):
+            data = _decompress(data, kind, path)
+            break
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    nul = data.find(b"\x00", 0, 1 << 16)
+    if nul >= 0:
+        line = data.count(b"\n", 0, nul) + 1
+        raise InputError(f"is a binary file (a NUL byte at offset {nul}), not a JSONL trace",
+                         source=path, line=line)
+    return data
+
+
+def trace_line_numbers(path: str, indices: list[int]) -> list[int]:
+    """The 1-based file lines of the requests with these workload indices (request k is the
+    k-th non-blank line, as `load_mooncake` reads them)."""
+    wanted = set(indices)
+    if not wanted:
+        return []
+    found: dict[int, int] = {}
+    k = 0
+    for lineno, raw in enumerate(_read_bytes(path).split(b"\n"), 1):
+        if not raw.strip():
+            continue
+        if k in wanted:
+            found[k] = lineno
+            if len(found) == len(wanted):
+                break
+        k += 1
+    return [found.get(i, 0) for i in indices]
 
 
 def _pick(a: Any, b: Any, name_a: str, name_b: str, source: str, lineno: int) -> Any:
@@ -185,8 +240,6 @@ def _load(
     bs = int(trace_block_size)
     source = str(path)
     data = _read_bytes(path)
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
 
     wl = Workload(bs)
     decode = _ROW_DECODER.decode

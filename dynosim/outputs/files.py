@@ -1,21 +1,18 @@
-"""Writing a report's files: every requested output in one staged set that appears together or
-not at all, the HTML rendered once per call (an export and the planner's page share it)."""
+"""Writing a report's files: every planned output (`outputs.plan`) in one staged set that
+appears together or not at all (an error, Ctrl-C or SIGTERM leaves nothing behind); the HTML
+is rendered once per call (an export and the planner's page share it)."""
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import IO, Any, Callable, NamedTuple
 
 from dynosim.outputs.html_report import render_html
-from dynosim.outputs.planner_log import snapshot_log_path, write_snapshot_log
+from dynosim.outputs.plan import EXPORT_PLANNER_LOG, OutputPlan, Target
+from dynosim.outputs.planner_log import dump_snapshot_log, snapshot_log_path
 from dynosim.outputs.report import Report
-from dynosim.outputs.writers import (
-    StagedFiles,
-    write_json_atomic,
-    write_ndjson_atomic,
-    write_parquet_atomic,
-    write_text_atomic,
-)
+from dynosim.outputs.writers import StagedFiles, dump_json, dump_ndjson, dump_parquet, dump_text
 from planner.config import PlannerConfig
 
 
@@ -35,37 +32,53 @@ def planner_files(config: PlannerConfig, now: datetime | None = None) -> Planner
     return PlannerFiles(html=html, log=snapshot_log_path(config.report_output_dir, base))
 
 
-def write_outputs(report: Report, *, report_json: str | None, report_jsonl: str | None,
-                  export_dir: str | None, planner: PlannerFiles | None = None) -> list[str]:
-    """Write every requested file; they appear together or (on any error or Ctrl-C) not at all.
-    Returns the paths written."""
+class WrittenFiles(NamedTuple):
+    paths: dict[str, str]  # Target.what -> the path written (a default name may have become -N)
+    broken_pipes: list[str]  # stream targets whose reader had gone (`| head`)
+
+
+def write_outputs(report: Report, plan: OutputPlan,
+                  on_commit: Callable[[], None] | None = None) -> WrittenFiles:
+    """Write every planned file; they appear together or not at all. `on_commit` runs once
+    they are all in place (see StagedFiles.commit)."""
     obj = report.json_obj()
     page: str | None = None
-    with StagedFiles() as staged:
-        if report_json:
-            write_json_atomic(staged.path_for(report_json), obj)
-        if report_jsonl:
-            write_ndjson_atomic(staged.path_for(report_jsonl), report.records_table())
-        if export_dir:
-            os.makedirs(export_dir, exist_ok=True)
-            join = os.path.join
-            write_json_atomic(staged.path_for(join(export_dir, "report.json")), obj)
-            write_ndjson_atomic(staged.path_for(join(export_dir, "requests.jsonl")),
-                                report.records_table())
-            write_parquet_atomic(staged.path_for(join(export_dir, "requests.parquet")),
-                                 report.frame())
-            write_text_atomic(staged.path_for(join(export_dir, "summary.txt")),
-                              report.table() + "\n")
-            write_parquet_atomic(staged.path_for(join(export_dir, "worker_samples.parquet")),
-                                 report.samples_frame())
+
+    def html() -> str:
+        nonlocal page
+        if page is None:
             page = render_html(report)
-            write_text_atomic(staged.path_for(join(export_dir, "report.html")), page)
-            if report.planner_sla is not None:
-                write_snapshot_log(str(staged.path_for(join(export_dir, "planner.log.jsonl.gz"))),
-                                   report.planner_snapshots, *report.planner_sla)
-        if planner is not None and report.planner_sla is not None:
-            write_snapshot_log(str(staged.path_for(planner.log)), report.planner_snapshots,
-                               *report.planner_sla)
-            write_text_atomic(staged.path_for(planner.html),
-                              page if page is not None else render_html(report))
-        return staged.commit()
+        return page
+
+    def planner_log(fh: IO[bytes]) -> None:
+        assert report.planner_sla is not None
+        dump_snapshot_log(fh, report.planner_snapshots, *report.planner_sla)
+
+    export: dict[str, Callable[[IO[bytes]], Any]] = {
+        "report.json": lambda fh: dump_json(fh, obj),
+        "requests.jsonl": lambda fh: dump_ndjson(fh, report.records_table()),
+        "requests.parquet": lambda fh: dump_parquet(fh, report.frame()),
+        "summary.txt": lambda fh: dump_text(fh, report.table() + "\n"),
+        "worker_samples.parquet": lambda fh: dump_parquet(fh, report.samples_frame()),
+        "report.html": lambda fh: dump_text(fh, html()),
+        EXPORT_PLANNER_LOG: planner_log,
+    }
+    jobs: list[tuple[Target, Callable[[IO[bytes]], Any]]] = []
+    if plan.report_json is not None:
+        jobs.append((plan.report_json, lambda fh: dump_json(fh, obj)))
+    if plan.report_jsonl is not None:
+        jobs.append((plan.report_jsonl, lambda fh: dump_ndjson(fh, report.records_table())))
+    jobs += [(t, export[name]) for name, t in plan.export.items()]
+    if plan.planner_html is not None:
+        jobs.append((plan.planner_html, lambda fh: dump_text(fh, html())))
+    if plan.planner_log is not None:
+        jobs.append((plan.planner_log, planner_log))
+    with StagedFiles() as staged:
+        for target, dump in jobs:
+            with staged.open(target.real, shown=target.path, stream=target.stream,
+                             fd=target.fd, exclusive=target.exclusive) as fh:
+                dump(fh)
+        for path in plan.stale:
+            staged.remove_at_commit(path)
+        final = staged.commit(on_commit)
+        return WrittenFiles({t.what: p for (t, _), p in zip(jobs, final)}, staged.broken_pipes)

@@ -3,7 +3,7 @@
 * stdout lines: `Scaling events:` then `  t=110.0s [agg]: 2 -> 3 (scale_up)` per event (the
   form of the reference summaries), and `Planner ticks: N`;
 * `<basename>.log.jsonl.gz`: a metadata line, then one snapshot per recorded tick, keys
-  sorted, written atomically (`writers.atomic_target`: temporary file, fsync, rename);
+  sorted, written atomically (temporary file in the same directory, then rename);
 * `planner_report_section(...)`: the planner part of the JSON report.
 """
 from __future__ import annotations
@@ -12,11 +12,11 @@ import gzip
 import json
 import os
 from datetime import datetime, timezone
-from typing import Sequence
+from typing import IO, Sequence
 
 import msgspec
 
-from dynosim.outputs.writers import atomic_target
+from dynosim.outputs.writers import write_one
 from planner.config import PlannerConfig, ResolvedGpus
 from planner.planner import SCHEMA
 from planner.types import ScalingEvent
@@ -59,15 +59,23 @@ def snapshot_log_path(report_output_dir: str, basename: str) -> str:
     return os.path.join(report_output_dir, f"{basename}.log.jsonl.gz")
 
 
+def dump_snapshot_log(fh: IO[bytes], snapshots: Sequence[dict[str, object]], ttft_ms: float,
+                      itl_ms: float, html_report_path: str | None = None,
+                      generated_at: datetime | None = None) -> None:
+    """The gzip JSONL log into an open binary file."""
+    meta = metadata_record(ttft_ms, itl_ms, len(snapshots), html_report_path, generated_at)
+    with gzip.GzipFile(fileobj=fh, mode="wb", mtime=0) as gz:
+        gz.write((json.dumps(meta, sort_keys=True) + "\n").encode())
+        for snap in snapshots:
+            gz.write((json.dumps(snap, sort_keys=True) + "\n").encode())
+
+
 def write_snapshot_log(path: str, snapshots: Sequence[dict[str, object]], ttft_ms: float,
                        itl_ms: float, html_report_path: str | None = None,
                        generated_at: datetime | None = None) -> None:
     """Write the gzip JSONL log atomically (the final name appears complete or not at all)."""
-    meta = metadata_record(ttft_ms, itl_ms, len(snapshots), html_report_path, generated_at)
-    with atomic_target(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
-        gz.write((json.dumps(meta, sort_keys=True) + "\n").encode())
-        for snap in snapshots:
-            gz.write((json.dumps(snap, sort_keys=True) + "\n").encode())
+    write_one(path, lambda fh: dump_snapshot_log(fh, snapshots, ttft_ms, itl_ms,
+                                                 html_report_path, generated_at))
 
 
 def read_snapshot_log(path: str) -> tuple[dict[str, object], list[dict[str, object]]]:

@@ -5,7 +5,6 @@ the value holds no renderer: `outputs.files.write_outputs` renders the HTML once
 """
 from __future__ import annotations
 
-import datetime as _dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,7 +52,7 @@ class Report:
         return {**self.summary, "dynosim": self.run}
 
     def table(self) -> str:
-        return format_report_table(self.summary)
+        return format_report_table(self.summary, int(self.run.get("rejected_requests") or 0))
 
     def records_table(self) -> pl.DataFrame:
         """Every request's record as a row, nested fields included (built once: JSONL, the
@@ -182,8 +181,3 @@ def build_report(i: ReportInputs) -> Report:
         report.planner_snapshots = list(planner.snapshots)
         report.planner_sla = (planner.config.ttft_ms, planner.config.itl_ms)
     return report
-
-
-def default_report_path() -> str:
-    stamp = _dt.datetime.now().strftime("%Y%m%d_%H%M%S")
-    return f"dynosim_replay_report_{stamp}.json"

@@ -34,6 +34,7 @@ def test_the_pressure_cases_cover_the_p_d_splits() -> None:
     assert {(3, 1), (2, 2), (4, 1), (1, 2)} <= splits
 
 
+@pytest.mark.slow  # a 1500-request trace through two pools per case
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c["name"])
 def test_handoffs_and_summary_equal_the_reference(case: dict) -> None:
     replay = build_replay(RunOptions(

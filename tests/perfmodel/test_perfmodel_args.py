@@ -83,8 +83,8 @@ def test_uncalibrated_combination_warns():
     p = parse_engine_args({**AIC, "aic_system": "l40s", "aic_model_path": "Qwen/Qwen3-8B"})
     assert p.config.timing_kind == TIMING_ROOFLINE
     assert len(p.warnings) == 1 and "uncalibrated" in p.warnings[0]
-    p = parse_engine_args({**AIC, "aic_backend": "sglang"})
-    assert "uncalibrated" in p.warnings[0]
+    p = parse_engine_args({**AIC, "aic_backend": "sglang", "aic_system": "b200_sxm"})
+    assert "uncalibrated" in p.warnings[0] and "(sglang)" in p.warnings[0]
     # a dtype override keeps the fitted efficiencies but says so
     p = parse_engine_args({**AIC, "aic_kv_cache_dtype": "bfloat16"})
     assert "override" in p.warnings[0]
