@@ -12,6 +12,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from engine_bench import engine_rows
@@ -26,13 +27,15 @@ AIC_ARGS = json.dumps({"aic_backend": "vllm", "aic_system": "h200_sxm",
 
 def ours(args: list[str], interpreted: bool = False, records: bool = False) -> dict:
     env = dict(os.environ)
-    if records:
-        env["BENCH_RECORDS"] = "1"
     env.pop("DYNOSIM_INTERPRETED", None)
     if interpreted:
         env["DYNOSIM_INTERPRETED"] = "1"
-    out = subprocess.run([sys.executable, str(ROOT / "bench" / "run_once.py"), *args],
-                         cwd=ROOT / "bench", env=env, capture_output=True, text=True, check=True)
+    with tempfile.TemporaryDirectory(prefix="dynosim_bench_") as tmp:
+        if records:  # also write what --export writes
+            env["BENCH_EXPORT"] = os.path.join(tmp, "export")
+        out = subprocess.run([sys.executable, str(ROOT / "bench" / "run_once.py"), *args],
+                             cwd=ROOT / "bench", env=env, capture_output=True, text=True,
+                             check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -123,6 +126,16 @@ def planner_rows(runs: int) -> None:
           f"also simulates more workers)")
 
 
+def report_and_planner_rows(runs: int) -> None:
+    """Reports linear in their size, --export against headless, and a 1-hour planner run
+    against the same replay without one (issue 13; bench/report_bench.py, planner_bench.py)."""
+    for script in ("report_bench.py", "planner_bench.py"):
+        out = subprocess.run([sys.executable, str(ROOT / "bench" / script), str(max(3, runs))],
+                             cwd=ROOT / "bench", capture_output=True, text=True)
+        print(out.stdout.strip() if out.returncode == 0
+              else f"{script} failed: {out.stderr.strip()[-300:]}")
+
+
 def tui_rows(runs: int) -> None:
     """The live view at max speed against headless (issue 7): one process alternating
     headless and live replays `runs` times (see bench/tui_bench.py)."""
@@ -192,6 +205,7 @@ def main() -> int:
     html = subprocess.run([sys.executable, str(ROOT / "bench" / "html_bench.py")], cwd=ROOT,
                           capture_output=True, text=True)
     print(html.stdout.strip() or f"html bench failed: {html.stderr.strip()[-300:]}")
+    report_and_planner_rows(a.runs)
     aic_rows(rows, a.runs)
     sweep_rows(a.runs)
     if not a.skip_memory:
@@ -199,7 +213,7 @@ def main() -> int:
         m = ours(["--input-tokens", "1024", "--output-tokens", "64", "--request-count",
                   str(n_req), "--request-rate", "100", "--num-workers", "4"], records=True)
         print(f"memory: {n_req} synthetic requests (ISL 1024, OSL 64, 4 workers): peak RSS "
-              f"{m['peak_rss_mb']:.0f} MB (incl. per-request records and Parquet frame), "
+              f"{m['peak_rss_mb']:.0f} MB including the export (target <= 500), "
               f"{m['replay_s']:.1f} s, {m['completed']} completed")
     return 0
 

@@ -40,8 +40,16 @@ PACED_TICK_S: Final = 1 / 30
 PACED_BUDGET_S: Final = 0.025
 # Redraw cadences: the header is the "frame" (>= 10/s); tables and plots cost more.
 STATUS_EVERY_S: Final = 0.066  # checked once per slice, so up to a slice late: >= 10/s
+STATUS_EVERY_MAX_S: Final = 0.08  # at max speed: ~11/s (each header frame costs several ms)
 TABLE_EVERY_S: Final = 0.2
 PLOTS_EVERY_S: Final = 0.35
+# At max speed every millisecond of drawing is a millisecond the engine does not run: the table
+# and plots redraw less often, and the plots (plotext: tens of ms for the three) at most so
+# often that drawing them takes PLOTS_MAX_SHARE of the wall time, however slow the machine.
+TABLE_EVERY_MAX_S: Final = 0.5
+PLOTS_EVERY_MAX_S: Final = 1.0
+PLOTS_MAX_SHARE: Final = 0.03
+PLOTS_EVERY_LONGEST_S: Final = 3.0
 # Event-loop turns given back after each engine slice at max speed: a repaint needs a few hops
 # (idle -> update timer -> compositor), one turn each.
 YIELD_TURNS: Final = 3
@@ -165,7 +173,9 @@ class MainScreen(Screen[None]):
         now = time.perf_counter()
         driver = self.driver
         snap = None
-        if force or now - self._last_status >= STATUS_EVERY_S:
+        flat_out = driver.clock.is_max and driver.running
+        if force or now - self._last_status >= (STATUS_EVERY_MAX_S if flat_out
+                                                else STATUS_EVERY_S):
             self._last_status = now
             snap = driver.sim.snapshot()
             by_state = [0, 0, 0, 0]
@@ -182,13 +192,20 @@ class MainScreen(Screen[None]):
                 router_hit_rate=snap.router_hit_rate,  # -1: no KV router
                 transfers=(snap.transfers_in_flight
                            if any(w.kind != POOL_AGG for w in snap.workers) else -1)))
-        if force or now - self._last_table >= TABLE_EVERY_S:
+        if force or now - self._last_table >= (TABLE_EVERY_MAX_S if flat_out else TABLE_EVERY_S):
             self._last_table = now
             snap = snap or driver.sim.snapshot()
             self.worker_table.update_workers(snap.workers)
-        if force or now - self._last_plots >= PLOTS_EVERY_S:
+        if force or now - self._last_plots >= self._plots_every(flat_out):
             self._last_plots = now
             self._refresh_plots()
+
+    def _plots_every(self, flat_out: bool) -> float:
+        if not flat_out:
+            return PLOTS_EVERY_S
+        drawn = (self.ttft_plot.last_draw_s + self.itl_plot.last_draw_s
+                 + self.count_plot.last_draw_s)
+        return min(PLOTS_EVERY_LONGEST_S, max(PLOTS_EVERY_MAX_S, drawn / PLOTS_MAX_SHARE))
 
     def _refresh_plots(self) -> None:
         clock = self.driver.clock_ms

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -301,6 +302,7 @@ class PlotView(Widget):
         self._y_floor = 0.0
         self._strips: list[Strip] | None = None
         self._strips_size = Size(0, 0)
+        self.last_draw_s = 0.0  # wall time of the last redraw (the screen paces plots by it)
 
     def plot(self, lines: Sequence[Line], x_max: float, rules: Sequence[Rule] = (),
              y_floor: float = 0.0) -> None:
@@ -318,10 +320,13 @@ class PlotView(Widget):
         return Strip.blank(size.width, self.rich_style)
 
     def _draw(self, size: Size) -> list[Strip]:
+        t0 = time.perf_counter()
         rows = plot_rows(size.width, size.height, self._lines, max(self._x_max, 1000.0),
                          self._rules, y_floor=self._y_floor)
         maker = StripMaker(self.rich_style)
-        return [maker.strip(row, size.width) for row in rows]
+        strips = [maker.strip(row, size.width) for row in rows]
+        self.last_draw_s = time.perf_counter() - t0
+        return strips
 
 
 # ---- what the screen plots ----------------------------------------------------------------------

@@ -12,7 +12,7 @@ from dynosim.outputs.html_report import render_html
 from dynosim.outputs.plan import EXPORT_PLANNER_LOG, OutputPlan, Target
 from dynosim.outputs.planner_log import dump_snapshot_log, snapshot_log_path
 from dynosim.outputs.report import Report
-from dynosim.outputs.writers import StagedFiles, dump_json, dump_jsonl, dump_parquet, dump_text
+from dynosim.outputs.writers import StagedFiles, dump_json, dump_ndjson, dump_parquet, dump_text
 from planner.config import PlannerConfig
 
 
@@ -42,7 +42,6 @@ def write_outputs(report: Report, plan: OutputPlan,
     """Write every planned file; they appear together or not at all. `on_commit` runs once
     they are all in place (see StagedFiles.commit)."""
     obj = report.json_obj()
-    records: list[dict[str, Any]] | None = None
     page: str | None = None
 
     def html() -> str:
@@ -51,19 +50,13 @@ def write_outputs(report: Report, plan: OutputPlan,
             page = render_html(report)
         return page
 
-    def get_records() -> list[dict[str, Any]]:
-        nonlocal records
-        if records is None:
-            records = report.records()
-        return records
-
     def planner_log(fh: IO[bytes]) -> None:
         assert report.planner_sla is not None
         dump_snapshot_log(fh, report.planner_snapshots, *report.planner_sla)
 
     export: dict[str, Callable[[IO[bytes]], Any]] = {
         "report.json": lambda fh: dump_json(fh, obj),
-        "requests.jsonl": lambda fh: dump_jsonl(fh, get_records()),
+        "requests.jsonl": lambda fh: dump_ndjson(fh, report.records_table()),
         "requests.parquet": lambda fh: dump_parquet(fh, report.frame()),
         "summary.txt": lambda fh: dump_text(fh, report.table() + "\n"),
         "worker_samples.parquet": lambda fh: dump_parquet(fh, report.samples_frame()),
@@ -74,7 +67,7 @@ def write_outputs(report: Report, plan: OutputPlan,
     if plan.report_json is not None:
         jobs.append((plan.report_json, lambda fh: dump_json(fh, obj)))
     if plan.report_jsonl is not None:
-        jobs.append((plan.report_jsonl, lambda fh: dump_jsonl(fh, get_records())))
+        jobs.append((plan.report_jsonl, lambda fh: dump_ndjson(fh, report.records_table())))
     jobs += [(t, export[name]) for name, t in plan.export.items()]
     if plan.planner_html is not None:
         jobs.append((plan.planner_html, lambda fh: dump_text(fh, html())))

@@ -13,6 +13,8 @@ Long series are decimated to at most `MAX_POINTS` points per trace.
 """
 from __future__ import annotations
 
+import base64
+import functools
 import html
 import json
 import math
@@ -27,6 +29,7 @@ MAX_POINTS = 2000  # per trace, after decimation
 HEATMAP_BINS = 400  # time bins of the per-worker heat maps
 MAX_LINE_WORKERS = 16  # more engines than this: a heat map instead of one line per engine
 MAX_EVENT_LINES = 200  # more scale events than this: markers instead of vertical lines
+PLOT_CONFIG = json.dumps({"displaylogo": False, "responsive": True})
 
 PLANNER_PANELS = (
     "panel-replicas", "panel-request-rate", "panel-observed-ttft", "panel-observed-itl",
@@ -57,12 +60,6 @@ h1 { font-size: 20px; margin: 0 0 6px 0; } h2 { font-size: 16px; margin: 24px 0 
 .panel { min-height: 320px; } .wide { grid-column: 1 / span 2; }
 pre { background: #f6f8fa; padding: 10px; font-size: 12px; overflow-x: auto; }
 """
-
-
-def _go() -> Any:
-    import plotly.graph_objects as go
-
-    return go
 
 
 def _fmt_clock(seconds: float) -> str:
@@ -109,57 +106,153 @@ def replica_transitions(snaps: Sequence[dict[str, Any]]) -> int:
     return n
 
 
+@functools.lru_cache(maxsize=1)
+def _template() -> dict[str, Any]:
+    """plotly's "plotly_white" template, read from plotly's package data (loading it through
+    plotly.io builds graph objects and imports their validators: half a second)."""
+    from importlib.resources import files
+
+    return json.loads(files("plotly").joinpath("package_data/templates/plotly_white.json")
+                      .read_text(encoding="utf-8"))
+
+
+def _typed_array(a: np.ndarray) -> Any:
+    """A numeric array as a plotly.js typed-array spec (base64 of its little-endian bytes):
+    about a third of the JSON text, and what plotly's own figures emit."""
+    if a.size == 0 or a.dtype.kind not in "fiub":
+        return a.tolist()
+    if a.dtype.kind == "f" or a.dtype.kind == "b":
+        a, code = a.astype("<f8", copy=False), "f8"
+    elif a.min() >= -(2 ** 31) and a.max() < 2 ** 31:
+        a, code = a.astype("<i4", copy=False), "i4"
+    else:
+        a, code = a.astype("<f8"), "f8"
+    spec = {"dtype": code, "bdata": base64.b64encode(np.ascontiguousarray(a).tobytes()).decode()}
+    if a.ndim > 1:
+        spec["shape"] = ", ".join(str(d) for d in a.shape)
+    return spec
+
+
+def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if v is not None}
+
+
+class _Figure:
+    """A plotly figure as plain dicts: traces, shapes and annotations are collected in lists
+    and handed to plotly.js once. (Each `add_vline` on a graph-objects figure re-validates
+    every shape already on it, which made the report quadratic in scaling events.)"""
+
+    def __init__(self, layout: dict[str, Any] | None = None,
+                 rows: Sequence[str] = ("",)) -> None:
+        self.data: list[dict[str, Any]] = []
+        self.layout: dict[str, Any] = layout if layout is not None else {}
+        self.shapes: list[dict[str, Any]] = []
+        self.annotations: list[dict[str, Any]] = list(self.layout.pop("annotations", []))
+        self.rows = tuple(rows)  # axis suffixes: "" for x/y, "2" for x2/y2, ...
+
+    def add(self, kind: str, row: int = 1, **props: Any) -> None:
+        if row > 1:
+            props["xaxis"], props["yaxis"] = f"x{self.rows[row - 1]}", f"y{self.rows[row - 1]}"
+        props["type"] = kind
+        self.data.append(props)
+
+    def axis(self, name: str, **props: Any) -> None:
+        self.layout.setdefault(name, {}).update(props)
+
+    def _rows_with_data(self) -> list[str]:
+        used = {t.get("yaxis", "y")[1:] for t in self.data}
+        return [r for r in self.rows if r in used]
+
+    def vline(self, x: float, line: dict[str, Any], label: str | None = None) -> None:
+        """A vertical line over the full height of every subplot that has data."""
+        for r in self._rows_with_data():
+            self.shapes.append({"type": "line", "x0": x, "x1": x, "xref": f"x{r}",
+                                "y0": 0, "y1": 1, "yref": f"y{r} domain", "line": line})
+            if label:
+                self.annotations.append({"text": label, "showarrow": False, "x": x,
+                                         "xanchor": "left", "xref": f"x{r}", "y": 1,
+                                         "yanchor": "top", "yref": f"y{r} domain"})
+
+    def hline(self, y: float, line: dict[str, Any], label: str | None = None) -> None:
+        """A horizontal line across every subplot that has data, labelled top right."""
+        for r in self._rows_with_data():
+            self.shapes.append({"type": "line", "x0": 0, "x1": 1, "xref": f"x{r} domain",
+                                "y0": y, "y1": y, "yref": f"y{r}", "line": line})
+            if label:
+                self.annotations.append({"text": label, "showarrow": False, "x": 1,
+                                         "xanchor": "right", "xref": f"x{r} domain", "y": y,
+                                         "yanchor": "bottom", "yref": f"y{r}"})
+
+    def to_dict(self) -> dict[str, Any]:
+        layout = dict(self.layout)
+        if self.shapes:
+            layout["shapes"] = self.shapes
+        if self.annotations:
+            layout["annotations"] = self.annotations
+        return {"data": self.data, "layout": layout}
+
+
 class _Page:
     def __init__(self) -> None:
         self.parts: list[str] = []
 
-    def figure(self, div_id: str, fig: Any, title: str, *, height: int = 320,
+    def figure(self, div_id: str, fig: _Figure, title: str, *, height: int = 320,
                wide: bool = False, x_title: str | None = "simulated time (s)") -> None:
-        fig.update_layout(
+        fig.layout.update(
             title={"text": title, "x": 0.5, "font": {"size": 14}}, height=height,
-            margin={"l": 60, "r": 20, "t": 40, "b": 45}, template="plotly_white",
+            margin={"l": 60, "r": 20, "t": 40, "b": 45}, template=_template(),
             legend={"orientation": "h", "y": -0.22, "font": {"size": 10}},
         )
         if not fig.data:
-            fig.add_annotation(text="no data in this run", showarrow=False, x=0.5, y=0.5,
-                               xref="paper", yref="paper", font={"color": "#888"})
+            fig.annotations.append({"text": "no data in this run", "showarrow": False,
+                                    "x": 0.5, "y": 0.5, "xref": "paper", "yref": "paper",
+                                    "font": {"color": "#888"}})
         if x_title:
-            fig.update_xaxes(title_text=x_title, title_font={"size": 11})
-        body = fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id,
-                           default_height=f"{height}px", default_width="100%",
-                           config={"displaylogo": False, "responsive": True})
+            fig.axis("xaxis", title={"text": x_title, "font": {"size": 11}})
+        spec = fig.to_dict()
+        for trace in spec["data"]:
+            for k, v in trace.items():
+                if isinstance(v, np.ndarray):
+                    trace[k] = _typed_array(v)
+        # The markup plotly's to_html emits for a div with include_plotlyjs=False (its JSON
+        # encoder would import plotly's validators for nothing: the spec is plain already).
+        data, layout = (json.dumps(spec[k], separators=(",", ":")).replace("</", "<\\/")
+                        for k in ("data", "layout"))
         cls = "panel wide" if wide else "panel"
-        self.parts.append(f'<div class="{cls}" data-panel="{div_id}">{body}</div>')
+        self.parts.append(
+            f'<div class="{cls}" data-panel="{div_id}"><div style="height:{height}px; '
+            f'width:100%;"><div id="{div_id}" class="plotly-graph-div" style="height:100%; '
+            f'width:100%;"></div><script>window.PLOTLYENV=window.PLOTLYENV || {{}};'
+            f'if (document.getElementById("{div_id}")) {{Plotly.newPlot("{div_id}", {data}, '
+            f'{layout}, {PLOT_CONFIG})}};</script></div></div>')
 
     def raw(self, text: str) -> None:
         self.parts.append(text)
 
 
-def _sla_line(fig: Any, y: float, label: str) -> None:
-    fig.add_hline(y=y, line_dash="dash", line_color="red", annotation_text=label,
-                  annotation_position="top right")
+def _sla_line(fig: _Figure, y: float, label: str) -> None:
+    fig.hline(y, {"dash": "dash", "color": "red"}, label)
 
 
 # ------------------------------------------------------------------------------ planner panels
 
 def _planner_panels(page: _Page, report: Report) -> None:
-    go = _go()
     snaps = report.planner_snapshots
     t = _col(snaps, "timestamp_s")
     sla = report.planner_sla or (math.nan, math.nan)
 
-    def line(fig: Any, key: str, name: str, *, dash: str | None = None,
+    def line(fig: _Figure, key: str, name: str, *, dash: str | None = None,
              mode: str = "lines+markers", shape: str = "linear", color: str | None = None) -> None:
         y = _col(snaps, key)
         if not _has(y):
             return
         x, y = decimate(t, y)
-        fig.add_trace(go.Scatter(x=x, y=y, name=name, mode=mode, connectgaps=True,
-                                 line={"dash": dash, "shape": shape, "color": color},
-                                 marker={"size": 4}))
+        fig.add("scatter", x=x, y=y, name=name, mode=mode, connectgaps=True,
+                line=_drop_none({"dash": dash, "shape": shape, "color": color}),
+                marker={"size": 4})
 
     # Replica counts
-    fig = go.Figure()
+    fig = _Figure()
     line(fig, "num_prefill_replicas", "Prefill Replicas", shape="hv", color="#636efa")
     line(fig, "num_decode_replicas", "Decode Replicas", shape="hv", color="#ef553b")
     line(fig, "scale_to_prefill", "Recommended Prefill Replicas", mode="markers",
@@ -171,7 +264,7 @@ def _planner_panels(page: _Page, report: Report) -> None:
          mode="lines", shape="hv", color="#ef553b")
     page.figure("panel-replicas", fig, "Replica Counts")
 
-    fig = go.Figure()
+    fig = _Figure()
     line(fig, "observed_requests_per_second", "Observed RPS", shape="hv", mode="lines")
     line(fig, "predicted_requests_per_second", "Predicted RPS", dash="dot", mode="lines")
     page.figure("panel-request-rate", fig, "Request Rate (Observed vs Predicted)")
@@ -181,12 +274,12 @@ def _planner_panels(page: _Page, report: Report) -> None:
             ("panel-observed-itl", "observed_itl_ms", "Observed ITL vs SLA", sla[1]),
             ("panel-estimated-ttft", "estimated_ttft_ms", "Estimated TTFT vs SLA", sla[0]),
             ("panel-estimated-itl", "estimated_itl_ms", "Estimated ITL vs SLA", sla[1])):
-        fig = go.Figure()
+        fig = _Figure()
         name = title.split(" vs ")[0]
         line(fig, key, name, mode="lines" if key.startswith("observed") else "lines+markers")
         if math.isfinite(target):
             _sla_line(fig, target, f"SLA ({target:g}ms)")
-        fig.update_yaxes(title_text="ms")
+        fig.axis("yaxis", title={"text": "ms"})
         page.figure(div, fig, title)
 
     for div, field, title, value in (
@@ -198,18 +291,18 @@ def _planner_panels(page: _Page, report: Report) -> None:
              + (e.get("inflight_decode_kv_tokens") or 0))):
         page.figure(div, _engine_load_figure(t, snaps, field, value), title)
 
-    fig = go.Figure()
+    fig = _Figure()
     line(fig, "engine_rps_prefill", "Prefill Engine RPS")
     line(fig, "engine_rps_decode", "Decode Engine RPS")
-    fig.update_yaxes(title_text="req/s per engine")
+    fig.axis("yaxis", title={"text": "req/s per engine"})
     page.figure("panel-engine-capacity", fig, "Engine Capacity (req/s)")
 
-    fig = go.Figure()
+    fig = _Figure()
     line(fig, "observed_input_sequence_tokens", "Observed ISL", mode="lines", shape="hv")
     line(fig, "predicted_input_sequence_tokens", "Predicted ISL", dash="dot", mode="lines")
     line(fig, "observed_output_sequence_tokens", "Observed OSL", mode="lines", shape="hv")
     line(fig, "predicted_output_sequence_tokens", "Predicted OSL", dash="dot", mode="lines")
-    fig.update_yaxes(title_text="tokens")
+    fig.axis("yaxis", title={"text": "tokens"})
     page.figure("panel-seq-lengths", fig, "Sequence Lengths (Observed vs Predicted)")
 
     disagg = report.run.get("topology") == "disaggregated"
@@ -220,15 +313,14 @@ def _planner_panels(page: _Page, report: Report) -> None:
                 _decision_figure(t, snaps, "throughput_decision_reason", disagg),
                 "Throughput Scaling Decisions")
 
-    fig = go.Figure()
+    fig = _Figure()
     line(fig, "gpu_hours", "Cumulative GPU Hours", color="#ff66ff")
-    fig.update_yaxes(title_text="GPU hours")
+    fig.axis("yaxis", title={"text": "GPU hours"})
     page.figure("panel-gpu-hours", fig, "Cumulative GPU Hours")
 
 
 def _engine_load_figure(t: np.ndarray, snaps: Sequence[dict[str, Any]], field: str,
-                        value: Any) -> Any:
-    go = _go()
+                        value: Any) -> _Figure:
     ids: list[str] = []
     for s in snaps:
         for e in s.get(field) or []:
@@ -240,28 +332,27 @@ def _engine_load_figure(t: np.ndarray, snaps: Sequence[dict[str, Any]], field: s
     for j, s in enumerate(snaps):
         for e in s.get(field) or []:
             grid[pos[f"{e.get('worker_id')}/{e.get('dp_rank', 0)}"], j] = float(value(e))
-    fig = go.Figure()
+    fig = _Figure()
     if len(ids) > MAX_LINE_WORKERS:
         x, *rows = decimate(t, *grid)
-        fig.add_trace(go.Heatmap(x=x, y=ids, z=np.array(rows), colorscale="Viridis",
-                                 colorbar={"title": "tokens"}))
-        fig.update_yaxes(title_text="engine")
+        fig.add("heatmap", x=x, y=ids, colorscale="Viridis",
+                colorbar={"title": {"text": "tokens"}}, z=np.array(rows))
+        fig.axis("yaxis", title={"text": "engine"})
     else:
         for i, wid in enumerate(ids):
             x, y = decimate(t, grid[i])
-            fig.add_trace(go.Scatter(x=x, y=y, name=f"engine {wid}", mode="lines+markers",
-                                     marker={"size": 3}))
-        fig.update_yaxes(title_text="tokens")
+            fig.add("scatter", x=x, y=y, name=f"engine {wid}", mode="lines+markers",
+                    marker={"size": 3})
+        fig.axis("yaxis", title={"text": "tokens"})
     return fig
 
 
 def _decision_figure(t: np.ndarray, snaps: Sequence[dict[str, Any]], key: str,
-                     disagg: bool) -> Any:
+                     disagg: bool) -> _Figure:
     """Colored reason markers: one track (agg), or prefill (y=1) and decode (y=0) tracks."""
-    go = _go()
     tracks = ([(f"{key}_prefill", 1.0, "prefill"), (f"{key}_decode", 0.0, "decode")]
               if disagg else [(key, 1.0, "")])
-    fig = go.Figure()
+    fig = _Figure()
     seen: set[str] = set()
     for field, y, label in tracks:
         by_reason: dict[str, list[float]] = {}
@@ -274,16 +365,16 @@ def _decision_figure(t: np.ndarray, snaps: Sequence[dict[str, Any]], key: str,
         for reason, xs in sorted(by_reason.items()):
             x = np.asarray(xs)
             (x,) = decimate(x)
-            fig.add_trace(go.Scatter(
-                x=x, y=np.full(len(x), y), mode="markers", name=reason,
-                legendgroup=reason, showlegend=reason not in seen,
-                marker={"symbol": "square", "size": 8, "color": REASON_COLORS.get(reason)},
-                hovertemplate=f"{label} {reason}<br>t=%{{x}} s<extra></extra>"))
+            fig.add("scatter", x=x, y=np.full(len(x), y), mode="markers", name=reason,
+                    legendgroup=reason, showlegend=reason not in seen,
+                    marker=_drop_none({"symbol": "square", "size": 8,
+                                       "color": REASON_COLORS.get(reason)}),
+                    hovertemplate=f"{label} {reason}<br>t=%{{x}} s<extra></extra>")
             seen.add(reason)
     if disagg:
-        fig.update_yaxes(range=[-1, 2], tickvals=[0, 1], ticktext=["decode", "prefill"])
+        fig.axis("yaxis", range=[-1, 2], tickvals=[0, 1], ticktext=["decode", "prefill"])
     else:
-        fig.update_yaxes(range=[0, 2], tickvals=[1], ticktext=[""])
+        fig.axis("yaxis", range=[0, 2], tickvals=[1], ticktext=[""])
     return fig
 
 
@@ -304,12 +395,23 @@ def _scale_event_times(report: Report) -> list[tuple[float, str]]:
             for e in planner.get("scaling_events") or []]
 
 
-def _latency_over_time(page: _Page, report: Report, frame: Any) -> None:
-    from plotly.subplots import make_subplots
+def _two_rows(titles: tuple[str, str], spacing: float) -> _Figure:
+    """Two stacked subplots sharing the x axis (the layout plotly's make_subplots builds)."""
+    top = (1.0 - spacing) / 2
+    annotations = [{"text": text, "font": {"size": 16}, "showarrow": False, "x": 0.5,
+                    "xanchor": "center", "xref": "paper", "y": y, "yanchor": "bottom",
+                    "yref": "paper"} for text, y in zip(titles, (1.0, top))]
+    return _Figure({
+        "xaxis": {"anchor": "y", "domain": [0.0, 1.0], "matches": "x2",
+                  "showticklabels": False},
+        "yaxis": {"anchor": "x", "domain": [1.0 - top, 1.0]},
+        "xaxis2": {"anchor": "y2", "domain": [0.0, 1.0]},
+        "yaxis2": {"anchor": "x2", "domain": [0.0, top]},
+        "annotations": annotations}, rows=("", "2"))
 
-    go = _go()
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
-                        subplot_titles=("TTFT (ms)", "ITL (ms)"))
+
+def _latency_over_time(page: _Page, report: Report, frame: Any) -> None:
+    fig = _two_rows(("TTFT (ms)", "ITL (ms)"), spacing=0.08)
     events = _scale_event_times(report)
     for row, col in ((1, "ttft_ms"), (2, "itl_ms")):
         if col not in frame.columns:
@@ -321,20 +423,21 @@ def _latency_over_time(page: _Page, report: Report, frame: Any) -> None:
         y = sub[col].to_numpy().astype(float)
         window = max(10, min(500, sub.height // 50))
         xs, p50, p90 = _rolling(x, y, window)
-        fig.add_trace(go.Scatter(x=xs, y=p50, name=f"{col[:-3].upper()} p50 (rolling {window})",
-                                 mode="lines"), row=row, col=1)
-        fig.add_trace(go.Scatter(x=xs, y=p90, name=f"{col[:-3].upper()} p90 (rolling {window})",
-                                 mode="lines", line={"dash": "dash"}), row=row, col=1)
+        fig.add("scatter", row=row, x=xs, y=p50,
+                name=f"{col[:-3].upper()} p50 (rolling {window})", mode="lines")
+        fig.add("scatter", row=row, x=xs, y=p90,
+                name=f"{col[:-3].upper()} p90 (rolling {window})", mode="lines",
+                line={"dash": "dash"})
     if events:
         if len(events) <= MAX_EVENT_LINES:
+            dotted = {"dash": "dot", "color": "#888", "width": 1}
             for t, _ in events:
-                fig.add_vline(x=t, line_dash="dot", line_color="#888", line_width=1)
-        fig.add_trace(go.Scatter(
-            x=[t for t, _ in events], y=[0.0] * len(events), mode="markers",
-            name="scale event", text=[lbl for _, lbl in events],
-            marker={"symbol": "triangle-up", "size": 9, "color": "#444"},
-            hovertemplate="%{text}<br>t=%{x} s<extra></extra>"), row=1, col=1)
-    fig.update_xaxes(title_text="simulated time (s, by request completion)", row=2, col=1)
+                fig.vline(t, dotted)
+        fig.add("scatter", row=1, x=[t for t, _ in events], y=[0.0] * len(events),
+                mode="markers", name="scale event", text=[lbl for _, lbl in events],
+                marker={"symbol": "triangle-up", "size": 9, "color": "#444"},
+                hovertemplate="%{text}<br>t=%{x} s<extra></extra>")
+    fig.axis("xaxis2", title={"text": "simulated time (s, by request completion)"})
     page.figure("panel-latency-over-time", fig,
                 "TTFT and ITL over time (rolling p50/p90; scale events dotted)",
                 height=520, wide=True, x_title=None)
@@ -343,7 +446,6 @@ def _latency_over_time(page: _Page, report: Report, frame: Any) -> None:
 def _worker_panels(page: _Page, report: Report) -> None:
     """Per-worker queue depth and KV usage over time, from the engine's fixed-interval samples
     (one line per worker, or a heat map when there are many workers)."""
-    go = _go()
     samples = report.samples_frame()
     t_all = samples["time_s"].to_numpy()
     times = np.unique(t_all)
@@ -361,37 +463,34 @@ def _worker_panels(page: _Page, report: Report) -> None:
              "KV usage")):
         grid = np.full((len(workers), len(times)), np.nan)
         grid[wi, ti] = samples[col].to_numpy().astype(float)
-        fig = go.Figure()
+        fig = _Figure()
         if len(workers) > MAX_LINE_WORKERS:
             x, *rows = decimate(times, *grid, max_points=HEATMAP_BINS)
-            fig.add_trace(go.Heatmap(x=x, y=labels, z=np.array(rows), colorscale="Viridis",
-                                     colorbar={"title": unit}))
+            fig.add("heatmap", x=x, y=labels, colorscale="Viridis",
+                    colorbar={"title": {"text": unit}}, z=np.array(rows))
         else:
             for i, lbl in enumerate(labels):
                 x, y = decimate(times, grid[i])
-                fig.add_trace(go.Scatter(x=x, y=y, name=lbl, mode="lines",
-                                         line={"shape": "hv"}))
-            fig.update_yaxes(title_text=unit)
+                fig.add("scatter", x=x, y=y, name=lbl, mode="lines", line={"shape": "hv"})
+            fig.axis("yaxis", title={"text": unit})
         if col == "kv_usage" and len(workers) <= MAX_LINE_WORKERS:
-            fig.update_yaxes(range=[0, 1.05], tickformat=".0%")
+            fig.axis("yaxis", range=[0, 1.05], tickformat=".0%")
         page.figure(div, fig, title)
 
 
 def _ttft_hist(page: _Page, frame: Any) -> None:
-    go = _go()
-    fig = go.Figure()
+    fig = _Figure()
     if "ttft_ms" in frame.columns:
         y = frame["ttft_ms"].drop_nulls().to_numpy().astype(float)
         y = y[np.isfinite(y)]
         if len(y):
             counts, edges = np.histogram(y, bins=60)
-            fig.add_trace(go.Bar(x=(edges[:-1] + edges[1:]) / 2, y=counts,
-                                 width=np.diff(edges), name="requests",
-                                 marker={"color": "#636efa"}))
+            fig.add("bar", x=(edges[:-1] + edges[1:]) / 2, y=counts, width=np.diff(edges),
+                    name="requests", marker={"color": "#636efa"})
             for q, dash in ((50, "dot"), (90, "dash"), (99, "dashdot")):
-                fig.add_vline(x=float(np.percentile(y, q)), line_dash=dash, line_color="#d62728",
-                              annotation_text=f"p{q}")
-    fig.update_yaxes(title_text="requests")
+                fig.vline(float(np.percentile(y, q)), {"dash": dash, "color": "#d62728"},
+                          f"p{q}")
+    fig.axis("yaxis", title={"text": "requests"})
     page.figure("panel-ttft-hist", fig, "TTFT distribution", x_title="TTFT (ms)")
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import polars as pl
 
 from dynosim.outputs.planner_log import planner_report_section, stdout_lines
-from dynosim.outputs.records import RecordLayout, per_request_records, records_frame
+from dynosim.outputs.records import RecordLayout, flat_frame, records_table
 from dynosim.outputs.summary import build_summary
 from dynosim.outputs.table import format_report_table
 from engine.metrics import MetricColumns
@@ -39,6 +39,7 @@ class Report:
         self.planner_sla: tuple[float, float] | None = None
         # fixed-interval per-worker samples (engine/sim.py `_sample`), see samples_frame()
         self.worker_samples: dict[str, list[Any]] = {}
+        self._records: pl.DataFrame | None = None
 
     def planner_lines(self, log_path: str | None = None) -> list[str]:
         """`Scaling events:` lines and `Planner ticks: N`, as the reference prints them."""
@@ -53,11 +54,21 @@ class Report:
     def table(self) -> str:
         return format_report_table(self.summary, int(self.run.get("rejected_requests") or 0))
 
+    def records_table(self) -> pl.DataFrame:
+        """Every request's record as a row, nested fields included (built once: JSONL, the
+        Parquet frame and the HTML report all read it)."""
+        if self._records is None:
+            self._records = records_table(self._cols, self._workload, self._layout)
+        return self._records
+
     def records(self) -> list[dict[str, Any]]:
-        return per_request_records(self._cols, self._workload, self._layout)
+        """The records as dicts (one Python object tree per request: for tests and small runs;
+        the writers stream from records_table())."""
+        return self.records_table().to_dicts()
 
     def frame(self) -> pl.DataFrame:
-        return records_frame(self._cols, self._workload, self._layout)
+        """The flat scalar fields of the records (the Parquet file)."""
+        return flat_frame(self.records_table())
 
     def samples_frame(self) -> pl.DataFrame:
         """Per-worker time series sampled every second of simulated time: time_s, worker,

@@ -333,6 +333,18 @@ def dump_jsonl(fh: IO[bytes], rows: Iterable[Any]) -> int:
     return n
 
 
+NDJSON_CHUNK_ROWS = 16_384
+
+
+def dump_ndjson(fh: IO[bytes], frame: pl.DataFrame) -> int:
+    """A frame as JSONL (one compact JSON object per row, columns in order, nested lists and
+    structs included), encoded by polars column by column, in slices so the encoded text never
+    sits in memory whole; returns the number of rows."""
+    for start in range(0, frame.height, NDJSON_CHUNK_ROWS):
+        frame.slice(start, NDJSON_CHUNK_ROWS).write_ndjson(fh)
+    return frame.height
+
+
 def dump_parquet(fh: IO[bytes], frame: pl.DataFrame) -> None:
     frame.write_parquet(fh)
 
@@ -385,6 +397,11 @@ def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> None:
 
 def write_jsonl_atomic(path: str | os.PathLike[str], rows: Iterable[Any]) -> int:
     n: int = write_one(path, lambda fh: dump_jsonl(fh, rows))
+    return n
+
+
+def write_ndjson_atomic(path: str | os.PathLike[str], frame: pl.DataFrame) -> int:
+    n: int = write_one(path, lambda fh: dump_ndjson(fh, frame))
     return n
 
 

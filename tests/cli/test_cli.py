@@ -367,7 +367,7 @@ def test_interrupt_while_building_records(cli, tmp_path: Path,
     def boom(*args: Any, **kw: Any) -> Any:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(report_mod, "per_request_records", boom)
+    monkeypatch.setattr(report_mod, "records_table", boom)
     rc, out, err = cli(TINY, *OUTPUT_FLAGS)
     assert rc == 130
     assert "interrupted" in err
@@ -380,18 +380,13 @@ def test_interrupt_while_building_records(cli, tmp_path: Path,
 
 
 def test_interrupt_mid_jsonl_stream(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = report_mod.per_request_records
+    real = pl.DataFrame.write_ndjson
 
-    def partial(*args: Any, **kw: Any) -> Any:
-        rows = real(*args, **kw)
+    def partial(self: pl.DataFrame, fh: Any, *args: Any, **kw: Any) -> None:
+        real(self.head(5), fh)  # some rows reach the temp file, then ^C
+        raise KeyboardInterrupt
 
-        def gen():
-            yield from rows[:5]  # some rows reach the temp file, then ^C
-            raise KeyboardInterrupt
-
-        return gen()
-
-    monkeypatch.setattr(report_mod, "per_request_records", partial)
+    monkeypatch.setattr(pl.DataFrame, "write_ndjson", partial)
     rc, _, err = cli(TINY, "--report-jsonl", "r.jsonl")
     assert rc == 130
     assert "interrupted" in err
@@ -422,7 +417,7 @@ def test_interrupt_keeps_the_previous_file(cli, tmp_path: Path,
     def boom(*args: Any, **kw: Any) -> Any:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(report_mod, "per_request_records", boom)
+    monkeypatch.setattr(report_mod, "records_table", boom)
     rc, _, _ = cli(TINY, "--report-json", "r.json", "--report-jsonl", "r.jsonl")
     assert rc == 130
     assert (tmp_path / "r.jsonl").read_text() == "old\n"
@@ -434,7 +429,7 @@ def test_interrupt_while_writing_leaves_no_report_at_all(cli, tmp_path: Path,
     def boom(*args: Any, **kw: Any) -> Any:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(report_mod, "per_request_records", boom)
+    monkeypatch.setattr(report_mod, "records_table", boom)
     rc, _, err = cli(TINY, "--export", "out")
     assert rc == 130
     assert "no report written" in err

@@ -316,11 +316,11 @@ def test_permission_denied_before_the_run(tmp_path: Path) -> None:
 
 def test_os_error_during_the_write_is_one_line(cli, tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    def eio(fh: Any, rows: Any) -> int:
+    def eio(fh: Any, frame: Any) -> int:
         raise OSError(5, "Input/output error")
 
     import dynosim.outputs.files as files_mod
-    monkeypatch.setattr(files_mod, "dump_jsonl", eio)
+    monkeypatch.setattr(files_mod, "dump_ndjson", eio)
     rc, _, err = cli(TINY, "--report-json", "r.json", "--report-jsonl", "r.jsonl")
     assert rc == 2
     assert one_error(err) == "r.jsonl: Input/output error"
@@ -404,14 +404,14 @@ def test_sigterm_while_writing_cleans_up(cli, tmp_path: Path,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     import dynosim.outputs.files as files_mod
 
-    real = files_mod.dump_jsonl
+    real = files_mod.dump_ndjson
 
-    def term_midway(fh: Any, rows: Any) -> int:
+    def term_midway(fh: Any, frame: Any) -> int:
         fh.write(b'{"half": ')
         os.kill(os.getpid(), signal.SIGTERM)  # as `timeout`, Slurm or Kubernetes would
-        return real(fh, rows)
+        return real(fh, frame)
 
-    monkeypatch.setattr(files_mod, "dump_jsonl", term_midway)
+    monkeypatch.setattr(files_mod, "dump_ndjson", term_midway)
     rc, _, err = cli(TINY, "--report-json", "r.json", "--export", "out")
     assert rc == 143
     assert err.splitlines()[-1] == "dynosim-tui: terminated (SIGTERM); no report written"
