@@ -399,7 +399,7 @@ class Simulation:
             self.sample_t_ms.append(t)
             self.sample_worker.append(w.idx)
             self.sample_kind.append(w.kind)
-            self.sample_kv_blocks.append(w.pool.num_active())
+            self.sample_kv_blocks.append(w.kv_active())
             self.sample_kv_capacity.append(w.capacity)
             self.sample_waiting.append(len(w.waiting))
             self.sample_running.append(len(w.running))
@@ -434,11 +434,10 @@ class Simulation:
         ws: list[WorkerSnapshot] = []
         passes = 0
         for w in self.workers:
-            p = w.pool
             passes += w.passes
             ws.append(WorkerSnapshot(
                 w.idx, w.kind, w.state, w.busy, len(w.waiting), len(w.running),
-                p.num_active(), p.n_inactive, p.num_free(), p.capacity, w.prefill_backlog(),
+                w.kv_active(), w.kv_cached(), w.kv_free(), w.capacity, w.prefill_backlog(),
                 w.preemptions))
         kv = self.kv
         hit = kv.hit_rate() if kv is not None else -1.0
@@ -529,7 +528,12 @@ class Simulation:
         w = front.ids[local]
         if self.back is not None:
             r.prefill_worker = w
-        self.workers[w].enqueue(r)
+        wk = self.workers[w]
+        wk.enqueue(r)
+        if wk.rejected:
+            for x in wk.rejected:
+                self._terminal(x, t, STATUS_REJECTED)
+            wk.rejected.clear()
 
     # ---- disaggregated hand-off ---------------------------------------------------------------
     # A worker's KV state changes only between its passes: hand-off operations aimed at a busy
@@ -627,7 +631,11 @@ class Simulation:
         nblocks = ceil_div(r.prompt_len, bs)
         hashes = r.hashes
         hit = 0
-        if dw.cfg.enable_prefix_caching and dw.bs == self.hasher.block_size:
+        if dw.no_evict:
+            # TRT-LLM: no prefix credit; the whole to-completion footprint must fit
+            if dw.footprint(r) > dw._no_evict_available():
+                return False
+        elif dw.cfg.enable_prefix_caching and dw.bs == self.hasher.block_size:
             hit = pool.match_prefix(hashes, nfull)
         pinned = pool.count_inactive(hashes, 0, hit) if hit > 0 else 0
         fresh = nblocks - hit
@@ -639,6 +647,8 @@ class Simulation:
         r.blocks = blocks
         r.n_final = hit
         r.dest_reserved_ms = t
+        if dw.no_evict:
+            dw.inbound.append(r)
         topo = self.topo
         tokens = r.prompt_len
         if topo.transfer_mode == TRANSFER_DESTINATION_MISSING:
@@ -712,7 +722,7 @@ class Simulation:
         m.last_token_ms.append(r.last_token_ms)
         m.terminal_ms.append(t)
         m.input_length.append(r.prompt_len)
-        m.requested_output.append(r.max_out)
+        m.requested_output.append(r.requested_out)
         m.output_tokens.append(r.gen)
         m.reused_tokens.append(r.reused)
         m.first_reused_tokens.append(r.first_reused)
