@@ -7,7 +7,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
-SOURCES := $(wildcard engine/*.py dynosim/*.py dynosim/perfmodel/*.py planner/*.py tui/*.py) pyproject.toml setup.py
+SOURCES := $(wildcard engine/*.py dynosim/*.py dynosim/*/*.py planner/*.py tui/*.py) pyproject.toml setup.py
 
 .PHONY: all install run tui test test-interpreted snapshot-update bench clean
 
@@ -42,7 +42,7 @@ test-interpreted: $(STAMP)
 
 # Re-record the TUI screen snapshots (review the SVG diffs before committing them).
 snapshot-update: $(STAMP)
-	cd tests && ../$(PY) -m pytest -q -p no:cacheprovider --rootdir=. test_tui_snapshots.py --snapshot-update
+	cd tests && ../$(PY) -m pytest -q -p no:cacheprovider --rootdir=. tui/test_tui_snapshots.py --snapshot-update
 
 bench: $(STAMP)
 	$(PY) bench/bench.py

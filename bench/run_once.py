@@ -9,7 +9,7 @@ import time
 
 t0 = time.perf_counter()
 from dynosim.cli import make_parser, options_from_args  # noqa: E402
-from dynosim.factory import build_replay  # noqa: E402
+from dynosim.replay import build_replay  # noqa: E402
 
 args = make_parser().parse_args(sys.argv[1:])
 t1 = time.perf_counter()

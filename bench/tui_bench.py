@@ -27,7 +27,7 @@ WORKERS = 4
 KEY_EVERY_S = 0.15
 ROUNDS = 5
 
-from dynosim.factory import RunOptions, build_replay  # noqa: E402
+from dynosim.replay import RunOptions, build_replay  # noqa: E402
 from tui.app import DynosimApp  # noqa: E402
 from tui.main_screen import ExportSettings  # noqa: E402
 from tui.pacing import MAX_SPEED  # noqa: E402

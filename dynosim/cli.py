@@ -10,12 +10,12 @@ import sys
 from datetime import datetime, timezone
 from typing import Sequence
 
-from dynosim.errors import InputError
-from dynosim.factory import RunOptions, build_replay
+from dynosim.inputs.errors import InputError
+from dynosim.outputs.planner_log import snapshot_log_path
+from dynosim.outputs.report import default_report_path, write_outputs
+from dynosim.outputs.writers import write_text_atomic
 from dynosim.progress import Progress
-from dynosim.report import default_report_path, write_outputs
-from dynosim.writers import write_text_atomic
-from planner.outputs import snapshot_log_path
+from dynosim.replay import RunOptions, build_replay
 
 EPILOG = """\
 examples:

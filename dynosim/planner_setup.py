@@ -2,8 +2,8 @@
 component, the "rapid" bootstrap from the hardware timing model, the start-up delay."""
 from __future__ import annotations
 
-from dynosim.engine_args import ParsedEngineArgs
-from dynosim.errors import InputError
+from dynosim.inputs.engine_args import ParsedEngineArgs
+from dynosim.inputs.errors import InputError
 from engine.config import EngineConfig
 from planner.bootstrap import bootstrap_fpms
 from planner.config import PlannerConfig, load_planner_config

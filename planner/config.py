@@ -19,7 +19,7 @@ from typing import Any, Literal, Mapping
 
 import msgspec
 
-from dynosim.errors import InputError, show_value
+from dynosim.inputs.errors import InputError, show_value
 from planner.types import Capabilities
 
 Mode = Literal["disagg", "prefill", "decode", "agg"]

@@ -22,7 +22,7 @@ import math
 from datetime import datetime, timezone
 from typing import Mapping, Sequence
 
-from dynosim.errors import InputError
+from dynosim.inputs.errors import InputError
 from planner.budget import clamp_pair, clamp_single
 from planner.config import PlannerConfig, ResolvedGpus, check_replay_mode, resolve_gpus
 from planner.load import LoadInputs, LoadResult, LoadScaler

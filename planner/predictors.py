@@ -21,7 +21,7 @@ import math
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from dynosim.errors import InputError
+from dynosim.inputs.errors import InputError
 from planner import arima
 from planner.config import PROPHET_EXTRA, PlannerConfig
 
@@ -316,7 +316,7 @@ def warmup_from_trace(path: str, interval_s: float) -> list[tuple[int, float, fl
     Only first turns (and single-turn rows) carry an arrival time; later turns of a session
     arrive relative to a completion and are left out. Empty buckets in between give (0, 0, 0).
     """
-    from dynosim.trace import load_mooncake  # noqa: PLC0415 - keep planner import light
+    from dynosim.inputs.trace import load_mooncake  # noqa: PLC0415 - keep planner import light
 
     wl = load_mooncake(path)
     counts: dict[int, list[float]] = {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 from textual.app import App
 from textual.screen import Screen
 
-from dynosim.factory import Replay
+from dynosim.replay import Replay
 from tui.driver import EngineDriver
 from tui.main_screen import ExportSettings, MainScreen
 from tui.pacing import PaceClock

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Final
 
-from dynosim.factory import Replay
+from dynosim.replay import Replay
 from tui.pacing import ChunkSizer, PaceClock
 from tui.planner_hooks import PlannerView, find_planner
 

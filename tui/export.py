@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 
-from dynosim.report import Report, write_outputs
+from dynosim.outputs.report import Report, write_outputs
 
 
 def default_export_dir(base: str = ".", now: _dt.datetime | None = None) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from dynosim.factory import build_replay
+from dynosim.replay import build_replay
 
 
 def run_tui(args: argparse.Namespace) -> int:

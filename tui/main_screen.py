@@ -19,7 +19,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.worker import Worker
 
-from dynosim.report import Report
+from dynosim.outputs.report import Report
 from tui.dialogs import ConfirmQuit, FinishedDialog, HelpScreen
 from tui.driver import EngineDriver
 from tui.export import default_export_dir, export_report

@@ -1,0 +1,275 @@
+"""One builder for every front end (headless CLI and TUI): validate all inputs, then build the
+engine. Anything wrong raises InputError before a single event runs, so nothing is written."""
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import msgspec
+
+from dynosim.inputs.engine_args import ParsedEngineArgs, parse_engine_args
+from dynosim.inputs.errors import InputError
+from dynosim.outputs.report import Report, build_report
+from dynosim.planner_driver import PlannerDriver
+from dynosim.planner_setup import build_planner
+from dynosim.inputs.router_config import parse_router_config
+from dynosim.inputs.synthetic import make_synthetic
+from dynosim.inputs.trace import load_mooncake
+from engine.config import BACKEND_SGLANG
+from engine.sim import Simulation
+from engine.topology import ROUTER_KV, TRANSFER_DESTINATION_MISSING, Topology
+from engine.workload import Workload
+from planner.config import PlannerConfig
+from planner.planner import Planner
+
+ROUTER_MODES = ("round_robin", "kv_router")
+TRACE_FORMATS = ("mooncake",)
+
+
+class RunOptions(msgspec.Struct, kw_only=True, frozen=True):
+    """Everything a replay is built from; field names follow `python -m dynamo.replay` flags."""
+
+    trace: str | None = None
+    trace_format: str = "mooncake"
+    trace_block_size: int = 512
+    arrival_speedup_ratio: float = 1.0
+    replay_concurrency: int | None = None
+    num_workers: int = 1
+    router_mode: str = "round_robin"
+    extra_engine_args: str | None = None
+    max_sim_time_seconds: float | None = None
+    sla_ttft_ms: float | None = None
+    sla_itl_ms: float | None = None
+    sla_e2e_ms: float | None = None
+    # synthetic workload (used when no trace is given)
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    request_count: int | None = None
+    request_rate: float | None = None
+    arrival_interval_ms: float | None = None
+    turns_per_session: int = 1
+    inter_turn_delay_ms: float = 0.0
+    arrival_seed: int = 42
+    seed: int = 0
+    # KV-aware routing and disaggregated prefill/decode
+    router_config: str | None = None
+    kv_event_lag_ms: float = 0.0
+    prefill_engine_args: str | None = None
+    decode_engine_args: str | None = None
+    num_prefill_workers: int = 1
+    num_decode_workers: int = 1
+    planner_config: str | None = None
+
+    @property
+    def disaggregated(self) -> bool:
+        return self.prefill_engine_args is not None or self.decode_engine_args is not None
+
+
+def _check(cond: bool, flag: str, msg: str) -> None:
+    if not cond:
+        raise InputError(msg, source=flag)
+
+
+def validate_options(o: RunOptions) -> None:
+    _check(o.num_workers >= 1, "--num-workers", f"must be >= 1, got {o.num_workers}")
+    _check(o.router_mode in ROUTER_MODES, "--router-mode",
+           f"must be one of {', '.join(ROUTER_MODES)}, got {o.router_mode!r}")
+    _check(o.router_config is None or o.router_mode == "kv_router", "--router-config",
+           "only applies with --router-mode kv_router")
+    _check(o.kv_event_lag_ms >= 0 and math.isfinite(o.kv_event_lag_ms), "--kv-event-lag-ms",
+           f"must be a number >= 0, got {o.kv_event_lag_ms}")
+    if o.disaggregated:
+        missing = [f for f, v in (("--prefill-engine-args", o.prefill_engine_args),
+                                  ("--decode-engine-args", o.decode_engine_args)) if v is None]
+        if missing:
+            raise InputError("disaggregated serving needs both --prefill-engine-args and "
+                             "--decode-engine-args (JSON, may be '{}')", source=missing[0])
+        _check(o.extra_engine_args is None, "--extra-engine-args",
+               "applies to aggregated runs; with --prefill-engine-args/--decode-engine-args "
+               "put the settings of each pool there")
+        _check(o.num_prefill_workers >= 1, "--num-prefill-workers",
+               f"must be >= 1, got {o.num_prefill_workers}")
+        _check(o.num_decode_workers >= 1, "--num-decode-workers",
+               f"must be >= 1, got {o.num_decode_workers}")
+    _check(o.trace_format in TRACE_FORMATS, "--trace-format",
+           f"only {', '.join(TRACE_FORMATS)} is supported, got {o.trace_format!r}")
+    _check(o.arrival_speedup_ratio > 0 and math.isfinite(o.arrival_speedup_ratio),
+           "--arrival-speedup-ratio", f"must be a positive number, got {o.arrival_speedup_ratio}")
+    if o.replay_concurrency is not None:
+        _check(o.replay_concurrency >= 1, "--replay-concurrency",
+               f"must be >= 1, got {o.replay_concurrency}")
+    if o.max_sim_time_seconds is not None:
+        _check(o.max_sim_time_seconds > 0, "--max-sim-time-seconds",
+               f"must be > 0, got {o.max_sim_time_seconds}")
+    for name in ("sla_ttft_ms", "sla_itl_ms", "sla_e2e_ms"):
+        v = getattr(o, name)
+        if v is not None:
+            _check(v > 0, "--" + name.replace("_", "-"), f"must be > 0, got {v}")
+    synthetic = [o.input_tokens, o.output_tokens, o.request_count]
+    if o.trace is None:
+        if any(v is None for v in synthetic):
+            raise InputError(
+                "give a trace file, or a synthetic workload with --input-tokens, "
+                "--output-tokens and --request-count", source="TRACE")
+    elif any(v is not None for v in synthetic):
+        raise InputError("give either a trace file or --input-tokens/--output-tokens/"
+                         "--request-count, not both", source="TRACE")
+
+
+def load_workload(o: RunOptions) -> Workload:
+    closed = o.replay_concurrency is not None
+    if o.trace is not None:
+        return load_mooncake(o.trace, trace_block_size=o.trace_block_size,
+                             arrival_speedup_ratio=o.arrival_speedup_ratio, closed_loop=closed)
+    assert o.input_tokens is not None and o.output_tokens is not None
+    assert o.request_count is not None
+    if not closed and (o.request_rate is None) == (o.arrival_interval_ms is None):
+        raise InputError("a synthetic workload needs exactly one of --request-rate, "
+                         "--arrival-interval-ms or --replay-concurrency", source="--request-rate")
+    return make_synthetic(
+        o.input_tokens, o.output_tokens, o.request_count, request_rate=o.request_rate,
+        arrival_interval_ms=o.arrival_interval_ms, seed=o.arrival_seed,
+        turns_per_session=o.turns_per_session, inter_turn_delay_ms=o.inter_turn_delay_ms,
+        closed_loop=closed)
+
+
+class Replay:
+    """A built replay: the engine plus what the report needs. Front ends call `advance` in
+    chunks (the TUI paces it; the CLI runs it flat out) and `report` at any time."""
+
+    def __init__(self, options: RunOptions, workload: Workload, pools: list[ParsedEngineArgs],
+                 sim: Simulation, build_ms: float) -> None:
+        self.options = options
+        self.workload = workload
+        self.sim = sim
+        self.engine_wall_ms = build_ms  # engine construction + execution, as the reference
+        self.pools = pools  # aggregated: one; disaggregated: prefill, decode
+        self.router_config: dict[str, Any] = {}
+        self.planner: Planner | None = None
+        self.planner_config: PlannerConfig | None = None
+        self.planner_driver: PlannerDriver | None = None
+        self.notes: list[str] = []
+
+    def warnings(self) -> list[str]:
+        """Things the user should know before trusting the numbers (one line each)."""
+        flags = (["--prefill-engine-args", "--decode-engine-args"] if self.options.disaggregated
+                 else ["--extra-engine-args"])
+        out: list[str] = []
+        for flag, args in zip(flags, self.pools):
+            for key in args.ignored:
+                out.append(f"{flag}: '{key}' is accepted but has no effect in this version")
+            for msg in getattr(args, "warnings", []):
+                out.append(f"{flag}: {msg}")
+        return out + self.notes
+
+    def advance(self, max_steps: int) -> bool:
+        """Run up to max_steps engine instants. True while work remains."""
+        t0 = time.perf_counter()
+        more = self.sim.run_steps(max_steps)
+        driver = self.planner_driver
+        if self.sim.at_tick and driver is not None:
+            driver.on_tick()  # the engine resumes the tick's instant on its next step
+        self.engine_wall_ms += (time.perf_counter() - t0) * 1000.0
+        return more
+
+    def finished(self) -> bool:
+        return self.sim.is_finished()
+
+    def time_limited(self) -> bool:
+        """True when --max-sim-time-seconds stopped the replay with work left."""
+        o = self.options
+        if o.max_sim_time_seconds is None:
+            return False
+        sim = self.sim
+        return sim.next_event_time() > o.max_sim_time_seconds * 1000.0
+
+    def report(self) -> Report:
+        return build_report(self)
+
+
+def check_aggregated(engine_args: ParsedEngineArgs, what: str = "--extra-engine-args") -> None:
+    """An aggregated run needs aggregated workers: a prefill/decode worker_type (or the 1.4
+    is_prefill/is_decode flags) belongs to a disaggregated topology, which is not modelled."""
+    role = engine_args.normalized["engine"]["worker_type"]
+    if role != "aggregated":
+        field = "engine.worker_type" if engine_args.form == "nested" else "worker_type"
+        raise InputError(
+            f'"{role}" workers mean disaggregated serving, which needs '
+            "--prefill-engine-args/--decode-engine-args (not supported yet); an aggregated run "
+            'needs "aggregated"', source=what, field=field)
+
+
+def _pool_args(value: str | None, flag: str, role: str) -> ParsedEngineArgs:
+    args = parse_engine_args(value, what=flag)
+    given = args.normalized["engine"]["worker_type"]
+    if given not in ("aggregated", role):
+        field = "engine.worker_type" if args.form == "nested" else "worker_type"
+        raise InputError(f'must be "{role}" here, got "{given}"', source=flag, field=field)
+    args.normalized["engine"]["worker_type"] = role
+    return args
+
+
+def build_topology(o: RunOptions) -> tuple[Topology, list[ParsedEngineArgs], dict[str, Any]]:
+    """Engine args per pool, the router, the hand-off: everything validated up front."""
+    topo = Topology(o.num_workers)
+    topo.seed = o.seed
+    topo.kv_event_lag_ms = o.kv_event_lag_ms
+    router_norm: dict[str, Any] = {}
+    if o.router_mode == "kv_router":
+        topo.router_mode = ROUTER_KV
+        topo.router_cfg, router_norm = parse_router_config(o.router_config)
+    if not o.disaggregated:
+        args = parse_engine_args(o.extra_engine_args, what="--extra-engine-args")
+        check_aggregated(args)
+        for key in ("kv_transfer_bandwidth", "kv_transfer_bytes_per_token"):
+            if args.normalized["engine"].get(key) is not None:
+                args.ignored.append(f"engine.{key}")  # only a disaggregated hand-off uses it
+        return topo, [args], router_norm
+    pre = _pool_args(o.prefill_engine_args, "--prefill-engine-args", "prefill")
+    dec = _pool_args(o.decode_engine_args, "--decode-engine-args", "decode")
+    if pre.config.block_size != dec.config.block_size:
+        raise InputError(
+            f"block_size must match the prefill pool's ({pre.config.block_size}) for the KV "
+            f"hand-off, got {dec.config.block_size}", source="--decode-engine-args",
+            field="engine.block_size")
+    for flag, args in (("--prefill-engine-args", pre), ("--decode-engine-args", dec)):
+        if args.config.backend == BACKEND_SGLANG:
+            field = "engine.backend" if args.form == "nested" else "backend"
+            raise InputError("disaggregated serving with the sglang backend is not supported "
+                             "yet", source=flag, field=field)
+    topo.disaggregated = True
+    topo.prefill_cfg = pre.config
+    topo.decode_cfg = dec.config
+    topo.num_prefill = o.num_prefill_workers
+    topo.num_decode = o.num_decode_workers
+    # The reference takes the hand-off settings from the prefill side.
+    eng = pre.normalized["engine"]
+    bw = eng.get("kv_transfer_bandwidth")
+    bpt = eng.get("kv_transfer_bytes_per_token")
+    topo.transfer_bandwidth_gbps = float(bw) if bw is not None else 0.0
+    topo.transfer_bytes_per_token = float(bpt) if bpt is not None else 0.0
+    if eng.get("kv_transfer_timing_mode") == "destination_missing":
+        topo.transfer_mode = TRANSFER_DESTINATION_MISSING
+    return topo, [pre, dec], router_norm
+
+
+def build_replay(o: RunOptions) -> Replay:
+    validate_options(o)
+    topo, pools, router_norm = build_topology(o)
+    workload = load_workload(o)
+    t0 = time.perf_counter()
+    max_ms = o.max_sim_time_seconds * 1000.0 if o.max_sim_time_seconds is not None else -1.0
+    sim = Simulation(workload, pools[0].config, o.num_workers, o.replay_concurrency or 0,
+                     max_ms, topo)
+    replay = Replay(o, workload, pools, sim, (time.perf_counter() - t0) * 1000.0)
+    replay.router_config = router_norm
+    if o.planner_config is not None:
+        planner, config, startup_ms, notes = build_planner(o.planner_config, pools,
+                                                           o.disaggregated)
+        sim.enable_ticks(config.scale_interval_s * 1000.0, startup_ms)
+        replay.planner = planner
+        replay.planner_config = config
+        replay.planner_driver = PlannerDriver(sim, planner)
+        replay.notes.extend(notes)
+    return replay
