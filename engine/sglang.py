@@ -159,6 +159,11 @@ class SglangScheduler:
         return now + self.timer.decode_ms(len(self.running), ctx)
 
     def _admit(self, now: float) -> None:
+        """FCFS admission into a prefill batch (SGLang's PrefillAdder): the pool at the pass
+        start (free + evictable pages) less the running requests' output reservation pays for
+        each admission's page-rounded chunk and, when the chunk ends the prompt, its clipped
+        output; the pages are then taken at once, and a request whose pages cannot be had
+        (its own matched prefix no longer evictable) ends the batch too."""
         bs = self.bs
         rx = self.radix
         clip = self.clip
@@ -175,9 +180,10 @@ class SglangScheduler:
         while waiting and len(batch) < room:
             r = waiting[0]
             seq = r.prompt_len + r.gen
+            fresh = r.computed == 0
             path = r.sg_path
             cached = 0
-            if r.computed == 0 and self.prefix_caching:
+            if fresh and self.prefix_caching:
                 match_len = seq - 1 if r.max_out > 0 else seq
                 path = rx.match(r.full_block_hashes(seq // bs), match_len // bs)
                 cached = len(path) * bs
@@ -187,25 +193,28 @@ class SglangScheduler:
                 chunk = extend
             else:
                 chunk = (rem_chunk // bs) * bs
-                if chunk == 0:
-                    break
             charged = ceil_div(chunk, bs) * bs
             out_res = 0
             if chunk == extend:
                 left = r.max_out - r.gen
                 out_res = left if left < clip else clip
-            if float(charged + out_res) >= rem_total:
+            if (chunk == 0 or float(charged + out_res) >= rem_total or charged > rem_input
+                    or charged > rem_chunk):
                 break
-            if charged > rem_input or charged > rem_chunk:
+            held = len(path) if fresh else r.sg_pages
+            need = ceil_div(start + chunk, bs) - held
+            if fresh:
+                rx.lock_path(path)
+            if need > rx.free + rx.unlocked:
+                if fresh:
+                    rx.unlock_path(path)
                 break
             waiting.popleft()
-            if r.computed == 0:
-                rx.lock_path(path)
+            if fresh:
                 rx.touch(path)
                 r.sg_path = path
                 r.sg_pages = len(path)
                 self._record_admission(r, now, cached)
-            need = ceil_div(start + chunk, bs) - r.sg_pages
             if need > 0:
                 rx.take(need)
                 r.sg_pages += need
