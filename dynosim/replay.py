@@ -16,7 +16,8 @@ from dynosim.planner_setup import build_planner
 from dynosim.inputs.router_config import parse_router_config
 from dynosim.inputs.synthetic import make_synthetic
 from dynosim.inputs.trace import load_mooncake
-from engine.config import BACKEND_SGLANG
+from engine.config import BACKEND_SGLANG, EngineConfig
+from engine.sglang import never_fits
 from engine.sim import Simulation
 from engine.topology import ROUTER_KV, TRANSFER_DESTINATION_MISSING, Topology
 from engine.workload import Workload
@@ -254,6 +255,28 @@ def build_topology(o: RunOptions) -> tuple[Topology, list[ParsedEngineArgs], dic
     return topo, [pre, dec], router_norm
 
 
+def _sglang_unfit_note(o: RunOptions, wl: Workload, cfg: EngineConfig) -> str:
+    """SGLang workers reject requests they could never admit (the reference deadlocks on them:
+    spec backends.md §5.1). Say how many up front, and where they are in the trace."""
+    if cfg.backend != BACKEND_SGLANG:
+        return ""
+    bad = [i for i in range(len(wl)) if never_fits(cfg, wl.input_length[i], wl.output_length[i])]
+    if not bad:
+        return ""
+    if o.trace is not None:
+        with open(o.trace, "rb") as f:
+            lines = [n for n, raw in enumerate(f, 1) if raw.strip()]
+        where = "trace lines " + ", ".join(str(lines[i]) for i in bad[:5])
+    else:
+        where = "requests " + ", ".join(str(i + 1) for i in bad[:5])
+    more = ", ..." if len(bad) > 5 else ""
+    cap = cfg.num_gpu_blocks * cfg.block_size
+    return (f"{len(bad)} request(s) rejected: the page-rounded prompt plus min(output, "
+            f"clip_max_new_tokens {cfg.sglang_clip_max_new_tokens}) reaches the SGLang KV pool "
+            f"({cap} tokens = num_gpu_blocks x block_size), so they could never be admitted "
+            f"({where}{more}); raise block_size or num_gpu_blocks to run them")
+
+
 def build_replay(o: RunOptions) -> Replay:
     validate_options(o)
     topo, pools, router_norm = build_topology(o)
@@ -264,6 +287,9 @@ def build_replay(o: RunOptions) -> Replay:
                      max_ms, topo)
     replay = Replay(o, workload, pools, sim, (time.perf_counter() - t0) * 1000.0)
     replay.router_config = router_norm
+    note = _sglang_unfit_note(o, workload, pools[0].config)
+    if note:
+        replay.notes.append(note)
     if o.planner_config is not None:
         planner, config, startup_ms, notes = build_planner(o.planner_config, pools,
                                                            o.disaggregated)
