@@ -152,6 +152,17 @@ class Replay:
         self.planner_driver: PlannerDriver | None = None
         self.notes: list[str] = []
 
+    def backend(self) -> str:
+        """The scheduler family ("vllm", "sglang", "trtllm"; "prefill/decode" when they differ)."""
+        names = [a.normalized["engine"]["backend"] for a in self.pools]
+        return names[0] if len(set(names)) == 1 else "/".join(names)
+
+    def kv_unit(self) -> str:
+        """What one unit of a worker's KV counts: SGLang's pages or vLLM/TRT-LLM's blocks."""
+        cfg = self.pools[-1].config
+        kind = "page" if cfg.backend == BACKEND_SGLANG else "block"
+        return f"{kind}s of {cfg.block_size} tokens"
+
     def warnings(self) -> list[str]:
         """Things the user should know before trusting the numbers (one line each)."""
         flags = (["--prefill-engine-args", "--decode-engine-args"] if self.options.disaggregated

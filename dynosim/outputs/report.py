@@ -146,6 +146,8 @@ def build_report(replay: Replay) -> Report:
         "options": {k: getattr(o, k) for k in o.__struct_fields__},
         "engine_args": engine_args,
         "topology": "disaggregated" if topo.disaggregated else "aggregated",
+        "backend": replay.backend(),
+        "kv_unit": replay.kv_unit(),
         "num_workers": sum(worker_counts.values()),
         "workers": worker_counts,
         "router_mode": o.router_mode,
