@@ -7,9 +7,9 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
-SOURCES := $(wildcard engine/*.py dynosim/*.py dynosim/*/*.py planner/*.py tui/*.py) pyproject.toml setup.py
+SOURCES := $(wildcard engine/*.py dynosim/*.py dynosim/*/*.py planner/*.py tui/*.py tui/*.tcss) pyproject.toml setup.py
 
-.PHONY: all install run tui test test-interpreted snapshot-update bench clean
+.PHONY: all install run tui test test-fast test-interpreted check snapshot-update bench clean
 
 all: install
 
@@ -35,6 +35,15 @@ tui: $(STAMP)
 # packages are not picked up ahead of it.
 test: $(STAMP)
 	cd tests && ../$(PY) -m pytest -q -p no:cacheprovider --rootdir=. .
+
+# The quick loop: everything but the statistical and full-trace parity cases marked slow.
+test-fast: $(STAMP)
+	cd tests && ../$(PY) -m pytest -q -p no:cacheprovider --rootdir=. -m "not slow" .
+
+# Static checks: strict mypy over every package, and the layering contracts (tests/contracts).
+check: $(STAMP)
+	$(PY) -m mypy --strict engine planner dynosim tui
+	cd tests && ../$(PY) -m pytest -q -p no:cacheprovider --rootdir=. contracts
 
 # The same tests against the interpreted engine (DYNOSIM_INTERPRETED=1).
 test-interpreted: $(STAMP)

@@ -15,8 +15,7 @@ args = make_parser().parse_args(sys.argv[1:])
 t1 = time.perf_counter()
 replay = build_replay(options_from_args(args))
 t2 = time.perf_counter()
-while replay.advance(1_000_000):
-    pass
+replay.run_to_end(1_000_000)
 t3 = time.perf_counter()
 report = replay.report()
 if os.environ.get("BENCH_RECORDS"):  # what --export adds: per-request records and Parquet frame

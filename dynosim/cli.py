@@ -6,16 +6,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
-from datetime import datetime, timezone
-from typing import Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-from dynosim.inputs.errors import InputError
-from dynosim.outputs.planner_log import snapshot_log_path
-from dynosim.outputs.report import default_report_path, write_outputs
-from dynosim.outputs.writers import write_text_atomic
-from dynosim.progress import Progress
-from dynosim.replay import RunOptions, build_replay
+# Only the standard library at import time: the heavy modules (numpy, polars, the engine) are
+# imported inside main(), where Ctrl-C and SIGTERM during start-up are handled like later.
+if TYPE_CHECKING:
+    from dynosim.outputs.plan import OutputPlan
+    from dynosim.replay import Replay, RunOptions
+    from planner.config import PlannerConfig
 
 EPILOG = """\
 examples:
@@ -35,8 +35,13 @@ DIR/requests.jsonl, DIR/requests.parquet, DIR/summary.txt, DIR/report.html (a se
 HTML report) and DIR/worker_samples.parquet (per-worker KV usage and queue depth every 1 s).
 With --planner-config, also the planner diagnostics HTML report at
 <report_output_dir>/<report_filename> (default ./planner_reports/planner_report_<timestamp>.html).
-All files are written atomically.
-Exit status: 0 on success, 2 on bad input (one line on stderr naming file, line and field).
+Every output location is checked before the run; all files appear together, complete, or
+not at all. A target that is a device, FIFO or the pipe behind /dev/stdout is written in place.
+
+exit status: 0 success; 1 every request was rejected (the report is still written, and a
+warning says why); 2 bad input or an output that cannot be written (one line on stderr naming
+file, line and field, or the path; nothing written); 130 Ctrl-C; 143 SIGTERM (nothing
+written). A closed stdout (| head) is not an error: the report files are still written.
 """
 
 
@@ -121,6 +126,8 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def options_from_args(a: argparse.Namespace) -> RunOptions:
+    from dynosim.replay import RunOptions
+
     return RunOptions(
         trace=a.trace, trace_format=a.trace_format, trace_block_size=a.trace_block_size,
         arrival_speedup_ratio=a.arrival_speedup_ratio, replay_concurrency=a.replay_concurrency,
@@ -138,10 +145,78 @@ def options_from_args(a: argparse.Namespace) -> RunOptions:
     )
 
 
-def run_headless(a: argparse.Namespace) -> int:
-    replay = build_replay(options_from_args(a))
-    for line in replay.warnings():
+def run_inputs(o: RunOptions) -> list[tuple[str, str | None]]:
+    """The run's input files, which no output may overwrite."""
+    return [("input trace", o.trace), ("--extra-engine-args file", o.extra_engine_args),
+            ("--prefill-engine-args file", o.prefill_engine_args),
+            ("--decode-engine-args file", o.decode_engine_args),
+            ("--router-config file", o.router_config),
+            ("--planner-config file", o.planner_config)]
+
+
+def plan_headless(a: argparse.Namespace, o: RunOptions,
+                  planner: PlannerConfig | None) -> OutputPlan:
+    from dynosim.outputs.files import planner_files
+    from dynosim.outputs.plan import plan_outputs
+
+    pf = planner_files(planner) if planner is not None else None
+    return plan_outputs(
+        report_json=a.report_json, report_jsonl=a.report_jsonl, export_dir=a.export,
+        planner_log_in_export=planner is not None,
+        planner_html=pf.html if pf is not None else None,
+        planner_log=pf.log if pf is not None else None,
+        default_json=True, inputs=run_inputs(o))
+
+
+class _Console:
+    """stdout that a closed pipe (`| head`) silences instead of failing the run."""
+
+    closed = False
+
+    def say(self, text: str) -> None:
+        if self.closed:
+            return
+        try:
+            print(text)
+        except BrokenPipeError:
+            self.close()
+
+    def flush(self) -> None:
+        if self.closed:
+            return
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            self.close()
+        except ValueError:  # closed by the caller
+            self.closed = True
+
+    def close(self) -> None:
+        # Later writes, and the interpreter's final flush, go to /dev/null.
+        self.closed = True
+        try:
+            fd = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(fd, sys.stdout.fileno())
+            os.close(fd)
+        except (OSError, ValueError):
+            pass
+
+
+def warn(line: str) -> None:
+    try:
         print(f"dynosim-tui: warning: {line}", file=sys.stderr)
+    except (BrokenPipeError, ValueError):
+        pass
+
+
+def run_headless(a: argparse.Namespace, replay: Replay, plan: OutputPlan, state: _RunState
+                 ) -> int:
+    from dynosim.outputs.files import write_outputs
+    from dynosim.progress import Progress
+
+    console = state.console
+    for line in replay.warnings():
+        warn(line)
     total = len(replay.workload)
     bar = Progress(total, enabled=a.progress)
     try:
@@ -153,56 +228,99 @@ def run_headless(a: argparse.Namespace) -> int:
     report = replay.report()
     stranded = report.run["stranded_requests"]
     if stranded:
-        print(f"dynosim-tui: warning: {stranded} request(s) could never be scheduled: a "
-              "preempted request outgrew the whole KV cache (raise num_gpu_blocks); they are "
-              "left out of the report", file=sys.stderr)
-    print(report.table())
-    planner_log = None
-    planner_html = None
-    if report.planner_sla is not None and replay.planner_config is not None:
-        # where the reference writes its HTML: <report_output_dir>/<basename>.html, and the
-        # snapshot log next to it: <report_output_dir>/<basename>.log.jsonl.gz
-        cfg = replay.planner_config
-        base = cfg.report_filename or datetime.now(timezone.utc).strftime(
-            "planner_report_%Y%m%d_%H%M%S")
-        planner_log = snapshot_log_path(cfg.report_output_dir, base)
-        planner_html = os.path.join(cfg.report_output_dir, base if base.endswith(".html")
-                                    else f"{base}.html")
-    for line in report.planner_lines(planner_log):
-        print(line)
-    json_path = a.report_json
-    if json_path is None and a.export is None:
-        json_path = default_report_path()
-    for path in write_outputs(report, report_json=json_path, report_jsonl=a.report_jsonl,
-                              export_dir=a.export):
-        if path == json_path:
-            print(f"Saved full report to: {path}")
-    if planner_log is not None:
-        report.write_planner_log(planner_log)
-    if planner_html is not None:
-        os.makedirs(os.path.dirname(os.path.abspath(planner_html)), exist_ok=True)
-        write_text_atomic(planner_html, report.html())
-        print(f"Planner diagnostics report: {planner_html}")
+        warn(f"{stranded} request(s) could never be scheduled: a preempted request outgrew the "
+             "whole KV cache (raise num_gpu_blocks); they are left out of the report")
+    for line in replay.rejection_warnings():
+        warn(line)
+    console.say(report.table())
+    log = plan.planner_log.path if plan.planner_log is not None else None
+    for line in report.planner_lines(log):
+        console.say(line)
+    console.flush()
+    written = write_outputs(report, plan, on_commit=state.committed)
+    if written.broken_pipes:
+        console.close()
+    for what in ("--report-json", "--report-json (default)"):
+        if what in written.paths:
+            console.say(f"Saved full report to: {written.paths[what]}")
+    if plan.planner_html is not None:
+        console.say(f"Planner diagnostics report: {plan.planner_html.path}")
     if a.export:
-        print(f"Exported to: {a.export}")
+        console.say(f"Exported to: {a.export}")
+    console.flush()
+    rejected = report.run["rejected_requests"]
+    if total > 0 and rejected == total:
+        warn(f"every request ({total}) was rejected, so nothing was served; exit status 1")
+        return 1
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+class Terminated(BaseException):
+    """SIGTERM (timeout, Slurm, Kubernetes, systemd), raised like KeyboardInterrupt so that
+    the same clean-up runs: staged files are removed, nothing partial is left."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated
+
+
+class _RunState:
+    def __init__(self) -> None:
+        self.console = _Console()
+        self.written = False  # the report files are in place (an interrupt came after)
+
+    def committed(self) -> None:
+        self.written = True
+
+
+def _run(argv: Sequence[str] | None, state: _RunState) -> int:
     args = make_parser().parse_args(argv)
+    from dynosim.inputs.errors import InputError
+    from dynosim.outputs.writers import OutputError
+
     try:
-        # The live view unless asked for files only, or not on a terminal (pipes, CI, tests).
-        if args.export or args.headless or not (sys.stdin.isatty() and sys.stdout.isatty()):
-            return run_headless(args)
+        o = options_from_args(args)
+        headless = bool(args.export or args.headless
+                        or not (sys.stdin.isatty() and sys.stdout.isatty()))
+        plan: list[OutputPlan] = []
+        from dynosim.replay import build_replay
+
+        if headless:
+            replay = build_replay(o, lambda cfg: plan.append(plan_headless(args, o, cfg)))
+            return run_headless(args, replay, plan[0], state)
+        from dynosim.outputs.plan import plan_live_outputs
         from tui.launch import run_tui  # Textual is imported only for the live view
 
-        return run_tui(args)
-    except InputError as exc:
+        replay = build_replay(o, lambda cfg: plan_live_outputs(
+            args.report_json, args.report_jsonl, run_inputs(o)))
+        return run_tui(replay, report_json=args.report_json, report_jsonl=args.report_jsonl,
+                       inputs=run_inputs(o))
+    except (InputError, OutputError) as exc:
         print(f"dynosim-tui: error: {exc}", file=sys.stderr)
         return 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    state = _RunState()
+    previous = None
+    try:
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:  # not the main thread (an embedding application): leave it alone
+        pass
+    try:
+        return _run(argv, state)
     except KeyboardInterrupt:
-        print("dynosim-tui: interrupted; no report written", file=sys.stderr)
+        done = "the report was already written" if state.written else "no report written"
+        print(f"dynosim-tui: interrupted; {done}", file=sys.stderr)
         return 130
+    except Terminated:
+        done = "the report was already written" if state.written else "no report written"
+        print(f"dynosim-tui: terminated (SIGTERM); {done}", file=sys.stderr)
+        return 143
+    finally:
+        state.console.flush()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -102,7 +102,7 @@ class PlannerDriver:
 
     def on_tick(self) -> Decision:
         """Called when the engine stopped at a tick (sim.at_tick): decide and apply."""
-        decision = self.planner.tick(self.observe())  # the planner keeps events and snapshots
+        decision = self.planner.tick(self.observe())
         for name, kind in self.components:
             target = decision.target.get(name)
             if target is not None:

@@ -1,14 +1,46 @@
-"""Build the planner for a replay from `--planner-config` and the engine args: capabilities per
-component, the "rapid" bootstrap from the hardware timing model, the start-up delay."""
+"""Build the planner for a replay from `--planner-config` and the engine args: the config (read
+here: the planner reads no files), capabilities per component, the "rapid" bootstrap from the
+hardware timing model, the warmup trace, the start-up delay."""
 from __future__ import annotations
+
+from typing import Any
 
 from dynosim.inputs.engine_args import ParsedEngineArgs
 from dynosim.inputs.errors import InputError
+from dynosim.inputs.source import read_mapping
+from dynosim.inputs.trace import load_mooncake
 from engine.config import EngineConfig
 from planner.bootstrap import bootstrap_fpms
-from planner.config import PlannerConfig, load_planner_config
+from planner.config import PlannerConfig, planner_config_from_dict
+from planner.errors import ConfigError
 from planner.planner import Planner
+from planner.predictors import warmup_buckets
 from planner.types import Capabilities, ForwardPassMetrics
+
+FLAG = "--planner-config"
+
+
+def load_planner_config(value: str) -> PlannerConfig:
+    """Parse `--planner-config`: inline JSON or a .json/.yaml/.yml path."""
+    obj, source = read_mapping(value, FLAG, yaml_files=True)
+    return planner_config(obj, source)
+
+
+def planner_config(obj: Any, source: str = FLAG) -> PlannerConfig:
+    """A decoded planner config, validated; a problem names `source` (the flag or the file)."""
+    try:
+        return planner_config_from_dict(obj)
+    except ConfigError as exc:
+        raise InputError(exc.message, source=source, field=exc.field) from None
+
+
+def warmup_from_trace(path: str, interval_s: float) -> list[tuple[int, float, float]]:
+    """(request count, avg ISL, avg OSL) per `interval_s` of a Mooncake trace's first turns
+    (later turns arrive relative to a completion, so they carry no arrival time)."""
+    wl = load_mooncake(path)
+    return warmup_buckets(((wl.arrival_ms[i], wl.input_length[i], wl.output_length[i])
+                           for i in range(len(wl)) if wl.turn[i] == 0),
+                          interval_s)
 
 
 def capabilities(cfg: EngineConfig) -> Capabilities:
@@ -57,7 +89,14 @@ def build_planner(value: str, pools: list[ParsedEngineArgs], disaggregated: bool
         if bootstrap is None:
             notes.append("planner: no aic_* engine args, so its perf model starts empty and "
                          "learns from live forward passes (no 'rapid' bootstrap)")
-    planner = Planner(config, mode, caps, bootstrap)
+    warmup = None
+    if config.load_predictor_warmup_trace is not None and not config.is_easy:
+        warmup = warmup_from_trace(config.load_predictor_warmup_trace,
+                                   float(config.throughput_adjustment_interval_seconds))
+    try:
+        planner = Planner(config, mode, caps, bootstrap, warmup)
+    except ConfigError as exc:
+        raise InputError(exc.message, source=FLAG, field=exc.field) from None
     startup = [a.config.startup_time_s for a in pools if a.config.startup_time_s >= 0.0]
     if len(set(startup)) > 1:
         raise InputError("prefill and decode engine args give different startup_time values; "

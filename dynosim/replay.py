@@ -4,25 +4,31 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from typing import Any, Callable
 
 import msgspec
 
 from dynosim.inputs.engine_args import ParsedEngineArgs, parse_engine_args
 from dynosim.inputs.errors import InputError
-from dynosim.outputs.report import Report, build_report
-from dynosim.planner_driver import PlannerDriver
-from dynosim.planner_setup import build_planner
+from dynosim.inputs.memory import check_fits, run_demands
 from dynosim.inputs.router_config import parse_router_config
 from dynosim.inputs.synthetic import make_synthetic
-from dynosim.inputs.trace import load_mooncake
+from dynosim.inputs.trace import load_mooncake, trace_line_numbers
 from engine.config import BACKEND_SGLANG, EngineConfig
 from engine.sglang import never_fits
+from dynosim.outputs.records import RecordLayout
+from dynosim.outputs.rejections import rejection_warnings
+from dynosim.outputs.report import PlannerRecord, Report, ReportInputs, build_report
+from dynosim.planner_driver import PlannerDriver
+from dynosim.planner_setup import build_planner
+from engine import is_compiled
 from engine.sim import Simulation
 from engine.topology import ROUTER_KV, TRANSFER_DESTINATION_MISSING, Topology
+from engine.worker import POOL_AGG, POOL_DECODE, POOL_PREFILL
 from engine.workload import Workload
 from planner.config import PlannerConfig
 from planner.planner import Planner
+from planner.types import Decision
 
 ROUTER_MODES = ("round_robin", "kv_router")
 TRACE_FORMATS = ("mooncake",)
@@ -106,7 +112,11 @@ def validate_options(o: RunOptions) -> None:
     for name in ("sla_ttft_ms", "sla_itl_ms", "sla_e2e_ms"):
         v = getattr(o, name)
         if v is not None:
-            _check(v > 0, "--" + name.replace("_", "-"), f"must be > 0, got {v}")
+            _check(v > 0 and math.isfinite(v), "--" + name.replace("_", "-"),
+                   f"must be a finite number > 0, got {v}")
+    _check(o.trace_block_size >= 1, "--trace-block-size",
+           f"must be an integer >= 1, got {o.trace_block_size}")
+    _check(o.seed >= 0, "--seed", f"must be a non-negative integer, got {o.seed}")
     synthetic = [o.input_tokens, o.output_tokens, o.request_count]
     if o.trace is None:
         if any(v is None for v in synthetic):
@@ -128,11 +138,88 @@ def load_workload(o: RunOptions) -> Workload:
     if not closed and (o.request_rate is None) == (o.arrival_interval_ms is None):
         raise InputError("a synthetic workload needs exactly one of --request-rate, "
                          "--arrival-interval-ms or --replay-concurrency", source="--request-rate")
-    return make_synthetic(
-        o.input_tokens, o.output_tokens, o.request_count, request_rate=o.request_rate,
-        arrival_interval_ms=o.arrival_interval_ms, seed=o.arrival_seed,
-        turns_per_session=o.turns_per_session, inter_turn_delay_ms=o.inter_turn_delay_ms,
-        closed_loop=closed)
+    try:
+        return make_synthetic(
+            o.input_tokens, o.output_tokens, o.request_count, request_rate=o.request_rate,
+            arrival_interval_ms=o.arrival_interval_ms, seed=o.arrival_seed,
+            turns_per_session=o.turns_per_session, inter_turn_delay_ms=o.inter_turn_delay_ms,
+            closed_loop=closed)
+    except InputError as exc:  # name the flag the user typed, not the parameter
+        flag = _SYNTHETIC_FLAGS.get(exc.field or "")
+        if flag is None:
+            raise
+        raise InputError(exc.message, source=flag) from None
+
+
+# make_synthetic's parameter -> the flag that sets it
+_SYNTHETIC_FLAGS = {
+    "input_tokens": "--input-tokens", "output_tokens": "--output-tokens",
+    "request_count": "--request-count", "request_rate": "--request-rate",
+    "arrival_interval_ms": "--arrival-interval-ms", "turns_per_session": "--turns-per-session",
+    "inter_turn_delay_ms": "--inter-turn-delay-ms", "seed": "--arrival-seed",
+    "trace_block_size": "--trace-block-size",
+}
+
+
+# The longest output a request may ask for: far beyond any model's context, small enough that
+# every count stays a machine integer. Longer than WARN_OUTPUT_TOKENS is allowed with a warning:
+# the engine simulates every decoded token.
+MAX_OUTPUT_TOKENS = 2**31 - 1
+WARN_OUTPUT_TOKENS = 1_000_000
+
+
+def check_output_lengths(o: RunOptions, workload: Workload) -> list[str]:
+    """InputError past MAX_OUTPUT_TOKENS; a warning (returned) past WARN_OUTPUT_TOKENS, naming
+    the first trace line or the flag."""
+    lengths = workload.output_length
+    longest = max(lengths) if len(lengths) else 0
+    if longest <= WARN_OUTPUT_TOKENS:
+        return []
+    if o.trace is None:
+        source, line, field = "--output-tokens", None, None
+    else:
+        idx = next(i for i, v in enumerate(lengths) if v > WARN_OUTPUT_TOKENS)
+        source, line, field = o.trace, trace_line_numbers(o.trace, [idx])[0], "output_length"
+        if longest > MAX_OUTPUT_TOKENS:
+            idx = next(i for i, v in enumerate(lengths) if v > MAX_OUTPUT_TOKENS)
+            line = trace_line_numbers(o.trace, [idx])[0]
+    if longest > MAX_OUTPUT_TOKENS:
+        raise InputError(f"must be at most {MAX_OUTPUT_TOKENS} tokens, got {longest}",
+                         source=source, line=line, field=field)
+    where = str(InputError("", source=source, line=line, field=field)).rstrip(": ")
+    count = sum(1 for v in lengths if v > WARN_OUTPUT_TOKENS)
+    return [f"{where}: {count} request(s) ask for more than {WARN_OUTPUT_TOKENS:,} output "
+            f"tokens (up to {longest:,}); every token is simulated, so this run may take long"]
+
+
+def check_memory(o: RunOptions, pools: list[ParsedEngineArgs], workload: Workload | None
+                 ) -> None:
+    """Refuse a run that cannot fit in memory (dynosim/inputs/memory.py), before the
+    synthetic workload or the engine is built."""
+    bs = pools[0].config.block_size
+    if workload is not None:
+        n = len(workload)
+        # an upper bound of sum(ceil(tokens / bs)), at C speed
+        blocks = (sum(workload.input_length) + sum(workload.output_length)) // bs + n
+        req_setting = o.trace or "TRACE"
+    else:
+        assert o.input_tokens is not None and o.output_tokens is not None
+        assert o.request_count is not None
+        n = max(o.request_count, 0) * max(o.turns_per_session, 1)
+        blocks = n * -(-(max(o.input_tokens, 0) + max(o.output_tokens, 0)) // bs)
+        req_setting = "--request-count"
+    if o.disaggregated:
+        workers = o.num_prefill_workers + o.num_decode_workers
+        workers_setting = "--num-prefill-workers" if (
+            o.num_prefill_workers >= o.num_decode_workers) else "--num-decode-workers"
+        flag = "--prefill-engine-args"
+    else:
+        workers, workers_setting, flag = o.num_workers, "--num-workers", "--extra-engine-args"
+    per_worker = max(a.config.num_gpu_blocks for a in pools)
+    check_fits(run_demands(
+        requests=n, requests_setting=req_setting, workers=workers,
+        workers_setting=workers_setting, kv_blocks_per_worker=per_worker,
+        blocks_setting=f"{flag} num_gpu_blocks", workload_blocks=blocks))
 
 
 class Replay:
@@ -150,6 +237,7 @@ class Replay:
         self.planner: Planner | None = None
         self.planner_config: PlannerConfig | None = None
         self.planner_driver: PlannerDriver | None = None
+        self.decisions: list[Decision] = []  # one per planner tick, in order
         self.notes: list[str] = []
 
     def backend(self) -> str:
@@ -171,9 +259,24 @@ class Replay:
         for flag, args in zip(flags, self.pools):
             for key in args.ignored:
                 out.append(f"{flag}: '{key}' is accepted but has no effect in this version")
-            for msg in getattr(args, "warnings", []):
+            for msg in args.warnings:
                 out.append(f"{flag}: {msg}")
         return out + self.notes
+
+    def rejection_warnings(self) -> list[str]:
+        """After the run: rejected requests by reason, with the first trace lines affected."""
+        if self.sim.rejected == 0:
+            return []
+        trace = self.options.trace
+
+        def where(idxs: list[int]) -> str:
+            if trace is None:
+                return "requests " + ", ".join(str(i + 1) for i in idxs)
+            lines = trace_line_numbers(trace, idxs)
+            return f"{trace} line{'s' if len(lines) > 1 else ''} " + ", ".join(map(str, lines))
+
+        return rejection_warnings(self.sim.collect(), self.workload,
+                                  [p.config for p in self.pools], where)
 
     def advance(self, max_steps: int) -> bool:
         """Run up to max_steps engine instants. True while work remains."""
@@ -181,9 +284,15 @@ class Replay:
         more = self.sim.run_steps(max_steps)
         driver = self.planner_driver
         if self.sim.at_tick and driver is not None:
-            driver.on_tick()  # the engine resumes the tick's instant on its next step
+            # the engine resumes the tick's instant on its next step
+            self.decisions.append(driver.on_tick())
         self.engine_wall_ms += (time.perf_counter() - t0) * 1000.0
         return more
+
+    def run_to_end(self, chunk: int = 100_000) -> None:
+        """Advance until no work is left (or --max-sim-time-seconds stops the replay)."""
+        while self.advance(chunk):
+            pass
 
     def finished(self) -> bool:
         return self.sim.is_finished()
@@ -197,18 +306,74 @@ class Replay:
         return sim.next_event_time() > o.max_sim_time_seconds * 1000.0
 
     def report(self) -> Report:
-        return build_report(self)
+        """The report of the run so far (complete once `advance` returned False)."""
+        return build_report(self.report_inputs())
+
+    def report_inputs(self) -> ReportInputs:
+        sim = self.sim
+        cols = sim.collect()
+        o = self.options
+        topo = sim.topo
+        # Workers exist until the replay's last event (a late rejection can outlast every
+        # completion), which is what the reference bills worker-seconds for.
+        end_ms = max(cols.terminal_ms) if len(cols) else 0.0
+        if topo.disaggregated:
+            pre, dec = self.pools
+            worker_counts = {"prefill": topo.num_prefill, "decode": topo.num_decode}
+            worker_s = (sim.worker_seconds(POOL_PREFILL, end_ms),
+                        sim.worker_seconds(POOL_DECODE, end_ms))
+            gpus = (pre.config.tensor_parallel_size, dec.config.tensor_parallel_size)
+            engine_args: dict[str, Any] = {"prefill": pre.normalized, "decode": dec.normalized}
+        else:
+            worker_counts = {"aggregated": o.num_workers}
+            worker_s = (0.0, sim.worker_seconds(POOL_AGG, end_ms))
+            gpus = (0, self.pools[0].config.tensor_parallel_size)
+            engine_args = self.pools[0].normalized
+        snap = sim.snapshot()
+        unfinished = snap.total_requests - snap.completed - snap.rejected
+        planner = None
+        if self.planner is not None and self.planner_config is not None:
+            p = self.planner
+            planner = PlannerRecord(
+                self.planner_config, p.gpus,
+                events=[ev for d in self.decisions for ev in d.events],
+                snapshots=[d.snapshot.as_row() for d in self.decisions if d.snapshot is not None],
+                total_ticks=p.total_ticks, gpu_hours=p.gpu_hours)
+        return ReportInputs(
+            cols=cols, workload=self.workload,
+            options={k: getattr(o, k) for k in o.__struct_fields__},
+            sla_ms=(o.sla_ttft_ms, o.sla_itl_ms, o.sla_e2e_ms),
+            disaggregated=topo.disaggregated, worker_counts=worker_counts,
+            worker_seconds=worker_s, gpus_per_worker=gpus, engine_args=engine_args,
+            router_mode=o.router_mode, router_config=self.router_config or None,
+            router_hit_rate=snap.router_hit_rate if snap.router_hit_rate >= 0 else None,
+            seed=o.seed, sim_time_ms=sim.now, engine_wall_ms=self.engine_wall_ms,
+            finished=sim.is_finished() and unfinished == 0,
+            rejected=snap.rejected, unfinished=unfinished,
+            stranded=unfinished if sim.is_finished() and not self.time_limited() else 0,
+            compiled_engine=is_compiled(),
+            layout=RecordLayout(topo.disaggregated, topo.router_mode == ROUTER_KV,
+                                topo.num_prefill, self.pools[0].config.block_size),
+            worker_samples={
+                "t_ms": list(sim.sample_t_ms), "worker": list(sim.sample_worker),
+                "kind": list(sim.sample_kind), "kv_blocks": list(sim.sample_kv_blocks),
+                "kv_capacity": list(sim.sample_kv_capacity), "waiting": list(sim.sample_waiting),
+                "running": list(sim.sample_running)},
+            planner=planner,
+            backend=self.backend(), kv_unit=self.kv_unit(),
+        )
 
 
 def check_aggregated(engine_args: ParsedEngineArgs, what: str = "--extra-engine-args") -> None:
     """An aggregated run needs aggregated workers: a prefill/decode worker_type (or the 1.4
-    is_prefill/is_decode flags) belongs to a disaggregated topology, which is not modelled."""
+    is_prefill/is_decode flags) belongs to a disaggregated run, which takes its pools from
+    --prefill-engine-args and --decode-engine-args."""
     role = engine_args.normalized["engine"]["worker_type"]
     if role != "aggregated":
         field = "engine.worker_type" if engine_args.form == "nested" else "worker_type"
         raise InputError(
-            f'"{role}" workers mean disaggregated serving, which needs '
-            "--prefill-engine-args/--decode-engine-args (not supported yet); an aggregated run "
+            f'"{role}" workers mean disaggregated serving: give the pools with '
+            "--prefill-engine-args/--decode-engine-args; an aggregated run "
             'needs "aggregated"', source=what, field=field)
 
 
@@ -275,9 +440,7 @@ def _sglang_unfit_note(o: RunOptions, wl: Workload, cfg: EngineConfig) -> str:
     if not bad:
         return ""
     if o.trace is not None:
-        with open(o.trace, "rb") as f:
-            lines = [n for n, raw in enumerate(f, 1) if raw.strip()]
-        where = "trace lines " + ", ".join(str(lines[i]) for i in bad[:5])
+        where = "trace lines " + ", ".join(str(n) for n in trace_line_numbers(o.trace, bad[:5]))
     else:
         where = "requests " + ", ".join(str(i + 1) for i in bad[:5])
     more = ", ..." if len(bad) > 5 else ""
@@ -288,10 +451,24 @@ def _sglang_unfit_note(o: RunOptions, wl: Workload, cfg: EngineConfig) -> str:
             f"({where}{more}); raise block_size or num_gpu_blocks to run them")
 
 
-def build_replay(o: RunOptions) -> Replay:
+def build_replay(o: RunOptions,
+                 before_engine: Callable[[PlannerConfig | None], None] | None = None) -> Replay:
+    """Validate every input, then build the engine. `before_engine(planner config)` runs
+    once all inputs are known good and before anything big is built (the CLI checks its
+    output locations there)."""
     validate_options(o)
     topo, pools, router_norm = build_topology(o)
+    if o.trace is None:
+        check_memory(o, pools, None)
     workload = load_workload(o)
+    if o.trace is not None:
+        check_memory(o, pools, workload)
+    length_notes = check_output_lengths(o, workload)
+    planned = None
+    if o.planner_config is not None:
+        planned = build_planner(o.planner_config, pools, o.disaggregated)
+    if before_engine is not None:
+        before_engine(planned[1] if planned is not None else None)
     t0 = time.perf_counter()
     max_ms = o.max_sim_time_seconds * 1000.0 if o.max_sim_time_seconds is not None else -1.0
     sim = Simulation(workload, pools[0].config, o.num_workers, o.replay_concurrency or 0,
@@ -304,6 +481,9 @@ def build_replay(o: RunOptions) -> Replay:
     if o.planner_config is not None:
         planner, config, startup_ms, notes = build_planner(o.planner_config, pools,
                                                            o.disaggregated)
+    replay.notes.extend(length_notes)
+    if planned is not None:
+        planner, config, startup_ms, notes = planned
         sim.enable_ticks(config.scale_interval_s * 1000.0, startup_ms)
         replay.planner = planner
         replay.planner_config = config

@@ -4,6 +4,10 @@ A physical block is free, private (held by one request, no hash), or cached (has
 held by `refcnt` requests, or parked in the inactive LRU when refcnt is 0). Identity of blocks
 never matters for the numbers, only the counts and the LRU order. Blocks are native objects so
 the hot paths store unboxed fields instead of boxing ints into lists.
+
+Memory follows use, not configuration: free capacity is a counter, a block object is made the
+first time a block is taken and recycled through `free` after that, so a pool of 10**12
+configured blocks costs what the blocks a replay actually holds at its peak cost.
 """
 from __future__ import annotations
 
@@ -27,7 +31,8 @@ class Block:
 @final
 class KvPool:
     capacity: int
-    free: list[Block]
+    unmade: int  # free blocks never materialised (capacity - blocks made so far)
+    free: list[Block]  # materialised free blocks, reused before new ones are made
     hash_block: dict[int, Block]  # every cached block, active or inactive
     lru: Block  # sentinel of the inactive LRU (head = lru.nxt = least recently released)
     n_inactive: int
@@ -38,7 +43,8 @@ class KvPool:
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self.free = [Block() for _ in range(capacity)]
+        self.unmade = capacity
+        self.free = []
         self.hash_block = {}
         self.lru = Block()
         self.n_inactive = 0
@@ -48,10 +54,14 @@ class KvPool:
 
     # ---- counts -------------------------------------------------------------------------------
     def num_free(self) -> int:
-        return len(self.free)
+        return self.unmade + len(self.free)
+
+    def num_made(self) -> int:
+        """Block objects materialised so far: the most this pool ever held at once."""
+        return self.capacity - self.unmade
 
     def num_active(self) -> int:
-        return self.capacity - len(self.free) - self.n_inactive
+        return self.capacity - self.unmade - len(self.free) - self.n_inactive
 
     # ---- LRU ----------------------------------------------------------------------------------
     def _lru_append(self, b: Block) -> None:
@@ -98,7 +108,7 @@ class KvPool:
 
     # ---- allocation ---------------------------------------------------------------------------
     def can_take(self, fresh: int, pinned_inactive: int) -> bool:
-        short = fresh - len(self.free)
+        short = fresh - self.unmade - len(self.free)
         return short <= 0 or short <= self.n_inactive - pinned_inactive
 
     def pin(self, h: int) -> Block:
@@ -113,6 +123,9 @@ class KvPool:
         """A private block: from free capacity, else by evicting the LRU head."""
         if self.free:
             b = self.free.pop()
+        elif self.unmade > 0:
+            self.unmade -= 1
+            b = Block()
         else:
             b = self.lru.nxt
             self._lru_remove(b)

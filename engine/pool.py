@@ -5,6 +5,7 @@ local indices. Only active workers are routable: starting ones wait out their st
 draining ones finish their in-flight work and stop."""
 from __future__ import annotations
 
+from bisect import bisect_left, insort
 from typing import final
 
 from engine.config import EngineConfig
@@ -50,5 +51,16 @@ class Pool:
         return self.active[p]
 
     def set_active(self, local: int, on: bool) -> None:
+        # `active` stays sorted; a new worker (the highest index) is appended in O(1), so
+        # creating N workers costs O(N), not O(N**2).
+        if self.eligible[local] == on:
+            return
         self.eligible[local] = on
-        self.active = [k for k in range(len(self.eligible)) if self.eligible[k]]
+        active = self.active
+        if on:
+            if not active or active[-1] < local:
+                active.append(local)
+            else:
+                insort(active, local)
+        else:
+            del active[bisect_left(active, local)]

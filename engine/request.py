@@ -58,6 +58,7 @@ class Request:
     source_released_ms: float
     decode_reused: int
     decode_route_overlap: int
+    reserve_seq: int  # order of its destination reservation among all hand-offs (-1 before)
     src_blocks: list[Block]  # prefill-side blocks held during the transfer
     decode_side: bool  # materialised on a disagg decode worker: its first token costs a decode
     metrics_row: int  # row in MetricColumns once terminal (-1 before)
@@ -107,6 +108,7 @@ class Request:
         self.source_released_ms = -1.0
         self.decode_reused = 0
         self.decode_route_overlap = 0
+        self.reserve_seq = -1
         self.src_blocks = []
         self.decode_side = False
         self.metrics_row = -1

@@ -84,6 +84,14 @@ class Simulation:
     completed: int
     rejected: int
     done_buf: list[Request]
+    # Workers that may start a pass (or stop draining) at the next _start_passes: every worker
+    # that is idle with work, or draining and idle, is listed, so an instant costs what its
+    # busy workers cost, not the number of workers configured. The first n_startable entries
+    # of a reused buffer (two buffers swapped per instant: nothing allocated per instant).
+    startable: list[Worker]
+    n_startable: int
+    startable_sorted: bool  # listed in index order (the usual case: no sort needed)
+    startable_spare: list[Worker]
     # Planner ticks: every tick_ms (0 = no planner). At a tick, step() stops after the
     # arrivals phase with at_tick set; the caller applies decisions and calls finish_tick().
     tick_ms: float
@@ -172,6 +180,10 @@ class Simulation:
         self.completed = 0
         self.rejected = 0
         self.done_buf = []
+        self.startable = []
+        self.n_startable = 0
+        self.startable_sorted = True
+        self.startable_spare = []
         firsts = wl.first_turns()
         order = sorted([(wl.arrival_ms[i], i) for i in firsts])
         if replay_concurrency > 0:
@@ -294,16 +306,48 @@ class Simulation:
         # released together never share prefix blocks there (1.4.2's decode times show it).
         self._drain_events(t)
 
+    def _list_startable(self, w: Worker) -> None:
+        if w.listed:
+            return
+        w.listed = True
+        buf = self.startable
+        n = self.n_startable
+        if n > 0 and buf[n - 1].idx > w.idx:
+            self.startable_sorted = False
+        if n < len(buf):
+            buf[n] = w
+        else:
+            buf.append(w)
+        self.n_startable = n + 1
+
     def _start_passes(self, t: float) -> None:
+        n = self.n_startable
+        if n == 0:
+            return
+        listed = self.startable
+        if not self.startable_sorted:
+            order = [listed[k].idx for k in range(n)]
+            order.sort()  # passes start in worker index order
+            workers = self.workers
+            for k in range(n):
+                listed[k] = workers[order[k]]
+        self.startable = self.startable_spare
+        self.n_startable = 0
+        self.startable_sorted = True
         free: list[Worker] | None = None  # allocated only in 1.4 disaggregated runs
-        for w in self.workers:
+        for k in range(n):
+            w = listed[k]
+            w.listed = False  # starting a pass touches no other worker, so one loop will do
             if not w.busy and (w.running or w.waiting):
                 if self._begin_pass(w, t):
                     if free is None:
                         free = []
                     free.append(w)
+                elif not w.busy:
+                    self._list_startable(w)  # nothing could run: try again at the next instant
             elif w.state == STATE_DRAINING and not w.busy:
                 self._stop(w, t)
+        self.startable_spare = listed
         if free is not None:
             self._run_free_passes(t, free)
             self._start_passes(t)  # whoever the free passes gave work to
@@ -368,6 +412,8 @@ class Simulation:
             w.state = STATE_DRAINING
             if not w.busy and not w.running and not w.waiting and not w.inbox_ops:
                 self._stop(w, t)
+            else:
+                self._list_startable(w)
             n -= 1
             k -= 1
 
@@ -464,6 +510,7 @@ class Simulation:
 
     def _pass_end(self, w: Worker, t: float, done: list[Request]) -> None:
         w.finish_pass(t, done)
+        self._list_startable(w)
         if w.firsts:
             kv = self.kv
             if kv is not None and self.back is None:
@@ -534,10 +581,23 @@ class Simulation:
             for x in wk.rejected:
                 self._terminal(x, t, STATUS_REJECTED)
             wk.rejected.clear()
+        self._list_startable(wk)
 
     # ---- disaggregated hand-off ---------------------------------------------------------------
-    # A worker's KV state changes only between its passes: hand-off operations aimed at a busy
-    # worker wait in its inbox until its pass ends (the reference's milestones show this).
+    # The reference's rule (probed with per-request milestones under decode-side KV pressure and
+    # transfer delays; README "Parity with the reference"):
+    # - A worker's KV state changes only between its passes: hand-off operations aimed at a busy
+    #   worker wait in its inbox until its pass ends.
+    # - Reservations are FIFO per decode worker, one per wake-up (_wake); one that does not fit
+    #   blocks the later ones until a later wake finds room. Nothing is preempted for it.
+    # - A reservation holds the whole prompt's blocks (cached prefix pinned, the rest fresh)
+    #   during the transfer; they become cache-visible when the KV lands (_activate).
+    # - Landed hand-offs join the decode queue in reservation order (_activate), whatever order
+    #   their transfers finished in: that order decides who gets room first and who is
+    #   preempted first (the last admitted).
+    # - While hand-offs wait for room, the worker's preempted requests are passed over
+    #   (Worker.start_pass, pending_reservations).
+    # - The source is freed when the KV lands (at the prefill worker's next pass boundary).
     def _post(self, w: Worker, op: int, r: Request, t: float) -> None:
         w.inbox_ops.append(op)
         w.inbox_reqs.append(r)
@@ -657,6 +717,7 @@ class Simulation:
         if topo.transfer_bandwidth_gbps > 0.0 and topo.transfer_bytes_per_token > 0.0:
             # Not rounded to the nanosecond (the reference's hand-off times show the raw value).
             delay = float(tokens) * topo.transfer_bytes_per_token / (topo.transfer_bandwidth_gbps * 1e9) * 1000.0
+        r.reserve_seq = self.serial + 1
         self.transfers[self.serial + 1] = r
         self._push(t + delay, EV_TRANSFER, self.serial + 1)
         return True
@@ -678,7 +739,19 @@ class Simulation:
         r.alloc_tokens = r.prompt_len
         r.decode_side = True
         r.status = WAITING
-        dw.enqueue(r)
+        # Hand-offs queue in reservation order: one whose transfer finished first still waits
+        # behind an earlier-reserved hand-off that landed later but is not admitted yet (the
+        # reference's admissions and preemption victims under 3P1D and 2P2D show it).
+        waiting = dw.waiting
+        k = len(waiting)
+        while k > 0:
+            q = waiting[k - 1]
+            if not (q.decode_side and q.decode_admit_ms < 0.0 and q.reserve_seq > r.reserve_seq):
+                break
+            k -= 1
+        r.worker = dw.idx
+        waiting.insert(k, r)
+        self._list_startable(dw)
         # The source is freed once the destination holds the KV (at the prefill worker's next
         # pass boundary if it is busy).
         self._post(self.workers[r.prefill_worker], OP_RELEASE, r, t)

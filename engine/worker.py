@@ -76,6 +76,7 @@ class Worker:
     kind: int  # POOL_*
     state: int  # STATE_*
     busy: bool
+    listed: bool  # in the simulation's list of workers to visit when passes start
     pass_end: float
     ready: list[Request]  # requests that emit a token (or finish) at pass end
     rejected: list[Request]  # rejected at the current pass start, drained by the simulation
@@ -136,6 +137,7 @@ class Worker:
         self.kind = POOL_AGG
         self.state = STATE_ACTIVE
         self.busy = False
+        self.listed = False
         self.pass_end = 0.0
         self.ready = []
         self.rejected = []

@@ -1,8 +1,8 @@
 """The planner's configuration (spec planner.md §1): fields, defaults, aliases, validation.
 
-`load_planner_config(value)` takes what the user gave `--planner-config`: inline JSON, or the
-path of a .json / .yaml / .yml file. Unlike the reference (pydantic, unknown keys ignored) an
-unknown key is an error that lists the valid ones. Every problem is an `InputError`.
+`planner_config_from_dict(obj)` validates a decoded mapping (reading the text is the edge's
+job: `dynosim.planner_setup.load_planner_config`). Unlike the reference (pydantic, unknown keys
+ignored) an unknown key is an error that lists the valid ones. Every problem is a `ConfigError`.
 
 `PlannerConfig` is frozen; its `__post_init__` applies the easy-mode overrides (any
 `optimization_target` other than "sla" forces load scaling on and throughput scaling off) and
@@ -11,15 +11,13 @@ then validates, so a config built in code is checked the same way as a loaded on
 from __future__ import annotations
 
 import importlib
-import json
 import math
-import os
 from dataclasses import dataclass
 from typing import Any, Literal, Mapping
 
 import msgspec
 
-from dynosim.inputs.errors import InputError, show_value
+from planner.errors import ConfigError, show_value
 from planner.types import Capabilities
 
 Mode = Literal["disagg", "prefill", "decode", "agg"]
@@ -135,7 +133,7 @@ def _to_ms(seconds: float) -> int:
 
 
 def _fail(message: str, field: str | None = None) -> None:
-    raise InputError(message, field=field)
+    raise ConfigError(message, field)
 
 
 def _validate(c: PlannerConfig) -> None:
@@ -231,10 +229,7 @@ def _validate_load_thresholds(c: PlannerConfig) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# Loading
-
-
-FLAG = "--planner-config"
+# From a decoded mapping
 
 
 def valid_keys() -> list[str]:
@@ -242,130 +237,28 @@ def valid_keys() -> list[str]:
     return sorted(set(PlannerConfig.__struct_fields__) | set(ALIASES))
 
 
-def _read_source(value: str) -> tuple[Any, str]:
-    text = value.strip()
-    if text.startswith("{"):
-        try:
-            return json.loads(text), FLAG
-        except json.JSONDecodeError as exc:
-            raise InputError(f"not valid JSON: {exc.msg} at line {exc.lineno} column "
-                             f"{exc.colno}", source=FLAG) from None
-    if not os.path.isfile(value):
-        raise InputError("neither inline JSON nor an existing file", source=FLAG,
-                         field=value if len(value) < 200 else value[:197] + "...")
-    try:
-        with open(value, encoding="utf-8") as f:
-            body = f.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read: {exc}", source=value) from None
-    lower = value.lower()
-    if lower.endswith((".yaml", ".yml")):
-        return _parse_yaml(body, value), value
-    try:
-        return json.loads(body), value
-    except json.JSONDecodeError as exc:
-        if lower.endswith(".json"):
-            raise InputError(f"not valid JSON: {exc.msg}", source=value, line=exc.lineno
-                             ) from None
-        # Unknown extension: JSON first, then YAML (as the reference).
-        return _parse_yaml(body, value), value
-
-
-def _parse_yaml(body: str, source: str) -> Any:
-    """PyYAML when installed (the `yaml` extra); otherwise the subset planner configs use."""
-    try:
-        yaml: Any = importlib.import_module("yaml")
-    except ImportError:
-        return _parse_simple_yaml(body, source)
-    try:
-        return yaml.safe_load(body)
-    except yaml.YAMLError as exc:
-        line = None
-        mark = getattr(exc, "problem_mark", None)
-        if mark is not None:
-            line = int(mark.line) + 1
-        raise InputError(f"not valid YAML: {getattr(exc, 'problem', None) or exc}",
-                         source=source, line=line) from None
-
-
-_YAML_WORDS: dict[str, Any] = {"true": True, "false": False, "yes": True, "no": False,
-                               "null": None, "~": None, "": None}
-
-
-def _yaml_scalar(text: str, source: str, lineno: int) -> Any:
-    t = text.strip()
-    if t.lower() in _YAML_WORDS:
-        return _YAML_WORDS[t.lower()]
-    if t[:1] in "[{\"":
-        try:
-            return json.loads(t)
-        except json.JSONDecodeError:
-            raise InputError(f"cannot read the value {t!r} (flow values must be JSON; install "
-                             "the 'yaml' extra for full YAML)", source=source,
-                             line=lineno) from None
-    if t[:1] == "'" and t[-1:] == "'":
-        return t[1:-1].replace("''", "'")
-    for conv in (int, float):
-        try:
-            return conv(t)
-        except ValueError:
-            pass
-    return t
-
-
-def _parse_simple_yaml(body: str, source: str) -> dict[str, Any]:
-    """Block mappings (nested by indentation) of scalars, with comments: what a planner
-    config needs, without a YAML library."""
-    root: dict[str, Any] = {}
-    stack: list[tuple[int, dict[str, Any]]] = [(-1, root)]
-    for lineno, raw in enumerate(body.splitlines(), start=1):
-        line = raw.split(" #", 1)[0].rstrip() if not raw.lstrip().startswith("#") else ""
-        if not line.strip() or line.strip() == "---":
-            continue
-        indent = len(line) - len(line.lstrip(" "))
-        key, sep, value = line.strip().partition(":")
-        if not sep or not key or line.lstrip().startswith("- "):
-            raise InputError("expected 'key: value' (lists and other YAML forms need the "
-                             "'yaml' extra: pip install 'dynosim-tui[yaml]')", source=source,
-                             line=lineno)
-        while stack and indent <= stack[-1][0]:
-            stack.pop()
-        if not stack:
-            raise InputError("inconsistent indentation", source=source, line=lineno)
-        parent = stack[-1][1]
-        key = key.strip().strip("\"'")
-        if value.strip() == "":
-            child: dict[str, Any] = {}
-            parent[key] = child
-            stack.append((indent, child))
-        else:
-            parent[key] = _yaml_scalar(value, source, lineno)
-    return root
-
-
-def _normalise(obj: Any, source: str) -> dict[str, Any]:
+def _normalise(obj: Any) -> dict[str, Any]:
     if not isinstance(obj, dict):
-        raise InputError("expected a JSON/YAML object (mapping)", source=source)
+        raise ConfigError(f"expected a JSON/YAML object (mapping), got {show_value(obj)}")
     out: dict[str, Any] = {}
     fields = set(PlannerConfig.__struct_fields__)
     for key, v in obj.items():
         if not isinstance(key, str):
-            raise InputError(f"keys must be strings, got {show_value(key)}", source=source)
+            raise ConfigError(f"keys must be strings, got {show_value(key)}")
         name = ALIASES.get(key, key)
         if name not in fields:
-            raise InputError(f"unknown key; valid keys: {', '.join(valid_keys())}",
-                             source=source, field=key)
+            raise ConfigError(f"unknown key; valid keys: {', '.join(valid_keys())}", key)
         if name in out:
-            raise InputError(f"'{name}' is given twice (directly and through an alias); "
-                             "use one", source=source, field=key)
+            raise ConfigError(f"'{name}' is given twice (directly and through an alias); "
+                              "use one", key)
         out[name] = v
     sched = out.get("scheduling")
     if isinstance(sched, dict):
         known = set(SchedulingConfig.__struct_fields__)
         for key in sched:
             if key not in known:
-                raise InputError(f"unknown key; valid keys: {', '.join(sorted(known))}",
-                                 source=source, field=f"scheduling.{key}")
+                raise ConfigError(f"unknown key; valid keys: {', '.join(sorted(known))}",
+                                  f"scheduling.{key}")
     return out
 
 
@@ -378,19 +271,17 @@ def _field_from_path(message: str) -> tuple[str, str | None]:
     return message[:i], message[i + len(marker):].rstrip("`")
 
 
-def planner_config_from_dict(obj: Any, source: str = FLAG) -> PlannerConfig:
+def planner_config_from_dict(obj: Any) -> PlannerConfig:
     """Validate an already-decoded mapping (aliases accepted, unknown keys rejected)."""
-    data = _normalise(obj, source)
+    data = _normalise(obj)
     try:
         config = msgspec.convert(data, PlannerConfig)
-    except InputError as exc:
-        raise InputError(exc.message, source=source, field=exc.field) from None
     except msgspec.ValidationError as exc:
         message, field = _field_from_path(str(exc))
-        raise InputError(message, source=source, field=field) from None
+        raise ConfigError(message, field) from None
     if config.load_predictor == "prophet" and not config.is_easy and not _prophet_importable():
-        raise InputError(f"load_predictor 'prophet' needs the optional extra: pip install "
-                         f"'{PROPHET_EXTRA}'", source=source, field="load_predictor")
+        raise ConfigError(f"load_predictor 'prophet' needs the optional extra: pip install "
+                          f"'{PROPHET_EXTRA}'", "load_predictor")
     return config
 
 
@@ -405,20 +296,13 @@ def _prophet_importable() -> bool:
     return True
 
 
-def load_planner_config(value: str) -> PlannerConfig:
-    """Parse `--planner-config`: inline JSON or a .json/.yaml/.yml path."""
-    obj, source = _read_source(value)
-    return planner_config_from_dict(obj, source)
-
-
-def check_replay_mode(config: PlannerConfig, topology: str, source: str = FLAG) -> None:
+def check_replay_mode(config: PlannerConfig, topology: str) -> None:
     """Replay runs only `agg` and `disagg`, and the config must match the deployment."""
     if config.mode not in REPLAY_MODES:
-        raise InputError(f"replay supports mode 'agg' or 'disagg', got '{config.mode}'",
-                         source=source, field="mode")
+        raise ConfigError(f"replay supports mode 'agg' or 'disagg', got '{config.mode}'", "mode")
     if config.mode != topology:
-        raise InputError(f"mode '{config.mode}' does not match the deployment "
-                         f"('{topology}')", source=source, field="mode")
+        raise ConfigError(f"mode '{config.mode}' does not match the deployment ('{topology}')",
+                          "mode")
 
 
 # --------------------------------------------------------------------------------------------

@@ -124,37 +124,9 @@ class LoadScaler:
 
     def _prefill_sla(self, fpms: FpmMap, n: int, kv: float | None) -> _Sub:
         model = self.models["prefill"]
-        c = self.config
         if not model.ready or n == 0 or model.caps.max_num_batched_tokens <= 0:
             return _Sub(None, "insufficient_data")
-        s = c.load_scaling_down_sensitivity / 100.0
-        k = self._k(n)
-        estimates: list[float] = []
-        can_down = n > 1
-        refused = False
-        for fpm in _ordered(fpms):
-            est = model.estimate_queued_prefill_time_ms(fpm, kv_hit_rate=kv)
-            if est is not None:
-                estimates.append(est)
-            if not can_down:
-                continue
-            t_own = model.estimate_queued_prefill_time_ms(fpm, kv_hit_rate=kv, queue_scale=0.0)
-            if t_own is None:
-                can_down = False
-                continue
-            budget = (c.ttft_ms - t_own) * s
-            if budget <= 0:
-                can_down, refused = False, True
-                continue
-            post = model.estimate_queued_prefill_time_ms(fpm, kv_hit_rate=kv, queue_scale=k)
-            if post is None:
-                can_down = False
-            elif post - t_own >= budget:
-                can_down, refused = False, True
-        sub = scale_decision(estimates, c.ttft_ms, n, c.min_endpoint, can_down)
-        if sub.desired is None and refused:
-            sub.reason = "scale_down_refused_consolidation"
-        return sub
+        return self._ttft_side(model, fpms, n, kv, agg=False)
 
     def _decode_sla(self, fpms: FpmMap, n: int, accept: float) -> _Sub:
         model = self.models["decode"]
@@ -163,10 +135,17 @@ class LoadScaler:
         return self._itl_side(model, fpms, n, accept, agg=False)
 
     def _agg_prefill_sla(self, fpms: FpmMap, n: int, kv: float | None) -> _Sub:
-        model = self.models["agg"]
+        return self._ttft_side(self.models["agg"], fpms, n, kv, agg=True)
+
+    def _ttft_side(self, model: PerfModel, fpms: FpmMap, n: int, kv: float | None,
+                   agg: bool) -> _Sub:
+        """Per-worker queued-prefill TTFT estimates and the prefill consolidation check.
+        Aggregated workers also carry their decode work (scaled by k, queued decode included),
+        and there a refusal to consolidate is an opinion ("stay"), not a missing signal."""
         c = self.config
         s = c.load_scaling_down_sensitivity / 100.0
         k = self._k(n)
+        dk = k if agg else 1.0  # decode work moves with the consolidation only on agg workers
         estimates: list[float] = []
         can_down = n > 1
         refused = False
@@ -177,19 +156,22 @@ class LoadScaler:
             if not can_down:
                 continue
             t_own = model.estimate_queued_prefill_time_ms(
-                fpm, kv_hit_rate=kv, queue_scale=0.0, decode_scale=k, include_queued_decode=True)
+                fpm, kv_hit_rate=kv, queue_scale=0.0, decode_scale=dk, include_queued_decode=agg)
             post = model.estimate_queued_prefill_time_ms(
-                fpm, kv_hit_rate=kv, queue_scale=k, decode_scale=k, include_queued_decode=True)
-            if t_own is None or post is None:
+                fpm, kv_hit_rate=kv, queue_scale=k, decode_scale=dk, include_queued_decode=agg)
+            if t_own is None or (agg and post is None):
                 can_down = False
                 continue
             budget = (c.ttft_ms - t_own) * s
-            if budget <= 0 or post - t_own >= budget:
+            if budget <= 0 or (post is not None and post - t_own >= budget):
                 can_down, refused = False, True
+            elif post is None:
+                can_down = False
         sub = scale_decision(estimates, c.ttft_ms, n, c.min_endpoint, can_down)
         if sub.desired is None and refused:
-            # a refusal is an opinion ("stay"), not a missing signal
-            sub.desired, sub.reason, sub.refused = n, "scale_down_refused_consolidation", True
+            if agg:
+                sub.desired, sub.refused = n, True
+            sub.reason = "scale_down_refused_consolidation"
         return sub
 
     def _agg_decode_sla(self, fpms: FpmMap, n: int, accept: float) -> _Sub:

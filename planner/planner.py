@@ -22,18 +22,19 @@ import math
 from datetime import datetime, timezone
 from typing import Mapping, Sequence
 
-from dynosim.inputs.errors import InputError
 from planner.budget import clamp_pair, clamp_single
 from planner.config import PlannerConfig, ResolvedGpus, check_replay_mode, resolve_gpus
+from planner.errors import ConfigError
 from planner.load import LoadInputs, LoadResult, LoadScaler
 from planner.perf_model import PerfModel
-from planner.predictors import LoadPredictors, warmup_from_trace
+from planner.predictors import LoadPredictors
 from planner.throughput import ThroughputResult, compute_agg, compute_disagg, proposal
 from planner.types import (
     Capabilities,
     Decision,
     ForwardPassMetrics,
     Observation,
+    TickSnapshot,
     ScalingEvent,
     TrafficWindow,
 )
@@ -81,7 +82,8 @@ class Planner:
     `planner.bootstrap`), or None to start the perf model empty. In agg mode both lists seed
     the one aggregated model, prefill points first. Ignored by easy targets.
     `warmup`: (request count, avg ISL, avg OSL) per throughput interval fed to the predictors
-    before t = 0; None = from `config.load_predictor_warmup_trace` when set.
+    before t = 0 (`predictors.warmup_buckets` of `config.load_predictor_warmup_trace`, which
+    the caller reads).
     """
 
     def __init__(self, config: PlannerConfig, mode: str,
@@ -94,8 +96,7 @@ class Planner:
         self.components: tuple[str, ...] = ("decode",) if mode == "agg" else ("prefill", "decode")
         for c in self.components:
             if c not in capabilities:
-                raise InputError(f"no engine capabilities for the {c} workers",
-                                 field="capabilities")
+                raise ConfigError(f"no engine capabilities for the {c} workers", "capabilities")
         self.caps = dict(capabilities)
         self.gpus: ResolvedGpus = resolve_gpus(config, capabilities)
 
@@ -123,8 +124,8 @@ class Planner:
         if not config.is_easy:
             self.predictors = LoadPredictors(config)
             if warmup is None and config.load_predictor_warmup_trace is not None:
-                warmup = warmup_from_trace(config.load_predictor_warmup_trace,
-                                           float(config.throughput_adjustment_interval_seconds))
+                raise ConfigError("the warmup trace must be read by the caller and passed as "
+                                  "`warmup` (see warmup_buckets)", "load_predictor_warmup_trace")
             if warmup:
                 for n, isl, osl in warmup:
                     self.predictors.observe(n, isl, osl)
@@ -148,7 +149,7 @@ class Planner:
         self.gpu_hours = 0.0
         self.total_ticks = 0
         self.events: list[ScalingEvent] = []
-        self.snapshots: list[dict[str, object]] = []
+        self.snapshots: list[TickSnapshot] = []
 
     @property
     def scale_interval_s(self) -> float:
@@ -365,44 +366,45 @@ class Planner:
 
     def _snapshot(self, t: float, ready: dict[str, int], load: LoadResult,
                   tp: ThroughputResult, pred: dict[str, float | None],
-                  scale_to: dict[str, int] | None) -> dict[str, object]:
+                  scale_to: dict[str, int] | None) -> TickSnapshot:
         disagg = self.mode == "disagg"
-        obs_keys = ("observed_requests_per_second", "observed_input_sequence_tokens",
-                    "observed_output_sequence_tokens", "observed_ttft_ms", "observed_itl_ms",
-                    "observed_kv_hit_rate")
-        pred_keys = ("predicted_requests_per_second", "predicted_input_sequence_tokens",
-                     "predicted_output_sequence_tokens", "predicted_kv_hit_rate")
-        snap: dict[str, object] = {
-            "kind": "snapshot",
-            "schema": SCHEMA,
-            "timestamp_s": t,
-            "timestamp_utc": utc_label(t),
-            "num_prefill_replicas": ready["prefill"] if disagg else None,
-            "num_decode_replicas": ready["decode"],
-            "observed_request_duration_seconds": None,
-            "estimated_ttft_ms": _finite_or_none(load.est_ttft_ms),
-            "estimated_itl_ms": _finite_or_none(load.est_itl_ms),
-            "engine_rps_prefill": tp.engine_rps_prefill,
-            "engine_rps_decode": tp.engine_rps_decode,
-            "throughput_lower_bound_prefill": self.lower_bound["prefill"],
-            "throughput_lower_bound_decode": self.lower_bound["decode"],
-            "load_decision_reason": load.reason,
-            "load_decision_reason_prefill": load.reason_prefill,
-            "load_decision_reason_decode": load.reason_decode,
-            "throughput_decision_reason": tp.reason,
-            "throughput_decision_reason_prefill": tp.reason_prefill,
-            "throughput_decision_reason_decode": tp.reason_decode,
-            "scale_to_prefill": scale_to.get("prefill") if scale_to else None,
-            "scale_to_decode": scale_to.get("decode") if scale_to else None,
-            "gpu_hours": self.gpu_hours,
-            "prefill_engines": self._engines("prefill") if disagg else [],
-            "decode_engines": self._engines("decode"),
-        }
-        for k in obs_keys:
-            snap[k] = self._observed.get(k)
-        for k in pred_keys:
-            snap[k] = pred.get(k)
-        return snap
+        obs = self._observed
+        return TickSnapshot(
+            kind="snapshot",
+            schema=SCHEMA,
+            timestamp_s=t,
+            timestamp_utc=utc_label(t),
+            num_prefill_replicas=ready["prefill"] if disagg else None,
+            num_decode_replicas=ready["decode"],
+            observed_request_duration_seconds=None,
+            estimated_ttft_ms=_finite_or_none(load.est_ttft_ms),
+            estimated_itl_ms=_finite_or_none(load.est_itl_ms),
+            engine_rps_prefill=tp.engine_rps_prefill,
+            engine_rps_decode=tp.engine_rps_decode,
+            throughput_lower_bound_prefill=self.lower_bound["prefill"],
+            throughput_lower_bound_decode=self.lower_bound["decode"],
+            load_decision_reason=load.reason,
+            load_decision_reason_prefill=load.reason_prefill,
+            load_decision_reason_decode=load.reason_decode,
+            throughput_decision_reason=tp.reason,
+            throughput_decision_reason_prefill=tp.reason_prefill,
+            throughput_decision_reason_decode=tp.reason_decode,
+            scale_to_prefill=scale_to.get("prefill") if scale_to else None,
+            scale_to_decode=scale_to.get("decode") if scale_to else None,
+            gpu_hours=self.gpu_hours,
+            prefill_engines=self._engines("prefill") if disagg else [],
+            decode_engines=self._engines("decode"),
+            observed_requests_per_second=obs.get("observed_requests_per_second"),
+            observed_input_sequence_tokens=obs.get("observed_input_sequence_tokens"),
+            observed_output_sequence_tokens=obs.get("observed_output_sequence_tokens"),
+            observed_ttft_ms=obs.get("observed_ttft_ms"),
+            observed_itl_ms=obs.get("observed_itl_ms"),
+            observed_kv_hit_rate=obs.get("observed_kv_hit_rate"),
+            predicted_requests_per_second=pred.get("predicted_requests_per_second"),
+            predicted_input_sequence_tokens=pred.get("predicted_input_sequence_tokens"),
+            predicted_output_sequence_tokens=pred.get("predicted_output_sequence_tokens"),
+            predicted_kv_hit_rate=pred.get("predicted_kv_hit_rate"),
+        )
 
 
 def _finite_or_none(v: float | None) -> float | None:

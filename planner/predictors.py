@@ -19,11 +19,11 @@ from __future__ import annotations
 import importlib
 import math
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Iterable, Protocol
 
-from dynosim.inputs.errors import InputError
 from planner import arima
 from planner.config import PROPHET_EXTRA, PlannerConfig
+from planner.errors import ConfigError
 
 
 class Predictor(Protocol):
@@ -222,9 +222,9 @@ class ProphetPredictor(_BufferedPredictor):
             self._prophet: Any = importlib.import_module("prophet")
             self._pd: Any = importlib.import_module("pandas")
         except ImportError:
-            raise InputError(
+            raise ConfigError(
                 "load_predictor 'prophet' needs the optional Prophet extra: "
-                f"pip install '{PROPHET_EXTRA}'", field="load_predictor") from None
+                f"pip install '{PROPHET_EXTRA}'", "load_predictor") from None
         self._window = window_size
         self._step = step_seconds
         self._log1p = log1p
@@ -310,24 +310,19 @@ class LoadPredictors:
             p.reset_idle_skip()
 
 
-def warmup_from_trace(path: str, interval_s: float) -> list[tuple[int, float, float]]:
-    """Bucket a Mooncake trace by `interval_s`: (request count, avg ISL, avg OSL) per bucket.
-
-    Only first turns (and single-turn rows) carry an arrival time; later turns of a session
-    arrive relative to a completion and are left out. Empty buckets in between give (0, 0, 0).
-    """
-    from dynosim.inputs.trace import load_mooncake  # noqa: PLC0415 - keep planner import light
-
-    wl = load_mooncake(path)
+def warmup_buckets(arrivals: Iterable[tuple[float, int, int]], interval_s: float
+                   ) -> list[tuple[int, float, float]]:
+    """Bucket first-turn arrivals (arrival ms, ISL, OSL) by `interval_s`: (request count,
+    avg ISL, avg OSL) per bucket, from t = 0. Empty buckets in between give (0, 0, 0)."""
     counts: dict[int, list[float]] = {}
-    for i, arrival in enumerate(wl.arrival_ms):
-        if wl.turn[i] != 0 or not math.isfinite(arrival):
+    for arrival, isl, osl in arrivals:
+        if not math.isfinite(arrival):
             continue
         b = int(arrival / 1000.0 // interval_s)
         acc = counts.setdefault(b, [0.0, 0.0, 0.0])
         acc[0] += 1
-        acc[1] += wl.input_length[i]
-        acc[2] += wl.output_length[i]
+        acc[1] += isl
+        acc[2] += osl
     if not counts:
         return []
     out: list[tuple[int, float, float]] = []

@@ -1,6 +1,6 @@
 """The planner's contract with the simulator: an observation in, a decision out.
 
-Plain frozen dataclasses (interpreted code, never compiled). The simulator builds an
+Plain frozen dataclasses and one msgspec Struct (interpreted code, never compiled). The simulator builds an
 `Observation` at every planner tick; `Planner.tick(obs)` returns a `Decision`; the simulator
 applies the targets (start-up delay, draining). Component names: "prefill", "decode"
 (an aggregated deployment reports its workers as "decode", as the reference does).
@@ -8,6 +8,8 @@ applies the targets (start-up delay, draining). Component names: "prefill", "dec
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+import msgspec
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,50 @@ class ScalingEvent:
     reason: str  # "scale_up" | "scale_down"
 
 
+class TickSnapshot(msgspec.Struct, kw_only=True, frozen=True):
+    """One recorded tick's diagnostics (spec planner.md §9): the fields, names and order of
+    the reference's snapshot log rows. `as_row()` is that row."""
+
+    kind: str
+    schema: str
+    timestamp_s: float
+    timestamp_utc: str
+    num_prefill_replicas: int | None  # None in agg mode
+    num_decode_replicas: int
+    observed_request_duration_seconds: float | None
+    estimated_ttft_ms: float | None
+    estimated_itl_ms: float | None
+    engine_rps_prefill: float | None
+    engine_rps_decode: float | None
+    throughput_lower_bound_prefill: int
+    throughput_lower_bound_decode: int
+    load_decision_reason: str | None
+    load_decision_reason_prefill: str | None
+    load_decision_reason_decode: str | None
+    throughput_decision_reason: str | None
+    throughput_decision_reason_prefill: str | None
+    throughput_decision_reason_decode: str | None
+    scale_to_prefill: int | None
+    scale_to_decode: int | None
+    gpu_hours: float
+    prefill_engines: list[dict[str, object]]  # the FPM cache, one row per worker
+    decode_engines: list[dict[str, object]]
+    observed_requests_per_second: float | None
+    observed_input_sequence_tokens: float | None
+    observed_output_sequence_tokens: float | None
+    observed_ttft_ms: float | None
+    observed_itl_ms: float | None
+    observed_kv_hit_rate: float | None
+    predicted_requests_per_second: float | None
+    predicted_input_sequence_tokens: float | None
+    predicted_output_sequence_tokens: float | None
+    predicted_kv_hit_rate: float | None
+
+    def as_row(self) -> dict[str, object]:
+        row: dict[str, object] = msgspec.structs.asdict(self)
+        return row
+
+
 @dataclass
 class Decision:
     """Absolute replica targets (None = leave as is) and what the planner recorded."""
@@ -88,4 +134,4 @@ class Decision:
     events: list[ScalingEvent] = field(default_factory=list)
     # the per-tick diagnostics row (spec planner.md §9 snapshot fields) when this tick is
     # recorded, else None
-    snapshot: dict[str, object] | None = None
+    snapshot: TickSnapshot | None = None

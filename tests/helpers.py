@@ -4,9 +4,12 @@ Test modules import these by name (`from helpers import TINY`); fixtures live in
 """
 from __future__ import annotations
 
+import asyncio
+import functools
+import gzip
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 if TYPE_CHECKING:
     from engine.config import EngineConfig
@@ -23,6 +26,41 @@ MULTITURN = str(TRACES / "multiturn.jsonl")
 
 # Summary keys measured on the wall clock: they differ from run to run, so comparisons skip them.
 WALL_KEYS = frozenset({"wall_time_ms", "processed_tokens_per_s", "processed_output_tokens_per_s"})
+
+
+def aio(fn: Callable[..., Awaitable[None]], timeout_s: float = 90.0) -> Callable[..., None]:
+    """Run an async test on a fresh event loop (no async pytest plugin needed), failing
+    rather than hanging if the app stops answering."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        asyncio.run(asyncio.wait_for(fn(*args, **kwargs), timeout=timeout_s))
+
+    return wrapper
+
+
+PLANNER_RUNS = GOLDEN / "planner"  # Dynamo 1.4.2's planner runs, as the reference wrote them
+
+
+def planner_reference(run: str) -> dict[str, Any]:
+    """One reference planner run read from its raw files: the planner config, the
+    scaling-event lines of its stdout summary, the log's metadata and every snapshot."""
+    run_dir = PLANNER_RUNS / run
+    cfg = json.loads((run_dir / "run_config.json").read_text())
+    events = [line.rstrip("\n") for line in (run_dir / "stdout_summary.txt").read_text()
+              .splitlines() if line.startswith("  t=")]
+    (log,) = sorted(run_dir.glob("*.log.jsonl.gz"))
+    with gzip.open(log, "rt", encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    report = json.loads((run_dir / "report.json").read_text())
+    return {
+        "run": run,
+        "planner_config": cfg["planner_config"],
+        "engine_args": cfg.get("aic_engine_args", {}),
+        "event_lines": events,
+        "report_gpu_hours": report.get("gpu_hours"),
+        "metadata": rows[0],
+        "snapshots": rows[1:],
+    }
 
 
 def golden_cases() -> list[dict[str, Any]]:

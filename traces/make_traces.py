@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Generate the small synthetic Mooncake-format traces bundled with dynosim-tui.
 
-Three traces are written (one JSON object per line, timestamps in ms, one hash_id
+Four traces are written (one JSON object per line, timestamps in ms, one hash_id
 per 512-token trace block; equal leading hash_ids = shareable prompt prefix):
 
 overload.jsonl
@@ -18,6 +18,12 @@ multiturn.jsonl
     turns carry an explicit ``delay`` (ms after the previous turn completes);
     the others rely on the timestamp difference to the previous turn.  Turn 0
     never has a ``delay``.  ``input_length`` sometimes ends in a partial block.
+
+disagg_pressure.jsonl
+    1500 long-prompt requests (4k-24k tokens, 100-1200 output tokens) at ~25/s for a minute,
+    a third of them opening with one of a few shared system prompts: fed by several prefill
+    workers, one or two decode workers run out of KV blocks, hand-offs wait for room while
+    transfers are in flight and decode requests get preempted (the P:D goldens).
 
 prefix_heavy.jsonl
     800 requests over ~2 min, 85% of them starting with one of 12 long shared
@@ -123,6 +129,24 @@ def prefix_heavy(rng, n_requests=800, n_groups=12, span_ms=120000):
     return rows
 
 
+def disagg_pressure(rng, n_requests=1500, span_ms=60000):
+    """Poisson arrivals of long prompts (random lengths, so (arrival, input, output) pairs each
+    request with the reference's per-request record)."""
+    ids = Ids()
+    prefixes = [ids.take(rng.randint(2, 10)) for _ in range(5)]
+    rows = []
+    t = 0.0
+    rate = n_requests / span_ms
+    for _ in range(n_requests):
+        t += rng.expovariate(rate)
+        isl = rng.randint(4000, 24000)
+        prefix = rng.choice(prefixes) if rng.random() < 0.35 else []
+        hash_ids = prefix + ids.take(n_blocks(isl) - len(prefix))
+        rows.append({"timestamp": int(t), "input_length": isl,
+                     "output_length": rng.randint(100, 1200), "hash_ids": hash_ids})
+    return rows
+
+
 def write(path, rows):
     with open(path, "w") as f:
         for row in rows:
@@ -139,6 +163,8 @@ def main():
     write(os.path.join(a.out_dir, "overload.jsonl"), overload(random.Random(a.seed)))
     write(os.path.join(a.out_dir, "multiturn.jsonl"), multiturn(random.Random(a.seed + 1)))
     write(os.path.join(a.out_dir, "prefix_heavy.jsonl"), prefix_heavy(random.Random(a.seed + 2)))
+    write(os.path.join(a.out_dir, "disagg_pressure.jsonl"),
+          disagg_pressure(random.Random(a.seed + 3)))
 
 
 if __name__ == "__main__":

@@ -9,23 +9,8 @@ from tui.driver import EngineDriver
 from tui.main_screen import ExportSettings, MainScreen
 from tui.pacing import PaceClock
 
-# The app's look, in one place (embedded rather than a .tcss file: the package installs only
-# its Python modules). Reusable widgets carry their own minimal DEFAULT_CSS.
-APP_CSS = """
-#status { background: $boost; }
-#body { height: 1fr; }
-#main { width: 1fr; }
-WorkerTable { max-height: 45%; border: round $primary 40%; }
-WorkerTable:focus { border: round $primary; }
-#plots { height: 1fr; min-height: 7; }
-PlotView { border: round $secondary 40%; }
-PlannerPanel { border: round $accent 50%; }
-Footer { background: $boost; }
-"""
-
-
 class DynosimApp(App[None]):
-    CSS = APP_CSS
+    CSS_PATH = "app.tcss"  # installed beside this module (package data)
     TITLE = "dynosim-tui"
     ENABLE_COMMAND_PALETTE = False
 

@@ -9,7 +9,7 @@ from typing import Final
 
 from dynosim.replay import Replay
 from tui.pacing import ChunkSizer, PaceClock
-from tui.planner_hooks import PlannerView, find_planner
+from tui.planner_hooks import PlannerView, planner_view
 
 # When a paced run is this many wall seconds behind its target, stop trying to catch up (which
 # would burst through the backlog later) and re-anchor the clock where the engine is.
@@ -30,10 +30,7 @@ class EngineDriver:
         self.clock_ms = 0.0  # the simulated time shown: >= the last event processed
         self.lagging = False  # the engine cannot keep up with the requested speed
         self.finished = replay.finished()
-
-    @property
-    def planner(self) -> PlannerView | None:
-        return find_planner(self.replay)
+        self.planner: PlannerView | None = planner_view(replay)
 
     @property
     def running(self) -> bool:

@@ -1,10 +1,17 @@
-"""`e`: write the report of the run so far, as `--export DIR` does, to a fresh folder."""
+"""`e`: write the report of the run so far, as `--export DIR` does, to a fresh folder.
+
+The output locations are planned (checked) by the same step as a headless run's: once at
+start-up, before the screen opens (`plan_live_outputs`, called by the CLI), and again at each
+export."""
 from __future__ import annotations
 
 import datetime as _dt
 import os
+from typing import Sequence
 
-from dynosim.outputs.report import Report, write_outputs
+from dynosim.outputs.files import WrittenFiles, write_outputs
+from dynosim.outputs.plan import plan_outputs
+from dynosim.outputs.report import Report
 
 
 def default_export_dir(base: str = ".", now: _dt.datetime | None = None) -> str:
@@ -20,8 +27,11 @@ def default_export_dir(base: str = ".", now: _dt.datetime | None = None) -> str:
 
 
 def export_report(report: Report, export_dir: str, report_json: str | None = None,
-                  report_jsonl: str | None = None) -> list[str]:
+                  report_jsonl: str | None = None,
+                  inputs: Sequence[tuple[str, str | None]] = ()) -> WrittenFiles:
     """Same files as a headless `--export DIR` run (plus --report-json/--report-jsonl when
-    given), written atomically together."""
-    return write_outputs(report, report_json=report_json, report_jsonl=report_jsonl,
-                         export_dir=export_dir)
+    given), planned and then written together."""
+    plan = plan_outputs(report_json=report_json, report_jsonl=report_jsonl,
+                        export_dir=export_dir,
+                        planner_log_in_export=report.planner_sla is not None, inputs=inputs)
+    return write_outputs(report, plan)

@@ -20,6 +20,7 @@ from textual.screen import Screen
 from textual.worker import Worker
 
 from dynosim.outputs.report import Report
+from engine.worker import POOL_AGG
 from tui.dialogs import ConfirmQuit, FinishedDialog, HelpScreen
 from tui.driver import EngineDriver
 from tui.export import default_export_dir, export_report
@@ -51,6 +52,7 @@ class ExportSettings:
     base_dir: str = "."
     report_json: str | None = None  # also written on export, as the headless run would
     report_jsonl: str | None = None
+    inputs: tuple[tuple[str, str | None], ...] = ()  # the run's input files (never overwritten)
 
 
 class MainScreen(Screen[None]):
@@ -182,10 +184,9 @@ class MainScreen(Screen[None]):
                 total=snap.total_requests, arrived=snap.arrived, in_flight=snap.in_flight,
                 completed=snap.completed, rejected=snap.rejected, starting=by_state[STARTING],
                 active=by_state[ACTIVE], draining=by_state[DRAINING],
-                # Newer engine fields, read defensively (absent or n/a in aggregated runs).
-                router_hit_rate=getattr(snap, "router_hit_rate", -1.0),
-                transfers=(getattr(snap, "transfers_in_flight", 0)
-                           if any(w.kind != 0 for w in snap.workers) else -1),
+                router_hit_rate=snap.router_hit_rate,  # -1: no KV router
+                transfers=(snap.transfers_in_flight
+                           if any(w.kind != POOL_AGG for w in snap.workers) else -1),
                 backend=self._backend))
         if force or now - self._last_table >= TABLE_EVERY_S:
             self._last_table = now
@@ -345,7 +346,8 @@ class MainScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="export", exit_on_error=False)
     def _write_export(self, report: Report, path: str, settings: ExportSettings) -> None:
         try:
-            export_report(report, path, settings.report_json, settings.report_jsonl)
+            export_report(report, path, settings.report_json, settings.report_jsonl,
+                          settings.inputs)
         except Exception as exc:  # shown to the user; the run goes on
             self.post_message(ExportFailed(path, str(exc)))
         else:

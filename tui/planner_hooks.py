@@ -1,101 +1,85 @@
-"""What the TUI needs from a planner: `PlannerView`. Without a planner the planner panel stays
-hidden, `d` says there is no planner, and the plots draw no planner SLA lines or scale markers.
-`find_planner` presents a replay's real planner (planner.planner.Planner) through this view.
+"""The planner as the TUI sees it: its SLA, when it decides next, and the decisions it took.
+
+Read from the replay: `Replay.decisions` holds each tick's scale events beside the snapshot
+that explains them, so a row of the planner panel and its explanation come from one decision.
+Without a planner (`planner_view` returns None) the planner panel stays hidden, `d` says there
+is no planner, and the plots draw no planner SLA lines or scale markers.
 """
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, Protocol
+from dataclasses import dataclass
+
+from dynosim.replay import Replay
+from planner.types import TickSnapshot
 
 
-class ScaleEventView(Protocol):
+@dataclass(frozen=True)
+class ScaleRow:
+    """One scale event of a decision, in the panel's units (ms)."""
+
     t_ms: float
-    component: str  # e.g. "prefill", "decode", "agg"
+    component: str  # "prefill", "decode" or "agg"
     from_count: int
     to_count: int
     reason: str
+    snapshot: TickSnapshot | None  # the decision's diagnostics
 
 
-class PlannerView(Protocol):
-    sla_ttft_ms: float | None
-    sla_itl_ms: float | None
+class PlannerView:
+    def __init__(self, replay: Replay) -> None:
+        cfg = replay.planner_config
+        assert cfg is not None
+        self.replay = replay
+        self.sla_ttft_ms = float(cfg.ttft_ms)
+        self.sla_itl_ms = float(cfg.itl_ms)
+        self._rows: list[ScaleRow] = []
+        self._seen = 0  # decisions already turned into rows
 
     @property
-    def scale_events(self) -> Sequence[ScaleEventView]: ...
+    def scale_events(self) -> Sequence[ScaleRow]:
+        decisions = self.replay.decisions
+        for d in decisions[self._seen:]:
+            for ev in d.events:
+                self._rows.append(ScaleRow(ev.t_s * 1000.0, ev.component, ev.from_replicas,
+                                           ev.to_replicas, ev.reason, d.snapshot))
+        self._seen = len(decisions)
+        return self._rows
 
     def next_decision_ms(self) -> float:
         """Simulated time of the next planner tick (inf when none is left)."""
-        ...
-
-    def explain(self, index: int) -> str:
-        """Why decision `index` was taken: observed/predicted load, estimated TTFT/ITL vs SLA,
-        capacity, lower bound (free text for the panel)."""
-        ...
-
-
-class _Event:
-    __slots__ = ("t_ms", "component", "from_count", "to_count", "reason")
-
-    def __init__(self, t_ms: float, component: str, from_count: int, to_count: int,
-                 reason: str) -> None:
-        self.t_ms, self.component, self.reason = t_ms, component, reason
-        self.from_count, self.to_count = from_count, to_count
-
-
-class PlannerAdapter:
-    """The replay's planner seen through `PlannerView` (events in ms, reasons from the
-    snapshot the planner recorded at the decision's tick)."""
-
-    def __init__(self, replay: Any) -> None:
-        self.replay = replay
-        self.planner = replay.planner
-        cfg = replay.planner_config
-        self.sla_ttft_ms: float | None = float(cfg.ttft_ms)
-        self.sla_itl_ms: float | None = float(cfg.itl_ms)
-        self._events: list[_Event] = []
-
-    @property
-    def scale_events(self) -> Sequence[ScaleEventView]:
-        evs = self.planner.events
-        for ev in evs[len(self._events):]:
-            self._events.append(_Event(ev.t_s * 1000.0, ev.component, ev.from_replicas,
-                                       ev.to_replicas, ev.reason))
-        return self._events
-
-    def next_decision_ms(self) -> float:
         sim = self.replay.sim
         return float(sim.next_tick_ms) if not sim.is_finished() else math.inf
 
     def explain(self, index: int) -> str:
+        """Why decision `index` was taken: observed/predicted load, estimated TTFT/ITL vs SLA,
+        capacity, lower bound."""
         ev = self.scale_events[index]
-        snap = next((s for s in reversed(self.planner.snapshots)
-                     if abs(float(s.get("timestamp_s", -1.0)) * 1000.0 - ev.t_ms) < 1e-6), None)
+        snap = ev.snapshot
         if snap is None:
             return "no diagnostics recorded for this tick"
 
-        def f(key: str, unit: str = "") -> str:
-            v = snap.get(key)
+        def f(v: object, unit: str = "") -> str:
             return "-" if v is None else (f"{v:,.2f}{unit}" if isinstance(v, float) else f"{v}{unit}")
 
-        comp = "prefill" if ev.component == "prefill" else "decode"
+        prefill = ev.component == "prefill"
+        rps = snap.engine_rps_prefill if prefill else snap.engine_rps_decode
+        bound = (snap.throughput_lower_bound_prefill if prefill
+                 else snap.throughput_lower_bound_decode)
         return "\n".join([
             f"t={ev.t_ms / 1000:.0f}s {ev.component}: {ev.from_count} -> {ev.to_count} ({ev.reason})",
-            f"load reason: {f('load_decision_reason')}  throughput: {f('throughput_decision_reason')}",
-            f"observed rps {f('observed_requests_per_second')}  predicted {f('predicted_requests_per_second')}",
-            f"est. TTFT {f('estimated_ttft_ms', ' ms')} vs SLA {self.sla_ttft_ms:,.0f} ms",
-            f"est. ITL {f('estimated_itl_ms', ' ms')} vs SLA {self.sla_itl_ms:,.0f} ms",
-            f"engine capacity {f('engine_rps_' + comp, ' req/s')}  lower bound "
-            f"{f('throughput_lower_bound_' + comp)}",
+            f"load reason: {f(snap.load_decision_reason)}  "
+            f"throughput: {f(snap.throughput_decision_reason)}",
+            f"observed rps {f(snap.observed_requests_per_second)}  "
+            f"predicted {f(snap.predicted_requests_per_second)}",
+            f"est. TTFT {f(snap.estimated_ttft_ms, ' ms')} vs SLA {self.sla_ttft_ms:,.0f} ms",
+            f"est. ITL {f(snap.estimated_itl_ms, ' ms')} vs SLA {self.sla_itl_ms:,.0f} ms",
+            f"engine capacity {f(rps, ' req/s')}  lower bound {f(bound)}",
         ])
 
 
-def find_planner(replay: object) -> PlannerView | None:
-    planner = getattr(replay, "planner", None)
-    if planner is None or hasattr(planner, "scale_events"):
-        return planner  # None, or something that already speaks PlannerView
-    cached: PlannerView | None = getattr(replay, "_planner_view", None)
-    if cached is None:
-        cached = PlannerAdapter(replay)
-        setattr(replay, "_planner_view", cached)
-    return cached
+def planner_view(replay: Replay) -> PlannerView | None:
+    if replay.planner is None or replay.planner_config is None:
+        return None
+    return PlannerView(replay)

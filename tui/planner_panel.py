@@ -1,5 +1,5 @@
 """The planner panel: the log of scaling events and, for the selected one, why it was taken.
-Mounted only when the replay has a planner (see planner_hooks); no replay has one yet."""
+Mounted only when the replay has a planner in the loop (see planner_hooks)."""
 from __future__ import annotations
 
 from rich.text import Text

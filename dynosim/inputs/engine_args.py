@@ -1,3 +1,4 @@
+# Over 450 lines on purpose: one concept, most of it the declarative table of engine keys (data).
 """Engine-argument parsing (`--extra-engine-args` and friends) -> `EngineConfig`.
 
 Two input shapes are accepted:
@@ -24,96 +25,20 @@ engine type (never the reverse).
 """
 from __future__ import annotations
 
-import math
-from typing import Any, Callable
+from typing import Any
 
-import msgspec
-
+# The value checks under the short names the key table below uses.
+from dynosim.inputs.checks import FRACTION, NONNEG_INT, NONNEG_NUM, PORT, POS_INT, Check
+from dynosim.inputs.checks import anything as _any, boolean as _bool, enum as _enum
+from dynosim.inputs.checks import int_range as _int_range, is_int as _is_int, is_num as _is_num
+from dynosim.inputs.checks import mapping as _obj, num_range as _num_range, string as _str
 from dynosim.inputs.errors import InputError, json_kind, show_value
+from dynosim.inputs.source import read_mapping
 from dynosim.perfmodel.build import PerfModelError
 from dynosim.perfmodel.setup import AicTiming, configure_aic
 from engine.config import BACKEND_NAMES, TIMING_FIXED, TIMING_POLYNOMIAL, EngineConfig
 
 # ---------------------------------------------------------------------------------------------
-# Value checks. Each returns an error description (str) or None when the value is fine.
-
-Check = Callable[[Any], "str | None"]
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_num(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _int_range(lo: int, hi: int | None = None) -> Check:
-    if lo == 1 and hi is None:
-        want = "a positive integer"
-    elif lo == 0 and hi is None:
-        want = "a non-negative integer"
-    else:
-        want = f"an integer in [{lo}, {hi}]"
-
-    def check(v: Any) -> str | None:
-        if not _is_int(v) or v < lo or (hi is not None and v > hi):
-            return f"expected {want}, got {show_value(v)}"
-        return None
-
-    return check
-
-
-def _num_range(lo: float, hi: float | None = None) -> Check:
-    want = "a finite number >= 0" if hi is None else f"a finite number in [{lo:g}, {hi:g}]"
-
-    def check(v: Any) -> str | None:
-        if not _is_num(v) or not math.isfinite(v) or v < lo or (hi is not None and v > hi):
-            return f"expected {want}, got {show_value(v)}"
-        return None
-
-    return check
-
-
-def _bool(v: Any) -> str | None:
-    return None if isinstance(v, bool) else f"expected true or false, got {show_value(v)}"
-
-
-def _str(v: Any) -> str | None:
-    return None if isinstance(v, str) else f"expected a string, got {show_value(v)}"
-
-
-def _obj(v: Any) -> str | None:
-    return None if isinstance(v, dict) else f"expected a JSON object, got {show_value(v)}"
-
-
-def _any(v: Any) -> str | None:
-    return None
-
-
-def _enum(*values: str) -> Check:
-    quoted = [f'"{x}"' for x in values]
-    if len(quoted) == 1:
-        listed = quoted[0]
-    elif len(quoted) == 2:
-        listed = " or ".join(quoted)
-    else:
-        listed = "one of " + ", ".join(quoted)
-
-    def check(v: Any) -> str | None:
-        if v not in values or not isinstance(v, str):
-            return f"expected {listed}, got {show_value(v)}"
-        return None
-
-    return check
-
-
-POS_INT = _int_range(1)
-NONNEG_INT = _int_range(0)
-NONNEG_NUM = _num_range(0.0)
-FRACTION = _num_range(0.0, 1.0)
-PORT = _int_range(0, 65535)
-
 # How a key affects this engine.
 USED = "used"  # mapped onto EngineConfig (or needed by the CLI, e.g. worker_type)
 IGNORED = "ignored"  # accepted for compatibility, no effect here
@@ -671,28 +596,6 @@ def _parse_flat(ctx: _Ctx, obj: dict[str, Any]) -> dict[str, Any]:
     return norm
 
 
-def _load_text(value: str, what: str) -> tuple[bytes, str]:
-    """Inline JSON (starts with '{', or '[' for a clear error) or a JSON file path.
-
-    Returns (bytes, source name for error messages)."""
-    text = value.strip()
-    if not text:
-        raise InputError("expected inline JSON or a path to a .json file, got an empty string",
-                         source=what)
-    if text.startswith(("{", "[")):
-        return text.encode(), what
-    try:
-        with open(value, "rb") as f:
-            return f.read(), value
-    except IsADirectoryError:
-        why = "is a directory"
-    except FileNotFoundError:
-        why = "no such file (the value must be inline JSON starting with '{' or a JSON file path)"
-    except OSError as e:
-        why = str(e.strerror or e)
-    raise InputError(f"cannot read {value!r}: {why}", source=what)
-
-
 def parse_engine_args(
     value: str | dict[str, Any] | None, *, what: str = "--extra-engine-args"
 ) -> ParsedEngineArgs:
@@ -706,11 +609,7 @@ def parse_engine_args(
         if isinstance(value, dict):
             obj, source = value, what
         elif isinstance(value, str):
-            data, source = _load_text(value, what)
-            try:
-                obj = msgspec.json.decode(data)
-            except msgspec.DecodeError as e:
-                raise InputError(f"invalid JSON ({e})", source=source) from None
+            obj, source = read_mapping(value, what)
         else:
             raise InputError(f"expected a JSON string or path, got {type(value).__name__}",
                              source=what)

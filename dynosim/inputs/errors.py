@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
+from planner.errors import show_value  # one rendering of a bad value, shared with the planner
+
+__all__ = ["InputError", "json_kind", "show_value"]
 
 
 class InputError(Exception):
@@ -39,17 +41,6 @@ class InputError(Exception):
         parts.append(self.message)
         # Keep it on one line whatever the message carried.
         return ": ".join(parts).replace("\r", " ").replace("\n", " ")
-
-
-def show_value(value: Any, limit: int = 60) -> str:
-    """A short JSON rendering of a user-supplied value for error messages."""
-    try:
-        text = msgspec.json.encode(value).decode()
-    except (TypeError, ValueError, OverflowError):
-        text = repr(value)
-    if len(text) > limit:
-        text = text[: limit - 3] + "..."
-    return text
 
 
 def json_kind(value: Any) -> str:

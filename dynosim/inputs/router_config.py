@@ -1,59 +1,49 @@
 """`--router-config`: the KV router's knobs (the reference's KvRouterConfig names), validated."""
 from __future__ import annotations
 
-import json
-import math
-import os
 from typing import Any
 
+from dynosim.inputs.checks import NONNEG_NUM, Check, boolean
 from dynosim.inputs.errors import InputError, show_value
+from dynosim.inputs.source import read_mapping
 from engine.kvrouter import KvRouterConfig
 
 FLAG = "--router-config"
 
-# key -> (kind, default). kind: "num>=0", "num", "bool", or a tuple of allowed strings.
-_KEYS: dict[str, tuple[Any, Any]] = {
-    "overlap_score_weight": ("num>=0", 1.0),
-    "overlap_score_credit": ("num>=0", 1.0),  # alias of overlap_score_weight
-    "prefill_load_scale": ("num>=0", 1.0),
-    "decode_active_request_weight": ("num>=0", 0.0),
-    "overlap_score_credit_decay": ("num>=0", 0.0),
-    "router_temperature": ("num>=0", 0.0),
-    "use_kv_events": ("bool", True),
-    "router_track_active_blocks": ("bool", True),
-    "router_assume_kv_reuse": ("bool", True),
-    "router_track_prefill_tokens": ("bool", True),
+
+def _null(v: Any) -> str | None:
+    return None if v is None else "router queueing is not supported yet; leave it null"
+
+
+def _only(value: str) -> Check:
+    def check(v: Any) -> str | None:
+        return None if v == value else f"only {value!r} is supported, got {show_value(v)}"
+    return check
+
+
+# key -> (check, default)
+_KEYS: dict[str, tuple[Check, Any]] = {
+    "overlap_score_weight": (NONNEG_NUM, 1.0),
+    "overlap_score_credit": (NONNEG_NUM, 1.0),  # alias of overlap_score_weight
+    "prefill_load_scale": (NONNEG_NUM, 1.0),
+    "decode_active_request_weight": (NONNEG_NUM, 0.0),
+    "overlap_score_credit_decay": (NONNEG_NUM, 0.0),
+    "router_temperature": (NONNEG_NUM, 0.0),
+    "use_kv_events": (boolean, True),
+    "router_track_active_blocks": (boolean, True),
+    "router_assume_kv_reuse": (boolean, True),
+    "router_track_prefill_tokens": (boolean, True),
     # Accepted at their defaults only: other values select behaviour we do not model.
-    "router_track_output_blocks": ("bool", False),
-    "router_queue_threshold": ("none", None),
-    "router_queue_policy": (("fcfs",), "fcfs"),
-    "router_prefill_load_model": (("none",), "none"),
-    "host_cache_hit_weight": ("num>=0", 0.75),
-    "disk_cache_hit_weight": ("num>=0", 0.25),
-    "shared_cache_type": (("none",), "none"),
+    "router_track_output_blocks": (boolean, False),
+    "router_queue_threshold": (_null, None),
+    "router_queue_policy": (_only("fcfs"), "fcfs"),
+    "router_prefill_load_model": (_only("none"), "none"),
+    "host_cache_hit_weight": (NONNEG_NUM, 0.75),
+    "disk_cache_hit_weight": (NONNEG_NUM, 0.25),
+    "shared_cache_type": (_only("none"), "none"),
 }
 # use_kv_events=false makes the reference predict caches without events: not modelled.
 _DEFAULT_ONLY = {"router_track_output_blocks", "router_queue_threshold", "use_kv_events"}
-
-
-def _load(value: str) -> tuple[Any, str]:
-    text = value.strip()
-    if text.startswith("{"):
-        source = FLAG
-    else:
-        source = value
-        if not os.path.isfile(value):
-            raise InputError("not inline JSON and no such file", source=FLAG, field=value)
-        try:
-            with open(value, encoding="utf-8") as f:
-                text = f.read()
-        except OSError as exc:
-            raise InputError(f"cannot read: {exc.strerror}", source=value) from None
-    try:
-        return json.loads(text), source
-    except json.JSONDecodeError as exc:
-        raise InputError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
-                         source=source) from None
 
 
 def parse_router_config(value: str | None) -> tuple[KvRouterConfig, dict[str, Any]]:
@@ -63,9 +53,7 @@ def parse_router_config(value: str | None) -> tuple[KvRouterConfig, dict[str, An
     cfg = KvRouterConfig()
     if value is None:
         return cfg, norm
-    obj, source = _load(value)
-    if not isinstance(obj, dict):
-        raise InputError("expected a JSON object", source=source)
+    obj, source = read_mapping(value, FLAG)
     if "overlap_score_weight" in obj and "overlap_score_credit" in obj:
         raise InputError("both 'overlap_score_weight' and its alias 'overlap_score_credit' "
                          "are given; use one", source=source, field="overlap_score_credit")
@@ -73,26 +61,14 @@ def parse_router_config(value: str | None) -> tuple[KvRouterConfig, dict[str, An
         if key not in _KEYS:
             raise InputError(f"unknown key; valid keys: {', '.join(sorted(_KEYS))}",
                              source=source, field=key)
-        kind, default = _KEYS[key]
-        if kind == "num>=0":
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-                raise InputError(f"expected a number >= 0, got {show_value(v)}", source=source,
-                                 field=key)
-            v = float(v)
-        elif kind == "bool":
-            if not isinstance(v, bool):
-                raise InputError(f"expected true or false, got {show_value(v)}", source=source,
-                                 field=key)
-        elif kind == "none":
-            if v is not None:
-                raise InputError("router queueing is not supported yet; leave it null",
-                                 source=source, field=key)
-        elif v not in kind:
-            raise InputError(f"only {', '.join(map(repr, kind))} is supported, got "
-                             f"{show_value(v)}", source=source, field=key)
-        if key in _DEFAULT_ONLY and v != default:
-            raise InputError(f"only {show_value(default)} is supported", source=source,
-                             field=key)
+        check, default = _KEYS[key]
+        problem = check(v)
+        if problem is None and key in _DEFAULT_ONLY and v != default:
+            problem = f"only {show_value(default)} is supported"
+        if problem is not None:
+            raise InputError(problem, source=source, field=key)
+        if check is NONNEG_NUM:
+            v = float(v)  # the report shows 1.0 whether 1 or 1.0 was given
         norm["overlap_score_weight" if key == "overlap_score_credit" else key] = v
     cfg.overlap_credit = float(norm["overlap_score_weight"])
     cfg.prefill_load_scale = float(norm["prefill_load_scale"])

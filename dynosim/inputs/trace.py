@@ -20,12 +20,13 @@ by `arrival_speedup_ratio`.
 """
 from __future__ import annotations
 
-import gc
 import math
 from typing import Annotated, Any
 
 import msgspec
 
+from dynosim.gc_pause import paused_gc
+from dynosim.inputs.checks import is_int as _is_int, is_num
 from dynosim.inputs.errors import InputError, json_kind, show_value
 from engine.workload import Workload
 
@@ -59,12 +60,8 @@ class _Row(msgspec.Struct, forbid_unknown_fields=False, gc=False):
 
 _ROW_DECODER = msgspec.json.Decoder(_Row)
 
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
 def _is_num(v: Any) -> bool:
-    return (isinstance(v, (int, float)) and not isinstance(v, bool)) and math.isfinite(float(v))
+    return is_num(v) and math.isfinite(float(v))
 
 
 def _int_in(lo: int, hi: int | None) -> Any:
@@ -128,10 +125,34 @@ def _from_msgspec(message: str, source: str, lineno: int) -> InputError:
     return InputError(text[:1].lower() + text[1:], source=source, line=lineno, field=field)
 
 
+# Compressed traces are read transparently, recognised by their first bytes (Dynamo's own
+# request traces are shipped as .jsonl.gz).
+_COMPRESSED: tuple[tuple[bytes, str], ...] = (
+    (b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"),
+)
+
+
+def _decompress(data: bytes, kind: str, path: str) -> bytes:
+    import bz2
+    import gzip
+    import lzma
+    import zlib
+
+    try:
+        if kind == "gzip":
+            return gzip.decompress(data)
+        if kind == "bzip2":
+            return bz2.decompress(data)
+        return lzma.decompress(data)
+    except (OSError, EOFError, ValueError, lzma.LZMAError, zlib.error) as e:
+        raise InputError(f"is a {kind} file that cannot be decompressed ({e})",
+                         source=path) from None
+
+
 def _read_bytes(path: str) -> bytes:
     try:
         with open(path, "rb") as f:
-            return f.read()
+            data = f.read()
     except IsADirectoryError:
         raise InputError("is a directory, expected a trace file", source=path) from None
     except FileNotFoundError:
@@ -140,6 +161,37 @@ def _read_bytes(path: str) -> bytes:
         raise InputError("permission denied reading trace file", source=path) from None
     except OSError as e:
         raise InputError(f"cannot read trace file: {e.strerror or e}", source=path) from None
+    for magic, kind in _COMPRESSED:
+        if data.startswith(magic):
+            data = _decompress(data, kind, path)
+            break
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    nul = data.find(b"\x00", 0, 1 << 16)
+    if nul >= 0:
+        line = data.count(b"\n", 0, nul) + 1
+        raise InputError(f"is a binary file (a NUL byte at offset {nul}), not a JSONL trace",
+                         source=path, line=line)
+    return data
+
+
+def trace_line_numbers(path: str, indices: list[int]) -> list[int]:
+    """The 1-based file lines of the requests with these workload indices (request k is the
+    k-th non-blank line, as `load_mooncake` reads them)."""
+    wanted = set(indices)
+    if not wanted:
+        return []
+    found: dict[int, int] = {}
+    k = 0
+    for lineno, raw in enumerate(_read_bytes(path).split(b"\n"), 1):
+        if not raw.strip():
+            continue
+        if k in wanted:
+            found[k] = lineno
+            if len(found) == len(wanted):
+                break
+        k += 1
+    return [found.get(i, 0) for i in indices]
 
 
 def _pick(a: Any, b: Any, name_a: str, name_b: str, source: str, lineno: int) -> Any:
@@ -167,15 +219,8 @@ def load_mooncake(
     omit `timestamp`; their arrival is then 0.
     Raises `InputError` naming file, 1-based line and field for any problem.
     """
-    # The parse allocates millions of small objects and no cycles; the cyclic GC would only
-    # rescan the growing lists over and over (about 40% of the parse time).
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with paused_gc():
         return _load(path, trace_block_size, arrival_speedup_ratio, closed_loop)
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _load(
@@ -195,8 +240,6 @@ def _load(
     bs = int(trace_block_size)
     source = str(path)
     data = _read_bytes(path)
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
 
     wl = Workload(bs)
     decode = _ROW_DECODER.decode

@@ -1,3 +1,4 @@
+# Over 450 lines on purpose: one document (page, run panels, planner panels), one pure render.
 """The self-contained HTML report (issue 6), rendered from the same `Report` value as the JSON.
 
 * Planner runs: the reference's "Planner Diagnostics Report" header (time range, tick count,

@@ -11,12 +11,12 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import tempfile
 from datetime import datetime, timezone
-from typing import Sequence
+from typing import IO, Sequence
 
 import msgspec
 
+from dynosim.outputs.writers import write_one
 from planner.config import PlannerConfig, ResolvedGpus
 from planner.planner import SCHEMA
 from planner.types import ScalingEvent
@@ -59,26 +59,23 @@ def snapshot_log_path(report_output_dir: str, basename: str) -> str:
     return os.path.join(report_output_dir, f"{basename}.log.jsonl.gz")
 
 
+def dump_snapshot_log(fh: IO[bytes], snapshots: Sequence[dict[str, object]], ttft_ms: float,
+                      itl_ms: float, html_report_path: str | None = None,
+                      generated_at: datetime | None = None) -> None:
+    """The gzip JSONL log into an open binary file."""
+    meta = metadata_record(ttft_ms, itl_ms, len(snapshots), html_report_path, generated_at)
+    with gzip.GzipFile(fileobj=fh, mode="wb", mtime=0) as gz:
+        gz.write((json.dumps(meta, sort_keys=True) + "\n").encode())
+        for snap in snapshots:
+            gz.write((json.dumps(snap, sort_keys=True) + "\n").encode())
+
+
 def write_snapshot_log(path: str, snapshots: Sequence[dict[str, object]], ttft_ms: float,
                        itl_ms: float, html_report_path: str | None = None,
                        generated_at: datetime | None = None) -> None:
     """Write the gzip JSONL log atomically (the final name appears complete or not at all)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    meta = metadata_record(ttft_ms, itl_ms, len(snapshots), html_report_path, generated_at)
-    fd, tmp = tempfile.mkstemp(prefix=".planner-log-", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
-            gz.write((json.dumps(meta, sort_keys=True) + "\n").encode())
-            for snap in snapshots:
-                gz.write((json.dumps(snap, sort_keys=True) + "\n").encode())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write_one(path, lambda fh: dump_snapshot_log(fh, snapshots, ttft_ms, itl_ms,
+                                                 html_report_path, generated_at))
 
 
 def read_snapshot_log(path: str) -> tuple[dict[str, object], list[dict[str, object]]]:

@@ -1,26 +1,29 @@
-"""Per-request records (spec §10.2) for aggregated runs, as dicts (JSONL) or a flat frame (Parquet).
+"""Per-request records (spec §10.2), as dicts (JSONL) or a flat frame (Parquet).
+
+`RecordLayout` says which run made the columns: in aggregated runs the disaggregation-only
+fields are None; in disaggregated runs they carry the prefill worker, the hand-off and the
+transfer. Under kv_router the routing_history overlap-block fields are the router's counts
+(None under round robin, as the reference).
 
 What we can and cannot reproduce from MetricColumns:
 - uuids are deterministic (derived from the workload index), so ties in arrival time sort by file
   order; the reference uses random uuids.
-- Disaggregation-only fields are None. In routing_history the overlap-block fields are None (the
-  reference fills them with integers under kv_router; the engine does not record them).
 - admission_history: the first admission carries its time and cached tokens; readmissions after
   preemption are listed (ordinal, is_readmission=True) with ``at_ms`` and ``reused_input_tokens``
   None, because the engine only keeps the admission count and the max cached tokens.
 """
 from __future__ import annotations
 
-import gc
 from typing import Any, Iterator
 
 import numpy as np
 import polars as pl
 
-from engine.metrics import STATUS_COMPLETED, MetricColumns
+from dynosim.gc_pause import paused_gc
+from engine.metrics import STATUS_COMPLETED, STATUS_REJECTED, MetricColumns
 from engine.workload import Workload
 
-_STATUS_NAMES = {STATUS_COMPLETED: "completed", 1: "rejected"}
+_STATUS_NAMES = {STATUS_COMPLETED: "completed", STATUS_REJECTED: "rejected"}
 
 # Flat scalar fields in record order, with their Parquet dtype.
 FLAT_SCHEMA: dict[str, Any] = {
@@ -285,14 +288,8 @@ def iter_request_records(cols: MetricColumns, wl: Workload, layout: RecordLayout
 def per_request_records(cols: MetricColumns, wl: Workload, layout: RecordLayout = AGG
                         ) -> list[dict[str, Any]]:
     """One dict per terminal request, fields in the reference's order, sorted by (arrival, uuid)."""
-    # Millions of small containers and no cycles: pausing the cyclic GC avoids repeated full scans.
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with paused_gc():
         return list(iter_request_records(cols, wl, layout))
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def records_frame(cols: MetricColumns, wl: Workload, layout: RecordLayout = AGG

@@ -10,14 +10,13 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from engine.metrics import STATUS_COMPLETED, ZERO_BUCKET, MetricColumns, StreamStats
+from engine.metrics import SKETCH_LN_GAMMA, STATUS_COMPLETED, ZERO_BUCKET, MetricColumns, StreamStats
 
 # DDSketch value reconstruction. The reference derives ln(gamma) as log1p(2a/(1-a)) and maps a
 # bucket key k back to exp(k*ln_gamma) * (2/(1+gamma)); this form reproduces its percentiles
 # bit-for-bit (log((1+a)/(1-a)) differs in the last ulp).
-_ALPHA = 0.001
-_LN_GAMMA = math.log1p(2.0 * _ALPHA / (1.0 - _ALPHA))
-_GAMMA = math.exp(_LN_GAMMA)
+_LN_GAMMA = SKETCH_LN_GAMMA
+_GAMMA = math.exp(_LN_GAMMA)  # not SKETCH_GAMMA: exp(ln gamma) is what the reference maps with
 _VALUE_SCALE = 2.0 / (1.0 + _GAMMA)
 
 _PERCENTILES: tuple[tuple[str, float], ...] = (

@@ -51,8 +51,9 @@ def _row(cells: list[str], widths: list[int]) -> str:
     return "┃" + "┃".join(parts) + "┃"
 
 
-def table_rows(summary: dict[str, Any]) -> list[list[str]]:
-    """Body cells (strings) of the table, in display order."""
+def table_rows(summary: dict[str, Any], rejected: int = 0) -> list[list[str]]:
+    """Body cells (strings) of the table, in display order. `rejected` > 0 adds a row after
+    the request count (the reference's table has none: its count is of completed requests)."""
     rows: list[list[str]] = []
     for label, metric in _DIST_ROWS:
         if f"mean_{metric}" not in summary:
@@ -60,11 +61,13 @@ def table_rows(summary: dict[str, Any]) -> list[list[str]]:
         rows.append([label] + [fmt(summary.get(f"{p}_{metric}")) for p in _STAT_PREFIX])
     for label, key in _SCALAR_ROWS:
         rows.append([label, fmt(summary.get(key))] + [NA] * (len(HEADER) - 2))
+        if key == "completed_requests" and rejected > 0:
+            rows.append(["Rejected Count (requests)", fmt(rejected)] + [NA] * (len(HEADER) - 2))
     return rows
 
 
-def format_report_table(summary: dict[str, Any]) -> str:
-    rows = table_rows(summary)
+def format_report_table(summary: dict[str, Any], rejected: int = 0) -> str:
+    rows = table_rows(summary, rejected)
     widths = [len(h) for h in HEADER]
     for r in rows:
         for i, c in enumerate(r):

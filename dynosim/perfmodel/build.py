@@ -14,6 +14,13 @@ from engine.roofline import Roofline, RooflineParams
 AR_LATENCY_S = 6e-6
 LINK_EFFICIENCY = 0.7
 BACKENDS = ("vllm", "sglang", "trtllm")
+# Backends whose attention kernels run in FP8 when the KV cache is FP8 (as aiconfigurator
+# resolves them; vLLM's flash attention stays BF16).
+FP8_FMHA_BACKENDS = ("sglang", "trtllm")
+
+
+def default_fmha(backend: str, kv_dtype: str) -> str:
+    return "fp8" if backend in FP8_FMHA_BACKENDS and kv_dtype == "fp8" else "bf16"
 
 
 @dataclass(frozen=True)
@@ -83,7 +90,12 @@ def make_params(m: ModelArch, gpu: GpuSpec, tp: int, c: Coeffs,
     p.link_bw = float(gpu.link_bw * LINK_EFFICIENCY)
     p.ar_lat = AR_LATENCY_S
     for k, v in c.as_dict().items():
-        setattr(p, k, float(v))
+        if k != "moe_spread":
+            setattr(p, k, float(v))
+    if p.n_experts > 0.0 and c.moe_spread != 1.0:
+        # miss^(T·spread) == (miss^spread)^T: the engine's per-token miss rate carries the spread
+        miss = (1.0 - p.top_k / p.n_experts) ** c.moe_spread
+        p.top_k = p.n_experts * (1.0 - miss)
     return p
 
 
@@ -137,13 +149,16 @@ def resolve(system: str, model: str, backend: str = "vllm", tp: int = 1,
         arch = with_dtypes(arch, gemm_dtype, None)
         key = "kv_dtype"
         arch = with_dtypes(arch, None, kv_dtype)
-        key = "fmha_dtype"
-        fmha = "fp8" if fmha_dtype and dtypes.kv_dtype(fmha_dtype) == "fp8" else "bf16"
     except ValueError as e:
         raise PerfModelError(str(e), key) from None
     if backend not in BACKENDS:
         raise PerfModelError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}",
                              "backend")
+    try:
+        fmha = (default_fmha(backend, arch.kv_dtype) if not fmha_dtype
+                else "fp8" if dtypes.kv_dtype(fmha_dtype) == "fp8" else "bf16")
+    except ValueError as e:
+        raise PerfModelError(str(e), "fmha_dtype") from None
     if tp < 1:
         raise PerfModelError(f"tensor-parallel size must be >= 1, got {tp}", "tp")
     if arch.heads % tp != 0:
@@ -155,11 +170,13 @@ def resolve(system: str, model: str, backend: str = "vllm", tp: int = 1,
     if cal is not None:
         c = cal.coeffs
         calibrated = True
-        if (arch.weight_dtype, arch.kv_dtype) != (cal.gemm_dtype, cal.kv_dtype):
+        if (arch.weight_dtype, arch.kv_dtype, fmha) != (cal.gemm_dtype, cal.kv_dtype,
+                                                         cal.fmha_dtype):
             warning = (f"the roofline coefficients for {what} were fitted with "
-                       f"{cal.gemm_dtype} weights and {cal.kv_dtype} KV; the dtype override "
-                       f"({arch.weight_dtype} weights, {arch.kv_dtype} KV) only changes the "
-                       f"byte and FLOP counts")
+                       f"{cal.gemm_dtype} weights, {cal.kv_dtype} KV and {cal.fmha_dtype} "
+                       f"attention; the dtype override ({arch.weight_dtype} weights, "
+                       f"{arch.kv_dtype} KV, {fmha} attention) only changes the byte and FLOP "
+                       f"counts")
         if cal.quality != "calibrated" and warning is None:
             warning = (f"the roofline coefficients for {what} are only a rough fit to "
                        f"aiconfigurator (up to {cal.max_rel_err:.0%} off on its grid; its data "

@@ -21,6 +21,9 @@ class Coeffs:
     eta_el: float = 0.8  # elementwise kernels (norms, rope, activation), fraction of HBM BW
     c_m1_ms: float = 0.0  # extra when a pass's GEMMs see one token (GEMV kernels)
     knee: float = 0.0  # 0 = hard roofline max(compute, memory); k > 0 = soft max of order k
+    # MoE only: a pass of T tokens reads the experts T·moe_spread uniformly routed tokens would
+    # touch (< 1: routing is skewed, fewer distinct experts; 1 = uniform routing)
+    moe_spread: float = 1.0
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -48,13 +51,16 @@ class CalibratedSet:
     system: str
     model: str
     backend: str
+    backend_version: str  # of the aiconfigurator database the set was fitted to
     tp: int
     gemm_dtype: str
     kv_dtype: str
+    fmha_dtype: str  # attention kernels' dtype the set was fitted with
     coeffs: Coeffs
     quality: str  # "calibrated" (fit within 15 % everywhere) or "rough"
     max_rel_err: float  # of the fit on its grid
     rms_rel_err: float
+    median_rel_err: float
     points: int
     source: str
 
@@ -71,12 +77,15 @@ def _load() -> dict[tuple[str, str, str, int], CalibratedSet]:
     out: dict[tuple[str, str, str, int], CalibratedSet] = {}
     for row in _data.SETS:
         s = CalibratedSet(system=str(row["system"]), model=str(row["model"]),
-                          backend=str(row["backend"]), tp=int(row["tp"]),
+                          backend=str(row["backend"]),
+                          backend_version=str(row["backend_version"]), tp=int(row["tp"]),
                           gemm_dtype=str(row["gemm_dtype"]), kv_dtype=str(row["kv_dtype"]),
+                          fmha_dtype=str(row.get("fmha_dtype", "bf16")),
                           coeffs=Coeffs.from_dict(row["coeffs"]),
                           quality=str(row.get("quality", "calibrated")),
                           max_rel_err=float(row["max_rel_err"]),
-                          rms_rel_err=float(row["rms_rel_err"]), points=int(row["points"]),
+                          rms_rel_err=float(row["rms_rel_err"]),
+                          median_rel_err=float(row["median_rel_err"]), points=int(row["points"]),
                           source=str(_data.SOURCE))
         out[(s.system, s.model.lower(), s.backend, s.tp)] = s
     return out

@@ -38,12 +38,16 @@ class Point:
         return r.decode_ms(float(self.batch), float(self.batch * self.isl))
 
 
-# Fitted coefficients and their transforms: "frac" in (0, 1) via a logistic, "pos" > 0 via exp.
+# Fitted coefficients and their transforms: "frac" in (0, 1) via a logistic, "pos" > 0 via exp,
+# "above1" > 1 via 1 + exp.
 FIT_PARAMS: tuple[tuple[str, str], ...] = (
     ("c0_ms", "pos"), ("eta_w", "frac"), ("eta_kv", "frac"), ("c_seq_ms", "pos"),
     ("eta_g", "frac"), ("m_half", "pos"), ("eta_attn", "frac"), ("c_tok_ms", "pos"),
     ("c_m1_ms", "pos"),
 )
+# Mixture-of-experts models also fit how skewed the routing is and how sharp the compute/memory
+# transition is (experts cross it one by one as their token counts differ): a knee >= 1.
+MOE_PARAMS: tuple[tuple[str, str], ...] = (("moe_spread", "pos"), ("knee", "above1"))
 # Order of the soft roofline max in fitted sets (3 fits AIC's GEMM knee better than a hard max).
 KNEE = 3.0
 _START = Coeffs(c0_ms=1.0, eta_w=0.75, eta_kv=0.7, c_seq_ms=0.01, eta_g=0.65, m_half=120.0,
@@ -58,6 +62,8 @@ def _to_theta(c: Coeffs, names: Sequence[tuple[str, str]]) -> np.ndarray:
         if kind == "frac":
             v = min(max(v, 1e-4), 1 - 1e-4)
             out.append(math.log(v / (1 - v)))
+        elif kind == "above1":
+            out.append(math.log(max(v - 1.0, _TINY)))
         else:
             out.append(math.log(max(v, _TINY)))
     return np.array(out, dtype=float)
@@ -67,7 +73,10 @@ def _from_theta(theta: np.ndarray, base: Coeffs, names: Sequence[tuple[str, str]
     vals: dict[str, float] = {}
     for x, (name, kind) in zip(theta.tolist(), names):
         x = max(min(x, 40.0), -40.0)
-        vals[name] = 1.0 / (1.0 + math.exp(-x)) if kind == "frac" else math.exp(x)
+        if kind == "frac":
+            vals[name] = 1.0 / (1.0 + math.exp(-x))
+        else:
+            vals[name] = math.exp(x) + (1.0 if kind == "above1" else 0.0)
     return replace(base, **vals)
 
 
@@ -147,7 +156,7 @@ def prior_coeffs(setup: PerfSetup) -> Coeffs:
     """Plausible values: the achievable efficiencies, a kernel-floor constant, small overheads."""
     return Coeffs(c0_ms=0.03 * setup.model.layers, eta_w=0.75, eta_kv=0.75, c_seq_ms=0.01,
                   eta_g=0.7, m_half=128.0, eta_attn=0.6, c_tok_ms=0.002, eta_el=0.8,
-                  c_m1_ms=0.05, knee=KNEE)
+                  c_m1_ms=0.05, knee=KNEE, moe_spread=1.0)
 
 
 @dataclass(frozen=True)
@@ -159,9 +168,12 @@ class FitResult:
 
 
 def fit(setup: PerfSetup, points: Sequence[Point], *, minimax_rounds: int = 12,
-        names: Sequence[tuple[str, str]] = FIT_PARAMS, start: Coeffs | None = None,
+        names: Sequence[tuple[str, str]] | None = None, start: Coeffs | None = None,
         prior_weight: float = 0.03) -> FitResult:
-    """Fit the coefficients of `setup` to `points` (several starts; best max error wins)."""
+    """Fit the coefficients of `setup` to `points` (several starts; best max error wins).
+    `names` defaults to FIT_PARAMS, plus MOE_PARAMS for a mixture-of-experts model."""
+    if names is None:
+        names = FIT_PARAMS + (MOE_PARAMS if setup.model.is_moe else ())
     prior = _to_theta(prior_coeffs(setup), names)
     starts = [start] if start is not None else [
         _START,
@@ -225,6 +237,31 @@ def prefix_points(path: Path, column: str = "aic_ms") -> list[Point]:
 def prefill_points(path: Path, column: str = "aic_ms") -> list[Point]:
     return [Point(PREFILL, int(r["batch"]), int(r["isl"]), int(r["prefix_tokens"]),
                   float(r[column])) for r in _rows(path)]
+
+
+@dataclass(frozen=True)
+class GridKey:
+    """One configuration of an `aic_grid_*.csv` table (scripts/aic_grid.py)."""
+
+    backend: str
+    system: str
+    model: str  # catalog name
+    tp: int
+    fmha: str  # attention dtype aiconfigurator resolved ("bfloat16" | "fp8")
+
+
+def grid_points(path: Path) -> dict[GridKey, list[Point]]:
+    """`aic_grid_*.csv` -> {configuration: points}."""
+    out: dict[GridKey, list[Point]] = {}
+    for r in _rows(path):
+        key = GridKey(r["backend"], r["system"], r["model"], int(r["tp"]), r["fmha"])
+        if r["phase"] == PREFILL:
+            p = Point(PREFILL, int(r["batch"]), int(r["isl"]), int(r["prefix"]),
+                      float(r["aic_ms"]))
+        else:
+            p = Point(DECODE, int(r["batch"]), int(r["context"]), 0, float(r["aic_ms"]))
+        out.setdefault(key, []).append(p)
+    return out
 
 
 def decode_points(path: Path, column: str = "aic_ms") -> list[Point]:

@@ -7,10 +7,8 @@ from typing import Any
 from dynosim.perfmodel.build import PerfModelError, PerfSetup, resolve
 from dynosim.perfmodel.memory import (DEFAULT_GPU_MEMORY_UTILIZATION, DoesNotFit, KvCapacity,
                                       kv_capacity)
+from dynosim.perfmodel.coeffs import find_calibrated
 from engine.config import TIMING_EXTERNAL, TIMING_ROOFLINE, EngineConfig
-
-# The aiconfigurator database version the shipped coefficient sets were fitted to.
-CALIBRATED_BACKEND_VERSION = {"vllm": "0.24.0"}
 
 
 @dataclass(frozen=True)
@@ -84,7 +82,8 @@ def configure_aic(*, backend: str, system: str, model: str, tp: int = 1,
     elif provider != "roofline" and timing:
         raise PerfModelError(f"unknown aic_provider {provider!r}", "provider")
     elif timing and backend_version and setup.calibrated:
-        fitted = CALIBRATED_BACKEND_VERSION.get(backend)
+        cal = find_calibrated(setup.gpu.name, setup.model.name, backend, tp)
+        fitted = cal.backend_version if cal is not None else None
         if fitted and backend_version != fitted:
             warnings.append(f"the roofline coefficients are fitted to aiconfigurator's "
                             f"{backend} {fitted} data; aic_backend_version {backend_version} "

@@ -13,6 +13,7 @@ import pytest
 from helpers import ROOT, SYNTH
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("xargs") is None, reason="needs xargs")
 def test_three_point_sweep(tmp_path: Path) -> None:
     exe = Path(sys.executable).with_name("dynosim-tui")

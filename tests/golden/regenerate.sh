@@ -12,6 +12,8 @@
 # processed_output_tokens_per_s) are dropped from the stored summaries.
 # Set GOLDEN_DEBUG_DIR=/some/dir to also keep there, per case, the full reference summary
 # (<name>.raw.json) and its per-request records (<name>.per_request.jsonl).
+# A case with a "handoffs" path also stores there (gzipped JSON lines, in arrival order) each
+# request's disaggregated hand-off milestones and token times (see HANDOFF_FIELDS).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
@@ -24,9 +26,13 @@ py=python3
 [[ -x $root/.venv/bin/python ]] && py=$root/.venv/bin/python
 
 exec "$py" - "$ref" "$@" <<'PY'
-import json, os, subprocess, sys
+import gzip, json, os, subprocess, sys, tempfile
 
 ref, wanted = sys.argv[1], set(sys.argv[2:])
+HANDOFF_FIELDS = ("arrival_time_ms", "input_length", "requested_output_length", "output_length",
+                  "prefill_worker_idx", "decode_worker_idx", "prefill_admit_ms", "source_held_ms",
+                  "destination_reserved_ms", "destination_activated_ms", "decode_admit_ms",
+                  "source_released_ms", "first_token_ms", "terminal_time_ms", "admission_count")
 DROP = ("wall_time_ms", "call_wall_s", "processed_tokens_per_s", "processed_output_tokens_per_s")
 debug = os.environ.get("GOLDEN_DEBUG_DIR")
 if debug:
@@ -54,8 +60,13 @@ for c in cases:
         cmd += ["--arrival-speedup-ratio", str(c["arrival_speedup_ratio"])]
     if c.get("replay_concurrency") is not None:
         cmd += ["--replay-concurrency", str(c["replay_concurrency"])]
+    per_request = None
     if debug:
-        cmd += ["--per-request", os.path.join(debug, c["name"] + ".per_request.jsonl")]
+        per_request = os.path.join(debug, c["name"] + ".per_request.jsonl")
+    elif c.get("handoffs"):
+        per_request = os.path.join(tempfile.mkdtemp(), "per_request.jsonl")
+    if per_request:
+        cmd += ["--per-request", per_request]
     # Randomised cases (kv_router tie-break) keep several reference runs: {"runs": [...]}.
     runs = []
     for _ in range(c.get("runs", 1)):
@@ -77,6 +88,12 @@ for c in cases:
     with open(c["summary"], "w") as f:
         json.dump({"runs": runs} if c.get("runs", 1) > 1 else summary, f, indent=1)
         f.write("\n")
+    if c.get("handoffs"):
+        recs = [json.loads(line) for line in open(per_request)]
+        recs.sort(key=lambda r: (r["arrival_time_ms"], r["input_length"], r["requested_output_length"]))
+        with gzip.open(c["handoffs"], "wt") as f:
+            for r in recs:
+                f.write(json.dumps({k: r[k] for k in HANDOFF_FIELDS}) + "\n")
     print("%-24s ok  (%d requests, duration %.3f ms)"
           % (c["name"], summary["num_requests"], summary["duration_ms"]))
 if failed:

@@ -146,8 +146,7 @@ def test_many_workers_become_heat_maps() -> None:
     from dynosim.outputs.html_report import MAX_LINE_WORKERS, render_html
 
     replay = build_replay(RunOptions(trace=TINY, num_workers=MAX_LINE_WORKERS + 4))
-    while replay.advance(5000):
-        pass
+    replay.run_to_end(5000)
     report = replay.report()
     samples = report.samples_frame()
     assert samples["worker"].n_unique() == MAX_LINE_WORKERS + 4

@@ -18,7 +18,7 @@ from dynosim.outputs.planner_log import (
     write_snapshot_log,
 )
 from planner.types import Capabilities, ScalingEvent
-from helpers import DATA
+from helpers import planner_reference
 
 CAPS = Capabilities(num_gpu=2, max_num_batched_tokens=8192, max_num_seqs=256,
                     max_kv_tokens=1000, context_length=None)
@@ -68,9 +68,7 @@ def test_snapshot_log_write_is_atomic(tmp_path: Path) -> None:
 
 
 def test_reading_a_reference_shaped_log(tmp_path: Path) -> None:
-    data_dir = DATA / "planner"
-    with gzip.open(data_dir / "run_agg_syn.json.gz", "rt") as f:
-        run = json.load(f)
+    run = planner_reference("run_agg_syn")
     assert set(run["metadata"]) == REF_META_KEYS
     path = str(tmp_path / "copy.log.jsonl.gz")
     write_snapshot_log(path, run["snapshots"], 1500.0, 50.0)

@@ -48,8 +48,7 @@ def test_matches_1_4_2(name: str, tmp_path: Path) -> None:
     trace = tmp_path / f"{name}.jsonl"
     make_golden.write_trace(trace, case["requests"], 0)
     replay = build_replay(options(trace, planner=False))
-    while replay.advance(100_000):
-        pass
+    replay.run_to_end()
     report = replay.report()
     rows = per_request_records(report._cols, report._workload, report._layout)
     rows.sort(key=lambda r: (r["arrival_time_ms"], r["input_length"], r["requested_output_length"]))
@@ -59,22 +58,20 @@ def test_matches_1_4_2(name: str, tmp_path: Path) -> None:
             assert ours[m] == pytest.approx(ref[m], abs=1e-6), (name, m, ours, ref)
 
     replay = build_replay(options(trace, planner=True))
-    while replay.advance(100_000):
-        pass
+    replay.run_to_end()
     assert replay.planner is not None
     seen = [[s["timestamp_s"],
              [[e["inflight_decode_kv_tokens"], e["queued_prefill_tokens"]]
               for e in s["prefill_engines"]],
              [[e["inflight_decode_kv_tokens"], e["queued_prefill_tokens"]]
-              for e in s["decode_engines"]]] for s in replay.planner.snapshots]
+              for e in s["decode_engines"]]] for s in (x.as_row() for x in replay.planner.snapshots)]
     assert seen == case["ticks"]
 
 
 def test_synthetic_trace_summary_matches_1_4_2() -> None:
     # 3,993 requests through one prefill and one decode worker: every simulated summary value.
     replay = build_replay(options(SYNTH, planner=False))
-    while replay.advance(100_000):
-        pass
+    replay.run_to_end()
     summary = replay.report().summary
     ref = GOLDEN["synthetic_1p1d"]
     assert len(ref) > 50
@@ -94,10 +91,9 @@ def test_synthetic_planner_run_matches_1_4_2() -> None:
         ref = [json.loads(line) for line in f][1:]
     replay = build_replay(options(SYNTH, planner=True,
                                   planner_config="planner_config_10s"))
-    while replay.advance(100_000):
-        pass
+    replay.run_to_end()
     assert replay.planner is not None
-    ours = replay.planner.snapshots
+    ours = [s.as_row() for s in replay.planner.snapshots]
     assert len(ours) == len(ref)
     differing = []
     for mine, theirs in zip(ours, ref):
@@ -127,10 +123,9 @@ def test_aggregated_planner_run_matches_1_4_2() -> None:
         trace=SYNTH, num_workers=2,
         extra_engine_args=json.dumps({"engine": engine}),
         planner_config=json.dumps(GOLDEN["planner_config_agg"])))
-    while replay.advance(100_000):
-        pass
+    replay.run_to_end()
     assert replay.planner is not None
-    ours = replay.planner.snapshots
+    ours = [s.as_row() for s in replay.planner.snapshots]
     assert len(ours) == len(ref)
     differing = set()
     for mine, theirs in zip(ours, ref):

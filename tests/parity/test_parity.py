@@ -56,17 +56,24 @@ def run_case(case: dict, seed: int = 0) -> dict:
         replay_concurrency=case.get("replay_concurrency"),
     )
     replay = build_replay(opts)
-    while replay.advance(100_000):
-        pass
+    replay.run_to_end()
     return replay.report().summary
 
 
 # The SGLang / TRT-LLM goldens (suite "backends") run in test_backends_parity.py.
 DETERMINISTIC = [c for c in golden_cases() if c.get("runs", 1) == 1 and "suite" not in c]
 RANDOMISED = [c for c in golden_cases() if c.get("runs", 1) > 1 and "suite" not in c]
+# The full synthetic trace through two pools: several seconds each (`-m "not slow"` skips them).
+# The pressure cases' summaries are also checked, at 1e-9, by test_disagg_parity.py.
+SLOW_CASES = ("synthetic_disagg", "pressure_disagg")
 
 
-@pytest.mark.parametrize("case", DETERMINISTIC, ids=lambda c: c["name"])
+def _marked(case: dict) -> object:
+    slow = case["name"].startswith(SLOW_CASES)
+    return pytest.param(case, id=case["name"], marks=[pytest.mark.slow] if slow else [])
+
+
+@pytest.mark.parametrize("case", [_marked(c) for c in DETERMINISTIC])
 def test_summary_matches_reference(case: dict) -> None:
     expected = json.loads((ROOT / case["summary"]).read_text())
     got = run_case(case)
@@ -103,6 +110,7 @@ def summary_mismatches(name: str, got: dict, expected: dict,
 SEEDS = range(5)
 
 
+@pytest.mark.slow  # 5 seeds per case: about half of the whole suite's time
 @pytest.mark.parametrize("case", RANDOMISED, ids=lambda c: c["name"])
 def test_kv_router_matches_reference_statistically(case: dict) -> None:
     bad = kv_router_mismatches(case)

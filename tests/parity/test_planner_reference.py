@@ -1,5 +1,5 @@
-"""Replay-free checks against the reference planner runs (tests/data/planner/*.json.gz,
-extracted from shared/reference/planner/ by extract_reference.py).
+"""Replay-free checks against the reference planner runs (tests/golden/planner/<run>/, read by
+`helpers.planner_reference`).
 
 The planner is driven with observations rebuilt from the reference's own snapshot log: ready
 counts, starting workers (from the scaling events and the start-up delay), the last-seen FPM
@@ -11,15 +11,13 @@ forward, predictions, the snapshot's field names and clock labels.
 """
 from __future__ import annotations
 
-import gzip
-import json
 import math
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from helpers import DATA as _DATA
+from helpers import planner_reference
 from planner.config import planner_config_from_dict
 from dynosim.outputs.planner_log import event_line
 from planner.planner import Planner
@@ -27,16 +25,13 @@ from planner.throughput import _replicas
 from planner.types import Capabilities, ForwardPassMetrics, Observation, ScalingEvent, \
     TrafficWindow
 
-DATA = _DATA / "planner"
 RUNS = ["run_agg_syn", "run_agg_syn_st60", "run_disagg_syn"]
 CAPS = Capabilities(num_gpu=1, max_num_batched_tokens=8192, max_num_seqs=256,
                     max_kv_tokens=29249 * 64, context_length=None)
 
 
 def load(run: str) -> dict[str, Any]:
-    with gzip.open(DATA / f"{run}.json.gz", "rt", encoding="utf-8") as f:
-        data: dict[str, Any] = json.load(f)
-    return data
+    return planner_reference(run)
 
 
 def parse_events(lines: list[str]) -> list[tuple[float, str, int, int, str]]:
@@ -116,7 +111,7 @@ def drive(run: str) -> tuple[dict[str, Any], list[dict[str, object]], Planner]:
                           draining={c: [] for c in comps}, fpms=fpms, traffic=traffic)
         d = planner.tick(obs)
         assert d.snapshot is not None
-        ours.append(d.snapshot)
+        ours.append(d.snapshot.as_row())  # the log row, as the reference wrote its own
     return data, ours, planner
 
 

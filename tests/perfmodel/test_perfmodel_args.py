@@ -83,8 +83,8 @@ def test_uncalibrated_combination_warns():
     p = parse_engine_args({**AIC, "aic_system": "l40s", "aic_model_path": "Qwen/Qwen3-8B"})
     assert p.config.timing_kind == TIMING_ROOFLINE
     assert len(p.warnings) == 1 and "uncalibrated" in p.warnings[0]
-    p = parse_engine_args({**AIC, "aic_backend": "sglang"})
-    assert "uncalibrated" in p.warnings[0]
+    p = parse_engine_args({**AIC, "aic_backend": "sglang", "aic_system": "b200_sxm"})
+    assert "uncalibrated" in p.warnings[0] and "(sglang)" in p.warnings[0]
     # a dtype override keeps the fitted efficiencies but says so
     p = parse_engine_args({**AIC, "aic_kv_cache_dtype": "bfloat16"})
     assert "override" in p.warnings[0]
@@ -221,8 +221,7 @@ def test_replay_with_aic_args():
     opts = RunOptions(input_tokens=1000, output_tokens=3, request_count=1, request_rate=1.0,
                       extra_engine_args=json.dumps(AIC))
     replay = build_replay(opts)
-    while replay.advance(1000):
-        pass
+    replay.run_to_end(1000)
     s = replay.report().summary
     assert s["completed_requests"] == 1
     assert s["mean_ttft_ms"] == pytest.approx(timer.prefill_ms(1, 1000, 0), abs=1e-6)

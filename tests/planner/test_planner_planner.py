@@ -6,9 +6,9 @@ from typing import Any, Callable
 
 import pytest
 
-from dynosim.inputs.errors import InputError
 from planner.bootstrap import bootstrap_fpms
 from planner.config import PlannerConfig, SchedulingConfig
+from planner.errors import ConfigError
 from planner.planner import Planner, merge_traffic, utc_label
 from planner.types import Capabilities, Decision, ForwardPassMetrics, Observation, TrafficWindow
 
@@ -127,7 +127,7 @@ def test_tick_kinds_and_recording() -> None:
         t = 5.0 * k
         d = p.tick(cl.observe(t, lambda w: fpm(w, d_req=1, d_kv=100)))
         if d.snapshot is not None:
-            recorded.append((t, d.snapshot["throughput_decision_reason"]))
+            recorded.append((t, d.snapshot.throughput_decision_reason))
     assert [t for t, _ in recorded] == [10.0 * k for k in range(1, 63)]
     assert [t for t, r in recorded if r is not None] == [300.0, 600.0]
     assert p.total_ticks == 124 and len(p.snapshots) == 62
@@ -142,9 +142,9 @@ def test_ticks_must_move_forward() -> None:
 
 
 def test_mode_must_match_and_capabilities_present() -> None:
-    with pytest.raises(InputError, match="does not match"):
+    with pytest.raises(ConfigError, match="does not match"):
         Planner(config(), "disagg", {"prefill": CAPS, "decode": CAPS})
-    with pytest.raises(InputError, match="capabilities"):
+    with pytest.raises(ConfigError, match="capabilities"):
         Planner(config(mode="disagg"), "disagg", {"decode": CAPS})
 
 
@@ -157,7 +157,7 @@ def test_scale_up_gated_while_starting_like_the_reference() -> None:
         t = 10.0 * k
         d = p.tick(cl.observe(t, heavy))
         assert d.snapshot is not None
-        reasons[t] = str(d.snapshot["load_decision_reason"])
+        reasons[t] = str(d.snapshot.load_decision_reason)
         for ev in d.events:
             ups.append((t, ev.from_replicas, ev.to_replicas, ev.reason))
         cl.apply(t, d)
@@ -181,7 +181,7 @@ def test_scale_up_every_tick_without_startup_and_budget_cap() -> None:
     assert [e.to_replicas for e in p.events] == list(range(3, 9))
     times = [e.t_s for e in p.events]
     assert times == [times[0] + 10.0 * i for i in range(6)]  # one step per load tick
-    assert p.snapshots[-1]["load_decision_reason"] == "no_change"  # 9 clamped to 8
+    assert p.snapshots[-1].load_decision_reason == "no_change"  # 9 clamped to 8
 
 
 def test_consecutive_scale_downs_are_not_blocked_by_draining() -> None:
@@ -213,14 +213,14 @@ def test_throughput_only_proposes_clamped_targets() -> None:
         d = p.tick(obs)
         cl.apply(t, d)
         if k < 30:
-            assert d.snapshot is not None and d.snapshot["load_decision_reason"] == "disabled"
+            assert d.snapshot is not None and d.snapshot.load_decision_reason == "disabled"
     snap = p.snapshots[-1]
-    assert snap["throughput_decision_reason"] == "scale"
-    rps = snap["engine_rps_decode"]
+    assert snap.throughput_decision_reason == "scale"
+    rps = snap.engine_rps_decode
     assert isinstance(rps, float) and rps > 0
     want = min(8, max(1, math.ceil((500 / 300) / rps)))
     assert cl.n == want
-    assert snap["predicted_requests_per_second"] == pytest.approx(500 / 300)
+    assert snap.predicted_requests_per_second == pytest.approx(500 / 300)
 
 
 def test_gpu_hours_first_interval_not_counted() -> None:
@@ -253,18 +253,18 @@ def test_traffic_merge_and_observed_carry_forward() -> None:
         n = 30 if k % 2 else 0
         d = p.tick(cl.observe(t, lambda w: fpm(w), traffic=window(10.0, n, 1500.0, 150.0)))
         snaps.append(d.snapshot)
-    assert snaps[28] is not None and snaps[28]["observed_requests_per_second"] is None
+    assert snaps[28] is not None and snaps[28].observed_requests_per_second is None
     s300 = snaps[29]
     assert s300 is not None
-    assert s300["observed_requests_per_second"] == pytest.approx(15 * 30 / 300)
-    assert s300["observed_input_sequence_tokens"] == pytest.approx(1500.0)
-    assert s300["predicted_requests_per_second"] == pytest.approx(1.5)
-    assert s300["predicted_input_sequence_tokens"] == pytest.approx(1500.0)
-    assert s300["predicted_kv_hit_rate"] == 0.0
+    assert s300.observed_requests_per_second == pytest.approx(15 * 30 / 300)
+    assert s300.observed_input_sequence_tokens == pytest.approx(1500.0)
+    assert s300.predicted_requests_per_second == pytest.approx(1.5)
+    assert s300.predicted_input_sequence_tokens == pytest.approx(1500.0)
+    assert s300.predicted_kv_hit_rate == 0.0
     s310 = snaps[30]
     assert s310 is not None
-    assert s310["observed_requests_per_second"] == pytest.approx(1.5)  # carried forward
-    assert s310["predicted_requests_per_second"] is None
+    assert s310.observed_requests_per_second == pytest.approx(1.5)  # carried forward
+    assert s310.predicted_requests_per_second is None
 
 
 def test_snapshot_fields_match_the_reference() -> None:
@@ -273,18 +273,18 @@ def test_snapshot_fields_match_the_reference() -> None:
     d = p.tick(cl.observe(10.0, lambda w: fpm(w, d_req=3, d_kv=900, q_p_tok=7)))
     snap = d.snapshot
     assert snap is not None
-    assert set(snap) == REFERENCE_KEYS
-    assert snap["timestamp_utc"] == "1970-01-01T00:00:10+00:00"
-    assert snap["schema"] == "planner_diagnostics_snapshot_log_v1"
-    assert snap["num_prefill_replicas"] is None and snap["num_decode_replicas"] == 2
-    assert snap["prefill_engines"] == []
-    assert snap["decode_engines"] == [
+    assert set(snap.as_row()) == REFERENCE_KEYS
+    assert snap.timestamp_utc == "1970-01-01T00:00:10+00:00"
+    assert snap.schema == "planner_diagnostics_snapshot_log_v1"
+    assert snap.num_prefill_replicas is None and snap.num_decode_replicas == 2
+    assert snap.prefill_engines == []
+    assert snap.decode_engines == [
         {"dp_rank": 0, "inflight_decode_kv_tokens": 900, "queued_decode_kv_tokens": 0,
          "queued_prefill_tokens": 7, "worker_id": "0"},
         {"dp_rank": 0, "inflight_decode_kv_tokens": 900, "queued_decode_kv_tokens": 0,
          "queued_prefill_tokens": 7, "worker_id": "1"},
     ]
-    assert snap["throughput_lower_bound_decode"] == 1
+    assert snap.throughput_lower_bound_decode == 1
     assert utc_label(300.0) == "1970-01-01T00:05:00+00:00"
 
 
@@ -298,14 +298,14 @@ def test_fpm_cache_keeps_idle_workers_and_prunes_removed() -> None:
                       {"decode": [fpm(0, d_kv=30)]}, window())
     s = p.tick(obs).snapshot
     assert s is not None
-    engines = s["decode_engines"]
+    engines = s.decode_engines
     assert isinstance(engines, list)
     assert [e["inflight_decode_kv_tokens"] for e in engines] == [30, 20]
     obs = Observation(30.0, {"decode": [0]}, {"decode": []}, {"decode": [1]},
                       {"decode": [fpm(1, d_kv=40)]}, window())
     s = p.tick(obs).snapshot
     assert s is not None
-    engines = s["decode_engines"]
+    engines = s.decode_engines
     assert isinstance(engines, list)
     assert [e["worker_id"] for e in engines] == ["0"]
 
@@ -324,17 +324,17 @@ def test_disagg_decision_targets_and_events() -> None:
     assert [(e.component, e.from_replicas, e.to_replicas, e.reason) for e in d.events] == [
         ("prefill", 1, 2, "scale_up")]
     assert d.snapshot is not None
-    assert d.snapshot["scale_to_prefill"] == 2 and d.snapshot["scale_to_decode"] == 1
-    assert d.snapshot["load_decision_reason_prefill"] == "scale_up"
-    assert d.snapshot["num_prefill_replicas"] == 1
+    assert d.snapshot.scale_to_prefill == 2 and d.snapshot.scale_to_decode == 1
+    assert d.snapshot.load_decision_reason_prefill == "scale_up"
+    assert d.snapshot.num_prefill_replicas == 1
     # the new prefill worker is starting: both sides wait
     obs2 = Observation(20.0, {"prefill": [0], "decode": [0]},
                        {"prefill": [1], "decode": []}, {"prefill": [], "decode": []},
                        {"prefill": [fpm(0, q_p_tok=40_000)], "decode": []}, window())
     d2 = p.tick(obs2)
     assert d2.snapshot is not None
-    assert d2.snapshot["load_decision_reason"] == "scaling_in_progress"
-    assert d2.snapshot["load_decision_reason_decode"] == "scaling_in_progress"
+    assert d2.snapshot.load_decision_reason == "scaling_in_progress"
+    assert d2.snapshot.load_decision_reason_decode == "scaling_in_progress"
     assert not d2.events and not d2.target
 
 
@@ -344,10 +344,10 @@ def test_sla_load_only_reads_traffic_every_load_tick() -> None:
     tr = TrafficWindow(10.0, 20, 1000.0, 100.0, 20, 80.0, 20, 7.0, 20, 0.25, 20)
     s = p.tick(cl.observe(10.0, lambda w: fpm(w), traffic=tr)).snapshot
     assert s is not None
-    assert s["observed_requests_per_second"] == pytest.approx(2.0)
-    assert s["observed_kv_hit_rate"] == 0.25 and p.last_kv_hit_rate == 0.25
-    assert s["predicted_requests_per_second"] is None  # no predictive loop
-    assert s["throughput_decision_reason"] is None
+    assert s.observed_requests_per_second == pytest.approx(2.0)
+    assert s.observed_kv_hit_rate == 0.25 and p.last_kv_hit_rate == 0.25
+    assert s.predicted_requests_per_second is None  # no predictive loop
+    assert s.throughput_decision_reason is None
 
 
 def test_easy_mode_has_no_models_and_ignores_traffic() -> None:
@@ -357,8 +357,8 @@ def test_easy_mode_has_no_models_and_ignores_traffic() -> None:
     kv = CAPS.max_kv_tokens
     d = p.tick(cl.observe(10.0, lambda w: fpm(w, d_kv=kv + 1), traffic=window(10.0, 5, 1.0, 1.0)))
     assert d.target == {"decode": 3}
-    assert d.snapshot is not None and d.snapshot["observed_requests_per_second"] is None
-    assert d.snapshot["load_decision_reason"] == "scale_up"
+    assert d.snapshot is not None and d.snapshot.observed_requests_per_second is None
+    assert d.snapshot.load_decision_reason == "scale_up"
 
 
 def test_warmup_feeds_the_predictors_before_t0() -> None:

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dynosim.inputs.errors import InputError
 from planner import arima
 from planner.config import PlannerConfig
+from planner.errors import ConfigError
 from planner.predictors import (
     ArimaPredictor,
     ConstantPredictor,
@@ -18,7 +18,7 @@ from planner.predictors import (
     LoadPredictors,
     ProphetPredictor,
     make_predictor,
-    warmup_from_trace,
+    warmup_buckets,
 )
 
 
@@ -186,9 +186,9 @@ def test_kalman_log1p_and_first_point() -> None:
 
 def test_prophet_needs_extra() -> None:
     if importlib.util.find_spec("prophet") is None:
-        with pytest.raises(InputError, match=r"dynosim-tui\[prophet\]"):
+        with pytest.raises(ConfigError, match=r"dynosim-tui\[prophet\]"):
             ProphetPredictor(50, 300.0, False)
-        with pytest.raises(InputError, match=r"dynosim-tui\[prophet\]"):
+        with pytest.raises(ConfigError, match=r"dynosim-tui\[prophet\]"):
             make_predictor(sla(load_predictor="prophet"))
     else:  # pragma: no cover - only with the extra installed
         assert ProphetPredictor(50, 300.0, False).predict_next() == 0.0
@@ -211,16 +211,12 @@ def test_observe_path_keeps_last_shape_on_idle_windows() -> None:
     assert lp.predict() == (50.0, 0.0, 90.0)
 
 
-def test_warmup_from_trace(tmp_path: Path) -> None:
-    rows = [
-        {"timestamp": 0, "input_length": 100, "output_length": 10, "hash_ids": [1]},
-        {"timestamp": 1000, "input_length": 300, "output_length": 30, "hash_ids": [2]},
-        {"timestamp": 9000, "input_length": 500, "output_length": 50, "hash_ids": [3]},
-    ]
-    path = tmp_path / "w.jsonl"
-    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    got = warmup_from_trace(str(path), 4.0)
+def test_warmup_buckets() -> None:
+    # (arrival ms, ISL, OSL) of first turns; a non-finite arrival carries no time: left out
+    rows = [(0.0, 100, 10), (1000.0, 300, 30), (9000.0, 500, 50), (float("nan"), 7, 7)]
+    got = warmup_buckets(rows, 4.0)
     assert got == [(2, 200.0, 20.0), (0, 0.0, 0.0), (1, 500.0, 50.0)]
+    assert warmup_buckets([], 4.0) == []
     cfg = sla(load_predictor="constant")
     lp = LoadPredictors(cfg)
     for n, isl, osl in got:

@@ -6,6 +6,7 @@ import asyncio
 import functools
 import math
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any, Awaitable, Callable
@@ -14,14 +15,12 @@ import pytest
 from textual import events
 from textual.widgets._footer import FooterKey
 
-from helpers import SYNTH, TINY, WALL_KEYS
-from dynosim.cli import main, make_parser
-from dynosim.inputs.errors import InputError
+from helpers import SYNTH, TINY, WALL_KEYS, aio
+from dynosim.cli import main
 from dynosim.replay import RunOptions, build_replay
 from tui.app import DynosimApp
 from tui.dialogs import ConfirmQuit, FinishedDialog, HelpScreen
 from tui.footer import QuietFooter
-from tui.launch import run_tui
 from tui.main_screen import ExportSettings
 from tui.pacing import MAX_SPEED
 from tui.status_bar import StatusBar
@@ -29,19 +28,6 @@ from tui.status_bar import StatusBar
 EXPORT_FILES = {"report.json", "requests.jsonl", "requests.parquet", "summary.txt",
                 "report.html", "worker_samples.parquet"}
 SIZE = (100, 30)
-TEST_TIMEOUT_S = 90.0
-
-
-def aio(fn: Callable[..., Awaitable[None]]) -> Callable[..., None]:
-    """Run an async test on a fresh event loop (no async pytest plugin needed), failing
-    rather than hanging if the app stops answering."""
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> None:
-        asyncio.run(asyncio.wait_for(fn(*args, **kwargs), timeout=TEST_TIMEOUT_S))
-
-    return wrapper
-
-
 def make_app(tmp_path: Path, trace: str = TINY, workers: int = 2, **kw: Any) -> DynosimApp:
     replay = build_replay(RunOptions(trace=trace, num_workers=workers))
     return DynosimApp(replay, export=ExportSettings(base_dir=str(tmp_path)), **kw)
@@ -247,15 +233,25 @@ async def test_final_numbers_equal_the_headless_report(tmp_path: Path,
     assert tui == headless
 
 
-def test_input_errors_surface_before_the_app_opens(tmp_path: Path,
+def test_input_errors_surface_before_the_app_opens(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    args = make_parser().parse_args([str(tmp_path / "missing.jsonl")])
-    with pytest.raises(InputError) as err:
-        run_tui(args)  # raised by the shared factory, before any App exists
-    assert main([str(tmp_path / "missing.jsonl"), "--headless"]) == 2
-    assert str(err.value) in capsys.readouterr().err
+    import tui.launch
+
+    opened: list[object] = []
+    monkeypatch.setattr(tui.launch, "run_tui", lambda replay, **kw: opened.append(replay) or 0)
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    missing = str(tmp_path / "missing.jsonl")
+    assert main([missing]) == 2  # the live view's path: the shared builder refuses first
+    assert opened == []
+    err = capsys.readouterr().err
+    assert err.startswith(f"dynosim-tui: error: {missing}: ")
+    assert main([missing, "--headless"]) == 2
+    assert capsys.readouterr().err == err
+    assert main([TINY]) == 0 and len(opened) == 1  # a good trace reaches the view, built
 
 
+@pytest.mark.slow
 @aio
 async def test_max_speed_keys_act_mid_run_and_replay_completes(tmp_path: Path) -> None:
     """Keys pressed during a max-speed run act at once and the replay still runs to the end
@@ -274,43 +270,3 @@ async def test_max_speed_keys_act_mid_run_and_replay_completes(tmp_path: Path) -
         assert app.driver.replay.sim.completed == 3993
 
 
-class FakeScaleEvent:
-    def __init__(self, t_ms: float, component: str, from_count: int, to_count: int,
-                 reason: str) -> None:
-        self.t_ms, self.component, self.reason = t_ms, component, reason
-        self.from_count, self.to_count = from_count, to_count
-
-
-class FakePlanner:
-    """Stands in for the planner the engine does not have yet: ticks every second."""
-
-    sla_ttft_ms = 500.0
-    sla_itl_ms = 20.0
-
-    def __init__(self, app: DynosimApp) -> None:
-        self.app = app
-        self.scale_events = [FakeScaleEvent(1000.0, "agg", 2, 3, "predicted load above capacity")]
-
-    def next_decision_ms(self) -> float:
-        return (self.app.driver.clock_ms // 1000.0 + 1.0) * 1000.0
-
-    def explain(self, index: int) -> str:
-        return f"decision {index}: observed 3.1 req/s, predicted 4.0 req/s"
-
-
-@aio
-async def test_planner_parts_appear_with_a_planner(tmp_path: Path) -> None:
-    replay = build_replay(RunOptions(trace=TINY, num_workers=2))
-    app = DynosimApp(replay, paused=True)
-    replay.planner = FakePlanner(app)  # type: ignore[attr-defined]
-    async with app.run_test(size=SIZE) as pilot:
-        panel = app.main_screen.query_one("PlannerPanel")
-        assert panel.display
-        await pilot.press("d")
-        assert app.driver.clock_ms == 1000.0 and not app.driver.running
-        await pilot.press("d")
-        assert app.driver.clock_ms == 2000.0
-        assert "SLA" in str(app.main_screen.query_one("#ttft").border_subtitle)
-        await pilot.pause()
-        why = app.main_screen.query_one("#why")
-        assert "observed 3.1 req/s" in str(why.render())

@@ -2,15 +2,15 @@
 next planner tick and pauses there, scale events reach the panel and the plots' markers."""
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
-from helpers import SYNTH
+import pytest
+
+from helpers import SYNTH, aio
 from dynosim.replay import RunOptions, build_replay
 from tui.app import DynosimApp
 from tui.main_screen import ExportSettings
-from tui.planner_hooks import find_planner
 
 # Easy "load"-free target with a 10 s tick: scales on queue/KV pressure, no perf model needed.
 PLANNER = json.dumps({"mode": "agg", "optimization_target": "latency",
@@ -22,24 +22,37 @@ def make(tmp_path: Path) -> DynosimApp:
     return DynosimApp(replay, export=ExportSettings(base_dir=str(tmp_path)))
 
 
-def test_planner_panel_and_next_decision(tmp_path: Path) -> None:
-    async def run() -> None:
-        app = make(tmp_path)
-        async with app.run_test(size=(120, 40)) as pilot:
-            d = app.driver
-            assert app.main_screen.planner_panel is not None
-            view = find_planner(d.replay)
-            assert view is not None and view.sla_ttft_ms is not None
+@pytest.mark.slow
+@aio
+async def test_planner_panel_and_next_decision(tmp_path: Path) -> None:
+    app = make(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        d = app.driver
+        assert app.main_screen.planner_panel is not None
+        view = d.planner
+        assert view is not None and view.sla_ttft_ms == 500.0
+        await pilot.press("d")
+        await pilot.pause()
+        assert not d.running
+        assert d.replay.planner.total_ticks == 1
+        assert d.replay.sim.now == 10_000.0  # paused at the first tick, 10 s
+        for _ in range(40):  # later ticks: a latency target scales up under this load
             await pilot.press("d")
-            await pilot.pause()
-            assert not d.running
-            assert d.replay.planner.total_ticks == 1
-            assert d.replay.sim.now == 10_000.0  # paused at the first tick, 10 s
-            for _ in range(40):  # later ticks: a latency target scales up under this load
-                await pilot.press("d")
-            await pilot.pause()
-            assert d.replay.planner.total_ticks >= 30
-            events = view.scale_events
-            assert events and events[0].t_ms % 10_000.0 == 0.0
-            assert "->" in view.explain(0)
-    asyncio.run(asyncio.wait_for(run(), timeout=120))
+        await pilot.pause()
+        assert d.replay.planner.total_ticks >= 30
+        events = view.scale_events
+        assert events and events[0].t_ms % 10_000.0 == 0.0
+        # each row explains itself with the snapshot of the decision that made it
+        first = next(dec for dec in d.replay.decisions if dec.events)
+        assert events[0].snapshot is first.snapshot and first.snapshot is not None
+        assert events[0].t_ms == first.snapshot.timestamp_s * 1000.0
+        assert view.explain(0).startswith(
+            f"t={events[0].t_ms / 1000:.0f}s agg: {events[0].from_count} -> ")
+        # the panel shows the same rows, and a highlighted row its explanation
+        panel = app.main_screen.planner_panel
+        assert panel is not None and panel.display
+        table = panel.query_one("#events")
+        assert table.row_count == len(events)  # type: ignore[attr-defined]
+        assert "SLA" in str(app.main_screen.query_one("#ttft").border_subtitle)
+        await pilot.pause()
+        assert str(panel.query_one("#why").render()) == view.explain(0)

@@ -70,6 +70,7 @@ def start(term: Term, cwd: Path, python_args: str) -> None:
               "-e", "TERM=xterm-256color", cmd)
 
 
+@pytest.mark.slow
 def test_keys_on_the_bundled_trace(term: Term, tmp_path: Path) -> None:
     start(term, tmp_path, f"-m dynosim.cli {shlex.quote(TINY)} --num-workers 2")
     term.wait_for("RUNNING")
