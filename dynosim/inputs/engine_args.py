@@ -490,10 +490,6 @@ def _aic(ctx: _Ctx, norm: dict[str, Any]) -> AicTiming | None:
         eng["num_gpu_blocks"] = perf.capacity.num_gpu_blocks
         ctx.ignored = [k for k in ctx.ignored if k != "gpu_memory_utilization"]
     ctx.warnings.extend(perf.warnings)
-    if eng["aic_backend"] != eng["backend"]:
-        ctx.warnings.append(
-            f'aic_backend "{eng["aic_backend"]}" times the "{eng["backend"]}" scheduler: '
-            f'aic_backend picks kernel tables only; set {prefix}backend to change the scheduler')
     return perf
 
 
