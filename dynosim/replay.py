@@ -14,6 +14,8 @@ from dynosim.inputs.memory import check_fits, run_demands
 from dynosim.inputs.router_config import parse_router_config
 from dynosim.inputs.synthetic import make_synthetic
 from dynosim.inputs.trace import load_mooncake, trace_line_numbers
+from engine.config import BACKEND_SGLANG, EngineConfig
+from engine.sglang import never_fits
 from dynosim.outputs.records import RecordLayout
 from dynosim.outputs.rejections import rejection_warnings
 from dynosim.outputs.report import PlannerRecord, Report, ReportInputs, build_report
@@ -238,6 +240,17 @@ class Replay:
         self.decisions: list[Decision] = []  # one per planner tick, in order
         self.notes: list[str] = []
 
+    def backend(self) -> str:
+        """The scheduler family ("vllm", "sglang", "trtllm"; "prefill/decode" when they differ)."""
+        names = [a.normalized["engine"]["backend"] for a in self.pools]
+        return names[0] if len(set(names)) == 1 else "/".join(names)
+
+    def kv_unit(self) -> str:
+        """What one unit of a worker's KV counts: SGLang's pages or vLLM/TRT-LLM's blocks."""
+        cfg = self.pools[-1].config
+        kind = "page" if cfg.backend == BACKEND_SGLANG else "block"
+        return f"{kind}s of {cfg.block_size} tokens"
+
     def warnings(self) -> list[str]:
         """Things the user should know before trusting the numbers (one line each)."""
         flags = (["--prefill-engine-args", "--decode-engine-args"] if self.options.disaggregated
@@ -347,6 +360,7 @@ class Replay:
                 "kv_capacity": list(sim.sample_kv_capacity), "waiting": list(sim.sample_waiting),
                 "running": list(sim.sample_running)},
             planner=planner,
+            backend=self.backend(), kv_unit=self.kv_unit(),
         )
 
 
@@ -396,6 +410,11 @@ def build_topology(o: RunOptions) -> tuple[Topology, list[ParsedEngineArgs], dic
             f"block_size must match the prefill pool's ({pre.config.block_size}) for the KV "
             f"hand-off, got {dec.config.block_size}", source="--decode-engine-args",
             field="engine.block_size")
+    for flag, args in (("--prefill-engine-args", pre), ("--decode-engine-args", dec)):
+        if args.config.backend == BACKEND_SGLANG:
+            field = "engine.backend" if args.form == "nested" else "backend"
+            raise InputError("disaggregated serving with the sglang backend is not supported "
+                             "yet", source=flag, field=field)
     topo.disaggregated = True
     topo.prefill_cfg = pre.config
     topo.decode_cfg = dec.config
@@ -410,6 +429,26 @@ def build_topology(o: RunOptions) -> tuple[Topology, list[ParsedEngineArgs], dic
     if eng.get("kv_transfer_timing_mode") == "destination_missing":
         topo.transfer_mode = TRANSFER_DESTINATION_MISSING
     return topo, [pre, dec], router_norm
+
+
+def _sglang_unfit_note(o: RunOptions, wl: Workload, cfg: EngineConfig) -> str:
+    """SGLang workers reject requests they could never admit (the reference deadlocks on them:
+    spec backends.md §5.1). Say how many up front, and where they are in the trace."""
+    if cfg.backend != BACKEND_SGLANG:
+        return ""
+    bad = [i for i in range(len(wl)) if never_fits(cfg, wl.input_length[i], wl.output_length[i])]
+    if not bad:
+        return ""
+    if o.trace is not None:
+        where = "trace lines " + ", ".join(str(n) for n in trace_line_numbers(o.trace, bad[:5]))
+    else:
+        where = "requests " + ", ".join(str(i + 1) for i in bad[:5])
+    more = ", ..." if len(bad) > 5 else ""
+    cap = cfg.num_gpu_blocks * cfg.block_size
+    return (f"{len(bad)} request(s) rejected: the page-rounded prompt plus min(output, "
+            f"clip_max_new_tokens {cfg.sglang_clip_max_new_tokens}) reaches the SGLang KV pool "
+            f"({cap} tokens = num_gpu_blocks x block_size), so they could never be admitted "
+            f"({where}{more}); raise block_size or num_gpu_blocks to run them")
 
 
 def build_replay(o: RunOptions,
@@ -438,6 +477,12 @@ def build_replay(o: RunOptions,
                      max_ms, topo)
     replay = Replay(o, workload, pools, sim, (time.perf_counter() - t0) * 1000.0)
     replay.router_config = router_norm
+    note = _sglang_unfit_note(o, workload, pools[0].config)
+    if note:
+        replay.notes.append(note)
+    if o.planner_config is not None:
+        planner, config, startup_ms, notes = build_planner(o.planner_config, pools,
+                                                           o.disaggregated)
     replay.notes.extend(length_notes)
     if planned is not None:
         planner, config, startup_ms, notes = planned

@@ -1,4 +1,4 @@
-"""Per-worker engine configuration (the reference's `engine.*` launch args, vLLM backend)."""
+"""Per-worker engine configuration (the reference's `engine.*` launch args)."""
 from __future__ import annotations
 
 from typing import Callable, Final, final
@@ -10,10 +10,17 @@ TIMING_FIXED: Final = 1
 TIMING_ROOFLINE: Final = 2  # hardware roofline (aic_* args); parameters in `roofline`
 TIMING_EXTERNAL: Final = 3  # Python callbacks (the optional aiconfigurator provider)
 
+# Scheduler families (the reference's engine.backend).
+BACKEND_VLLM: Final = 0
+BACKEND_SGLANG: Final = 1
+BACKEND_TRTLLM: Final = 2
+BACKEND_NAMES: Final = ("vllm", "sglang", "trtllm")
+
 
 @final
 class EngineConfig:
-    block_size: int
+    backend: int  # BACKEND_*
+    block_size: int  # SGLang: the page size
     num_gpu_blocks: int
     max_num_seqs: int
     max_num_batched_tokens: int
@@ -34,8 +41,15 @@ class EngineConfig:
     # Dynamo 1.4.2's mocker timing (spec engine.md §12): decode time keyed on physical active
     # blocks x block_size, and the pass that completes a prefill also charges decode for it.
     compat_1_4: bool
+    # SGLang scheduler (engine.sglang.*; spec backends.md §1)
+    sglang_lpm: bool  # schedule_policy "lpm" (else fifo)
+    sglang_max_prefill_tokens: int
+    sglang_chunked_prefill_size: int
+    sglang_clip_max_new_tokens: int
+    sglang_conservativeness: float
 
     def __init__(self) -> None:
+        self.backend = BACKEND_VLLM
         self.block_size = 64
         self.num_gpu_blocks = 16384
         self.max_num_seqs = 256
@@ -55,3 +69,8 @@ class EngineConfig:
         self.external_prefill = None
         self.external_decode = None
         self.compat_1_4 = False
+        self.sglang_lpm = False
+        self.sglang_max_prefill_tokens = 16384
+        self.sglang_chunked_prefill_size = 8192
+        self.sglang_clip_max_new_tokens = 4096
+        self.sglang_conservativeness = 1.0

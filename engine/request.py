@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Final, final
 
 from engine.kvpool import Block
+from engine.radix import RadixNode
 
 WAITING: Final = 0
 RUNNING: Final = 1
@@ -16,7 +17,8 @@ HANDOFF: Final = 4  # prefill done on a prefill worker; KV held until the transf
 class Request:
     idx: int  # workload index (file order)
     prompt_len: int
-    max_out: int
+    max_out: int  # output tokens to generate (TRT-LLM may clamp it to the KV pool)
+    requested_out: int  # the trace's output length
     gen: int  # tokens generated so far
     computed: int  # tokens whose KV is computed
     alloc_tokens: int  # tokens covered by allocated blocks
@@ -60,12 +62,16 @@ class Request:
     src_blocks: list[Block]  # prefill-side blocks held during the transfer
     decode_side: bool  # materialised on a disagg decode worker: its first token costs a decode
     metrics_row: int  # row in MetricColumns once terminal (-1 before)
+    # SGLang: pages allocated, and the locked radix path (its cached leading pages)
+    sg_pages: int
+    sg_path: list[RadixNode]
 
     def __init__(self, idx: int, prompt_len: int, max_out: int, hashes: list[int],
                  arrival_ms: float) -> None:
         self.idx = idx
         self.prompt_len = prompt_len
         self.max_out = max_out
+        self.requested_out = max_out
         self.gen = 0
         self.computed = 0
         self.alloc_tokens = 0
@@ -106,6 +112,8 @@ class Request:
         self.src_blocks = []
         self.decode_side = False
         self.metrics_row = -1
+        self.sg_pages = 0
+        self.sg_path = []
 
     def seq_len(self) -> int:
         return self.prompt_len + self.gen

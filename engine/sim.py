@@ -445,7 +445,7 @@ class Simulation:
             self.sample_t_ms.append(t)
             self.sample_worker.append(w.idx)
             self.sample_kind.append(w.kind)
-            self.sample_kv_blocks.append(w.pool.num_active())
+            self.sample_kv_blocks.append(w.kv_active())
             self.sample_kv_capacity.append(w.capacity)
             self.sample_waiting.append(len(w.waiting))
             self.sample_running.append(len(w.running))
@@ -480,11 +480,10 @@ class Simulation:
         ws: list[WorkerSnapshot] = []
         passes = 0
         for w in self.workers:
-            p = w.pool
             passes += w.passes
             ws.append(WorkerSnapshot(
                 w.idx, w.kind, w.state, w.busy, len(w.waiting), len(w.running),
-                p.num_active(), p.n_inactive, p.num_free(), p.capacity, w.prefill_backlog(),
+                w.kv_active(), w.kv_cached(), w.kv_free(), w.capacity, w.prefill_backlog(),
                 w.preemptions))
         kv = self.kv
         hit = kv.hit_rate() if kv is not None else -1.0
@@ -581,6 +580,10 @@ class Simulation:
             r.prefill_worker = w
         wk = self.workers[w]
         wk.enqueue(r)
+        if wk.rejected:
+            for x in wk.rejected:
+                self._terminal(x, t, STATUS_REJECTED)
+            wk.rejected.clear()
         self._list_startable(wk)
 
     # ---- disaggregated hand-off ---------------------------------------------------------------
@@ -691,7 +694,11 @@ class Simulation:
         nblocks = ceil_div(r.prompt_len, bs)
         hashes = r.hashes
         hit = 0
-        if dw.cfg.enable_prefix_caching and dw.bs == self.hasher.block_size:
+        if dw.no_evict:
+            # TRT-LLM: no prefix credit; the whole to-completion footprint must fit
+            if dw.footprint(r) > dw._no_evict_available():
+                return False
+        elif dw.cfg.enable_prefix_caching and dw.bs == self.hasher.block_size:
             hit = pool.match_prefix(hashes, nfull)
         pinned = pool.count_inactive(hashes, 0, hit) if hit > 0 else 0
         fresh = nblocks - hit
@@ -703,6 +710,8 @@ class Simulation:
         r.blocks = blocks
         r.n_final = hit
         r.dest_reserved_ms = t
+        if dw.no_evict:
+            dw.inbound.append(r)
         topo = self.topo
         tokens = r.prompt_len
         if topo.transfer_mode == TRANSFER_DESTINATION_MISSING:
@@ -788,7 +797,7 @@ class Simulation:
         m.last_token_ms.append(r.last_token_ms)
         m.terminal_ms.append(t)
         m.input_length.append(r.prompt_len)
-        m.requested_output.append(r.max_out)
+        m.requested_output.append(r.requested_out)
         m.output_tokens.append(r.gen)
         m.reused_tokens.append(r.reused)
         m.first_reused_tokens.append(r.first_reused)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections import deque
 from typing import Final, final
 
-from engine.config import EngineConfig
+from engine.config import BACKEND_SGLANG, BACKEND_TRTLLM, EngineConfig
 from engine.kvpool import KvPool
 from engine.request import DONE, HANDOFF, PREEMPTED, RUNNING, Request
+from engine.sglang import SglangScheduler
 from engine.timing import TimingModel, make_timing
 
 OK: Final = 0
@@ -60,6 +61,14 @@ class Worker:
     capacity: int
     max_model_len: int
     compat_1_4: bool
+    # TRT-LLM (spec backends.md §2): the vLLM pass with guaranteed-no-evict admission (prompt +
+    # whole output reserved), outputs clamped to the pool, whole-prompt prefix hits.
+    no_evict: bool
+    clamped: int  # TRT-LLM requests whose output was clamped to the KV pool
+    inbound: list[Request]  # disagg decode side: hand-offs holding blocks here, not yet running
+    # SGLang (spec backends.md §3): its own scheduler and radix cache run the passes; `pool`
+    # then only carries KV events for a router.
+    sg: SglangScheduler | None
     pool: KvPool
     timer: TimingModel
     waiting: deque[Request]
@@ -118,6 +127,9 @@ class Worker:
         self.capacity = cfg.num_gpu_blocks
         self.max_model_len = cfg.max_model_len
         self.compat_1_4 = cfg.compat_1_4
+        self.no_evict = cfg.backend == BACKEND_TRTLLM
+        self.clamped = 0
+        self.inbound = []
         self.pool = KvPool(cfg.num_gpu_blocks)
         self.timer = make_timing(cfg)
         self.waiting = deque()
@@ -143,17 +155,77 @@ class Worker:
         self.sum_end = 0
         self.sum_start = 0
         self.preempted_any = False
+        self.sg = None
+        if cfg.backend == BACKEND_SGLANG:
+            self.sg = SglangScheduler(cfg, self.waiting, self.running, self.rejected, self.timer,
+                                      self.pool)
+
+    # ---- KV occupancy for views (blocks, or SGLang pages) ---------------------------------------
+    def kv_active(self) -> int:
+        sg = self.sg
+        return sg.used_pages() if sg is not None else self.pool.num_active()
+
+    def kv_cached(self) -> int:
+        sg = self.sg
+        return sg.cached_pages() if sg is not None else self.pool.n_inactive
+
+    def kv_free(self) -> int:
+        sg = self.sg
+        return sg.free_pages() if sg is not None else self.pool.num_free()
 
     def has_work(self) -> bool:
         return len(self.running) > 0 or len(self.waiting) > 0
 
     def enqueue(self, r: Request) -> None:
         r.worker = self.idx
+        sg = self.sg
+        if sg is not None and r.computed == 0 and not sg.accept(r):
+            r.status = DONE
+            self.rejected.append(r)  # the simulation reports it at once
+            return
+        if self.no_evict and r.computed == 0:
+            self._clamp_output(r)
         self.waiting.append(r)
+
+    def _clamp_output(self, r: Request) -> None:
+        """TRT-LLM: a request's output never outgrows the KV pool (nor max_model_len)."""
+        limit = self.capacity * self.bs - r.prompt_len
+        if limit > 0 and r.max_out > limit:
+            r.max_out = limit
+            self.clamped += 1
+        mml = self.max_model_len
+        if mml > r.prompt_len and r.max_out > mml - r.prompt_len:
+            r.max_out = mml - r.prompt_len
+
+    def _no_evict_available(self) -> int:
+        """Blocks an admission may claim under guaranteed-no-evict: the pool minus what is held
+        by running requests and what they still need to run to completion."""
+        bs = self.bs
+        avail = self.capacity - self.pool.num_active()
+        for r in self.running:
+            avail -= self.footprint(r) - len(r.blocks)
+        for r in self.inbound:
+            avail -= self.footprint(r) - len(r.blocks)
+        return avail
+
+    def footprint(self, r: Request) -> int:
+        """Blocks r holds once it has run to completion here (a prefill worker runs it as a
+        one-token request)."""
+        out = r.max_out if self.kind != POOL_PREFILL or r.max_out == 0 else 1
+        return ceil_div(r.prompt_len + out, self.bs)
 
     # ---- the pass -----------------------------------------------------------------------------
     def start_pass(self, now: float) -> float:
         """Schedule one pass at `now`; returns its end time, or -1.0 if nothing could run."""
+        sg = self.sg
+        if sg is not None:
+            self.passes += 1
+            end = sg.start_pass(now)
+            if end < 0.0:
+                return -1.0
+            self.busy = True
+            self.pass_end = end
+            return end
         cfg = self.cfg
         bs = self.bs
         self.passes += 1
@@ -215,7 +287,9 @@ class Worker:
             if r.decode_side and r.computed == 0 and self.pending_reservations > 0:
                 j += 1
                 continue
-            if (r.admissions == 0 and ceil_div(seq, bs) > self.capacity) or (
+            too_big = seq if not self.no_evict else r.prompt_len + r.max_out
+            if (r.admissions == 0 and (ceil_div(too_big, bs) > self.capacity
+                                       or (self.no_evict and r.max_out <= 0 < r.prompt_len))) or (
                 self.max_model_len > 0 and r.prompt_len >= self.max_model_len
             ):
                 del waiting[j]
@@ -227,21 +301,32 @@ class Worker:
             hashes = empty
             if r.computed > 0:
                 # A disagg hand-off: the prompt's KV is already in place here.
-                needed = ceil_div(seq, bs) - len(r.blocks)
-                if needed > self.capacity - self.pool.num_active():
-                    break
+                if self.no_evict:
+                    # r's own remaining footprint is among the inbound ones counted there
+                    if self._no_evict_available() < 0:
+                        break
+                else:
+                    needed = ceil_div(seq, bs) - len(r.blocks)
+                    if needed > self.capacity - self.pool.num_active():
+                        break
             else:
                 if cfg.enable_prefix_caching:
                     nfull = seq // bs
-                    limit = (seq - 1) // bs
+                    # vLLM recomputes at least one token; TRT-LLM may hit the whole prompt
+                    limit = (seq - 1) // bs if not self.no_evict else nfull
                     if limit > nfull:
                         limit = nfull
                     hashes = r.full_block_hashes(nfull)
                     hit = self.pool.match_prefix(hashes, limit)
                     active_hit = self.pool.count_active(hashes, hit)
-                needed = ceil_div(seq, bs) - active_hit
-                if needed > self.capacity - self.pool.num_active():
-                    break  # head-of-line blocking, no watermark
+                if self.no_evict:
+                    needed = self.footprint(r) - active_hit
+                    if needed > self._no_evict_available():
+                        break
+                else:
+                    needed = ceil_div(seq, bs) - active_hit
+                    if needed > self.capacity - self.pool.num_active():
+                        break  # head-of-line blocking, no watermark
             res = self._schedule(r, True, hit, hashes, now, pid)
             if res != OK:
                 break
@@ -263,8 +348,10 @@ class Worker:
             if r.computed >= s:
                 ready.append(r)
                 # The first token is sampled from the prefill forward (no decode cost), except
-                # on a disagg decode worker, where it comes from a decode step over the prompt.
-                if r.gen > 0 or r.decode_side:
+                # on a disagg decode worker, where it comes from a decode step over the prompt,
+                # and for a TRT-LLM request whose whole prompt was a prefix hit (no prefill).
+                if r.gen > 0 or r.decode_side or (r.pass_id == pid and r.pass_p_tokens == 0
+                                                   and self.kind != POOL_PREFILL):
                     n_dec += 1
                     sum_ctx += s
                 else:
@@ -381,6 +468,8 @@ class Worker:
             self.running.append(r)
             r.status = RUNNING
             if r.decode_side:
+                if self.no_evict and r in self.inbound:
+                    self.inbound.remove(r)
                 # decode_reused_input_tokens: prefix hits of decode-side readmissions (the
                 # materialised admission itself counts 0, as in the reference).
                 r.admissions += 1
@@ -457,6 +546,13 @@ class Worker:
 
     def finish_pass(self, now: float, done: list[Request]) -> None:
         """Apply the pass that ends at `now`: emit tokens, complete requests (appended to done)."""
+        sg = self.sg
+        if sg is not None:
+            sg.finish_pass(now, done, self.firsts)
+            self.committed_prefill = sg.committed
+            self.preemptions = sg.retractions
+            self.busy = False
+            return
         if self.track_fpm:
             self._publish_fpm(now)
         any_done = False

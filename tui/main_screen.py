@@ -101,6 +101,8 @@ class MainScreen(Screen[None]):
         # harmlessly while the screen is being torn down).
         self.status = StatusBar(id="status")
         self.worker_table = WorkerTable(id="workers")
+        backend = driver.replay.backend()
+        self._backend = "" if backend == "vllm" else backend  # the header names other backends
         self.ttft_plot = PlotView(window_title("TTFT", self.latency),
                                   legend(self._sla(True) is not None, False), id="ttft")
         self.itl_plot = PlotView(window_title("ITL", self.latency),
@@ -137,6 +139,9 @@ class MainScreen(Screen[None]):
             self._pump_worker.cancel()
 
     def on_mount(self) -> None:
+        # The KV bar counts SGLang pages or vLLM/TRT-LLM blocks: the title says which.
+        if self.driver.replay.backend() != "vllm":
+            self.worker_table.border_title = f"Workers (KV in {self.driver.replay.kv_unit()})"
         for w in self.warnings:
             self.notify(w, severity="warning", timeout=8)
         if self.autoplay:
@@ -191,7 +196,8 @@ class MainScreen(Screen[None]):
                 active=by_state[ACTIVE], draining=by_state[DRAINING],
                 router_hit_rate=snap.router_hit_rate,  # -1: no KV router
                 transfers=(snap.transfers_in_flight
-                           if any(w.kind != POOL_AGG for w in snap.workers) else -1)))
+                           if any(w.kind != POOL_AGG for w in snap.workers) else -1),
+                backend=self._backend))
         if force or now - self._last_table >= (TABLE_EVERY_MAX_S if flat_out else TABLE_EVERY_S):
             self._last_table = now
             snap = snap or driver.sim.snapshot()

@@ -29,6 +29,7 @@ class RunStatus:
     draining: int
     router_hit_rate: float = -1.0  # kv_router only (share of routed blocks found cached)
     transfers: int = -1  # disaggregated only (KV hand-offs in flight)
+    backend: str = ""  # scheduler family (engine.backend)
 
 
 def fmt_clock(ms: float) -> str:
@@ -77,6 +78,8 @@ def render_status(st: RunStatus, width: int) -> Text:
         (str(st.draining), "bold magenta"), (" draining", "dim"))
     line1 = Text.assemble(state_badge(st), speed, sep, _pair("sim ", fmt_clock(st.clock_ms)),
                           sep, workers)
+    if st.backend:
+        line1.append_text(Text.assemble(sep, _pair("backend ", st.backend)))
     if st.router_hit_rate >= 0.0:
         line1.append_text(Text.assemble(sep, _pair("kv hit ", f"{100 * st.router_hit_rate:.0f}%")))
     if st.transfers >= 0:

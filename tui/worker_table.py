@@ -1,5 +1,5 @@
 """One row per worker: pool, state, queue depths, a KV-cache bar (active vs cached-inactive vs
-free blocks) and in-flight prefill tokens. A Line-API scroll view with a sticky header: it
+free blocks, or SGLang pages: held by requests vs unlocked in the radix tree vs free) and in-flight prefill tokens. A Line-API scroll view with a sticky header: it
 scrolls when workers are many and redraws cheaply (only visible rows, no text layout)."""
 from __future__ import annotations
 

@@ -13,8 +13,15 @@ Two input shapes are accepted:
 The form is decided by the presence of an ``engine`` key. Unknown keys are rejected with the list
 of valid keys. Every value is type-checked. Keys that the reference accepts but that have no
 effect in this engine are accepted and listed in `ParsedEngineArgs.ignored`; settings that would
-change results in ways this engine does not model yet (attention-DP, SGLang/TRT-LLM schedulers,
-external timing providers, speculative decoding, KV offload tiers, ...) raise "not supported yet".
+change results in ways this engine does not model yet (attention-DP, SGLang's LPM policy and
+prefill/decode cadence, external timing providers, speculative decoding, KV offload tiers, ...)
+raise "not supported yet".
+
+`engine.backend` (1.4: `engine_type`) picks the scheduler family: "vllm", "sglang" or "trtllm"
+(spec backends.md). Their defaults differ only in `block_size` (64, 1 = SGLang's page size, 32).
+`aic_backend` picks the hardware model's kernel tables only, never the scheduler: Dynamo 1.6.1's
+replay has no aic_backend at all, and its mocker CLI derives the perf-model backend from the
+engine type (never the reverse).
 """
 from __future__ import annotations
 
@@ -29,7 +36,7 @@ from dynosim.inputs.errors import InputError, json_kind, show_value
 from dynosim.inputs.source import read_mapping
 from dynosim.perfmodel.build import PerfModelError
 from dynosim.perfmodel.setup import AicTiming, configure_aic
-from engine.config import TIMING_FIXED, TIMING_POLYNOMIAL, EngineConfig
+from engine.config import BACKEND_NAMES, TIMING_FIXED, TIMING_POLYNOMIAL, EngineConfig
 
 # ---------------------------------------------------------------------------------------------
 # How a key affects this engine.
@@ -62,12 +69,15 @@ class _Key:
 
 
 _SGLANG_KEYS = (
-    _Key("schedule_policy", _enum("fifo", "fcfs", "lpm"), "fifo"),
+    # the reference replay refuses the CLI's "fcfs" alias, so do we
+    _Key("schedule_policy", _enum("fifo", "lpm"), "fifo"),
     _Key("max_prefill_tokens", POS_INT, 16384),
-    _Key("chunked_prefill_size", POS_INT, 8192),
-    _Key("clip_max_new_tokens", POS_INT, 4096),
-    _Key("schedule_conservativeness", FRACTION, 1.0),
+    _Key("chunked_prefill_size", POS_INT, 8192),  # a multiple of block_size
+    _Key("clip_max_new_tokens", NONNEG_INT, 4096),
+    _Key("schedule_conservativeness", NONNEG_NUM, 1.0),
 )
+# Default block size per backend (the reference's _normalize_mocker_config, probed).
+BLOCK_SIZE_DEFAULT = {"vllm": 64, "sglang": 1, "trtllm": 32}
 _TRTLLM_KEYS = (_Key("capacity_scheduler_policy", _enum("guaranteed_no_evict"),
                      "guaranteed_no_evict"),)
 
@@ -355,12 +365,14 @@ def _engine_section(ctx: _Ctx, given: dict[str, Any], prefix: str) -> dict[str, 
                 raise ctx.fail(f"expected a JSON object, got {show_value(v)}", field=field)
             keys = _SGLANG_KEYS if spec.name == "sglang" else _TRTLLM_KEYS
             out[spec.name] = _sub_object(ctx, keys, v, field)
-            if v:
-                ctx.ignored.append(field)
+            if v and out["backend"] != spec.name:
+                ctx.ignored.append(field)  # another backend's settings (the reference too)
         else:
             val = _apply(ctx, spec, v, field)
             if val is not None or spec.in_defaults:
                 out[spec.name] = val
+    if given.get("block_size") is None:
+        out["block_size"] = BLOCK_SIZE_DEFAULT[out["backend"]]
     return out
 
 
@@ -382,11 +394,41 @@ def _top_section(ctx: _Ctx, given: dict[str, Any], prefix: str = "") -> dict[str
     return out
 
 
+def _check_backend(ctx: _Ctx, eng: dict[str, Any], given: dict[str, Any], prefix: str) -> None:
+    """Backend-specific rules, as the reference's launch-config validation words them."""
+    backend = eng["backend"]
+    if eng["prefill_decode_interval"] != 0:
+        if backend != "sglang":
+            raise ctx.fail("prefill_decode_interval is supported only for backend=sglang",
+                           field=prefix + "prefill_decode_interval")
+        raise _not_supported(ctx, prefix + "prefill_decode_interval",
+                             "SGLang's prefill/decode cadence (prefill_decode_interval)")
+    if backend == "sglang":
+        if eng["prefill_schedule_interval"] != 1:
+            raise ctx.fail("prefill_schedule_interval is supported only for backend=vllm; use "
+                           "prefill_decode_interval for backend=sglang",
+                           field=prefix + "prefill_schedule_interval")
+        if not eng["enable_chunked_prefill"]:
+            raise ctx.fail("enable_chunked_prefill=false is not supported for backend=sglang",
+                           field=prefix + "enable_chunked_prefill")
+        sg = eng["sglang"]
+        if sg["chunked_prefill_size"] % eng["block_size"] != 0:
+            raise ctx.fail(f"must be divisible by block_size {eng['block_size']}, got "
+                           f"{sg['chunked_prefill_size']}",
+                           field=prefix + "sglang.chunked_prefill_size")
+        if sg["schedule_policy"] == "lpm":
+            raise _not_supported(ctx, prefix + "sglang.schedule_policy",
+                                 'schedule_policy "lpm" (longest prefix match)')
+        # SGLang budgets prefill by chunked_prefill_size and never preempts (it retracts).
+        for name in ("max_num_batched_tokens", "preemption_mode"):
+            if given.get(name) is not None:
+                ctx.ignored.append(prefix + name)
+    elif backend == "trtllm" and given.get("preemption_mode") is not None:
+        ctx.ignored.append(prefix + "preemption_mode")  # guaranteed-no-evict never preempts
+
+
 def _check_supported(ctx: _Ctx, norm: dict[str, Any], engine_prefix: str) -> None:
     eng = norm["engine"]
-    if eng["backend"] != "vllm":
-        raise _not_supported(ctx, engine_prefix + "backend",
-                             f'the "{eng["backend"]}" backend (only "vllm" is modelled)')
     if norm["dp_size"] != 1:
         raise _not_supported(ctx, "dp_size",
                              f"dp_size {norm['dp_size']} (attention data parallelism; use 1)")
@@ -454,6 +496,13 @@ def _aic(ctx: _Ctx, norm: dict[str, Any]) -> AicTiming | None:
 def _to_config(norm: dict[str, Any], perf: AicTiming | None = None) -> EngineConfig:
     eng = norm["engine"]
     c = EngineConfig()
+    c.backend = BACKEND_NAMES.index(eng["backend"])
+    sg = eng["sglang"]
+    c.sglang_lpm = sg["schedule_policy"] == "lpm"
+    c.sglang_max_prefill_tokens = int(sg["max_prefill_tokens"])
+    c.sglang_chunked_prefill_size = int(sg["chunked_prefill_size"])
+    c.sglang_clip_max_new_tokens = int(sg["clip_max_new_tokens"])
+    c.sglang_conservativeness = float(sg["schedule_conservativeness"])
     c.block_size = int(eng["block_size"])
     c.num_gpu_blocks = int(eng["num_gpu_blocks"])
     c.max_num_seqs = int(eng["max_num_seqs"])
@@ -498,6 +547,7 @@ def _parse_nested(ctx: _Ctx, obj: dict[str, Any]) -> dict[str, Any]:
     norm: dict[str, Any] = {"engine": _engine_section(ctx, eng, "engine.")}
     norm.update(_top_section(ctx, obj))
     _check_supported(ctx, norm, "engine.")
+    _check_backend(ctx, norm["engine"], eng, "engine.")
     ctx.engine_given, ctx.top_given, ctx.prefix = set(eng), set(obj), "engine."
     return norm
 
@@ -518,9 +568,6 @@ def _parse_flat(ctx: _Ctx, obj: dict[str, Any]) -> dict[str, Any]:
             legacy[key] = _apply(ctx, _LEGACY_BY_NAME[key], v, key)
     # 1.4 spellings of 1.6 settings.
     if legacy.get("engine_type") is not None:
-        if legacy["engine_type"] != "vllm":
-            raise _not_supported(ctx, "engine_type",
-                                 f'the "{legacy["engine_type"]}" backend (only "vllm" is modelled)')
         if "backend" in engine_given and engine_given["backend"] != legacy["engine_type"]:
             raise ctx.fail(f'conflicts with backend {show_value(engine_given["backend"])}',
                            field="engine_type")
@@ -540,6 +587,7 @@ def _parse_flat(ctx: _Ctx, obj: dict[str, Any]) -> dict[str, Any]:
     norm: dict[str, Any] = {"engine": _engine_section(ctx, engine_given, "")}
     norm.update(_top_section(ctx, top_given))
     _check_supported(ctx, norm, "")
+    _check_backend(ctx, norm["engine"], engine_given, "")
     ctx.engine_given, ctx.top_given, ctx.prefix = set(engine_given), set(top_given), ""
     return norm
 

@@ -502,7 +502,8 @@ def header_lines(report: Report) -> list[str]:
         s = report.summary
         return [f"Simulated duration: {float(s.get('duration_ms') or 0.0) / 1000.0:.1f} s | "
                 f"Requests: {s.get('num_requests', '')} | Topology: {report.run.get('topology')}"
-                f" | Workers: {report.run.get('num_workers')}",
+                f" | Workers: {report.run.get('num_workers')}"
+                f" | Backend: {report.run.get('backend', 'vllm')}",
                 f"Lifetime GPU-hours (workers): {float(s.get('gpu_hours') or 0.0):.2f}"]
     snaps = report.planner_snapshots
     planner = report.run.get("planner") or {}

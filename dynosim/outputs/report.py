@@ -128,6 +128,8 @@ class ReportInputs:
     layout: RecordLayout
     worker_samples: dict[str, list[Any]]  # per-worker samples every simulated second
     planner: PlannerRecord | None
+    backend: str = "vllm"  # engine.backend (both pools' when they differ: "prefill/decode")
+    kv_unit: str = "blocks of 64 tokens"  # what the workers' KV counts are in
 
 
 def build_report(i: ReportInputs) -> Report:
@@ -156,6 +158,8 @@ def build_report(i: ReportInputs) -> Report:
         "options": i.options,
         "engine_args": i.engine_args,
         "topology": "disaggregated" if i.disaggregated else "aggregated",
+        "backend": i.backend,
+        "kv_unit": i.kv_unit,
         "num_workers": sum(i.worker_counts.values()),
         "workers": i.worker_counts,
         "router_mode": i.router_mode,

@@ -295,8 +295,9 @@ BAD_INPUTS: list[tuple[str, dict[str, str], list[str], list[str]]] = [
     ("legacy_is_decode", {}, [TINY, "--extra-engine-args", '{"is_decode": true}'],
      ["--extra-engine-args: ", "field 'worker_type'", "decode",
       "give the pools with --prefill-engine-args/--decode-engine-args"]),
-    ("unsupported_backend", {}, [TINY, "--extra-engine-args", '{"engine": {"backend": "sglang"}}'],
-     ["--extra-engine-args: ", "field 'engine.backend'", "not supported yet"]),
+    ("unsupported_backend", {}, [TINY, "--extra-engine-args",
+                                 '{"engine": {"backend": "sglang", "sglang": {"schedule_policy": "lpm"}}}'],
+     ["--extra-engine-args: ", "field 'engine.sglang.schedule_policy'", "not supported yet"]),
 ]
 
 OUTPUT_FLAGS = ["--export", "out", "--report-json", "r.json", "--report-jsonl", "r.jsonl"]

@@ -280,8 +280,8 @@ def test_unknown_sub_object_key():
     ({"aic_mtp_seed": -1}, "engine.aic_mtp_seed", "non-negative"),
     ({"emit_kv_events": 0}, "engine.emit_kv_events", "true or false"),
     ({"sglang": None}, "engine.sglang", "JSON object"),
-    ({"sglang": {"schedule_conservativeness": 2}}, "engine.sglang.schedule_conservativeness",
-     "[0, 1]"),
+    ({"sglang": {"schedule_conservativeness": -1}}, "engine.sglang.schedule_conservativeness",
+     ">= 0"),
 ])
 def test_engine_value_errors(engine, field, fragment):
     e = err_of(json.dumps({"engine": engine}))
@@ -318,10 +318,10 @@ def test_same_checks_apply_in_flat_form():
 
 @pytest.mark.parametrize("value, field", [
     ('{"dp_size": 2}', "dp_size"),
-    ('{"engine": {"backend": "sglang"}}', "engine.backend"),
-    ('{"engine": {"backend": "trtllm"}}', "engine.backend"),
-    ('{"backend": "sglang"}', "backend"),
-    ('{"engine_type": "trtllm"}', "engine_type"),
+    ('{"engine": {"backend": "sglang", "prefill_decode_interval": 2}}',
+     "engine.prefill_decode_interval"),
+    ('{"engine": {"backend": "sglang", "sglang": {"schedule_policy": "lpm"}}}',
+     "engine.sglang.schedule_policy"),
     ('{"engine": {"aic_nextn": 2}}', "engine.aic_nextn"),
     ('{"engine": {"native_host_offload": {"num_host_blocks": 4}}}', "engine.native_host_offload"),
     ('{"engine": {"kv_cache_groups": []}}', "engine.kv_cache_groups"),
@@ -419,3 +419,78 @@ def test_inline_errors(value, fragment):
     assert str(e).startswith("--decode-engine-args: ")
     assert fragment in str(e)
     assert "\n" not in str(e)
+
+
+# ---------------------------------------------------------------------------------------------
+# SGLang and TRT-LLM backends (spec backends.md §1; messages and limits probed on 1.6.1)
+
+
+@pytest.mark.parametrize("value, backend, block_size", [
+    ('{"engine": {"backend": "sglang"}}', 1, 1),
+    ('{"engine": {"backend": "trtllm"}}', 2, 32),
+    ('{"engine": {"backend": "sglang", "block_size": null}}', 1, 1),
+    ('{"engine": {"backend": "sglang", "block_size": 64}}', 1, 64),
+    ('{"engine_type": "trtllm"}', 2, 32),
+    ('{"backend": "sglang", "block_size": 16}', 1, 16),
+])
+def test_backend_selects_scheduler_and_block_size_default(value, backend, block_size):
+    p = parse_engine_args(value)
+    assert p.config.backend == backend
+    assert p.config.block_size == block_size
+    assert p.normalized["engine"]["block_size"] == block_size
+
+
+def test_sglang_options_reach_the_config():
+    p = parse_engine_args(json.dumps({"engine": {"backend": "sglang", "block_size": 16, "sglang": {
+        "max_prefill_tokens": 4000, "chunked_prefill_size": 4096, "clip_max_new_tokens": 0,
+        "schedule_conservativeness": 2.5}}}))
+    c = p.config
+    assert (c.sglang_max_prefill_tokens, c.sglang_chunked_prefill_size,
+            c.sglang_clip_max_new_tokens, c.sglang_conservativeness) == (4000, 4096, 0, 2.5)
+    assert not c.sglang_lpm and p.ignored == []
+    d = EngineConfig()
+    assert (d.sglang_max_prefill_tokens, d.sglang_chunked_prefill_size,
+            d.sglang_clip_max_new_tokens, d.sglang_conservativeness) == (16384, 8192, 4096, 1.0)
+
+
+@pytest.mark.parametrize("engine, field, fragment", [
+    ({"backend": "sglang", "enable_chunked_prefill": False}, "engine.enable_chunked_prefill",
+     "enable_chunked_prefill=false is not supported for backend=sglang"),
+    ({"backend": "sglang", "block_size": 64, "sglang": {"chunked_prefill_size": 100}},
+     "engine.sglang.chunked_prefill_size", "divisible by block_size 64"),
+    ({"backend": "sglang", "sglang": {"chunked_prefill_size": 0}},
+     "engine.sglang.chunked_prefill_size", "positive integer"),
+    ({"backend": "sglang", "sglang": {"max_prefill_tokens": 0}},
+     "engine.sglang.max_prefill_tokens", "positive integer"),
+    ({"backend": "sglang", "sglang": {"clip_max_new_tokens": 1.5}},
+     "engine.sglang.clip_max_new_tokens", "non-negative integer"),
+    ({"backend": "sglang", "sglang": {"schedule_policy": "fcfs"}},
+     "engine.sglang.schedule_policy", '"fifo" or "lpm"'),
+    ({"backend": "sglang", "sglang": {"schedule_policy": None}},
+     "engine.sglang.schedule_policy", "must not be null"),
+    ({"backend": "sglang", "sglang": {"page_size": 64}}, "engine.sglang.page_size",
+     "valid keys: schedule_policy, max_prefill_tokens, chunked_prefill_size, "
+     "clip_max_new_tokens, schedule_conservativeness"),
+    ({"backend": "trtllm", "trtllm": {"foo": 1}}, "engine.trtllm.foo",
+     "valid keys: capacity_scheduler_policy"),
+    ({"backend": "trtllm", "trtllm": {"capacity_scheduler_policy": "max_utilization"}},
+     "engine.trtllm.capacity_scheduler_policy", '"guaranteed_no_evict"'),
+    ({"backend": "sglang", "prefill_schedule_interval": 2}, "engine.prefill_schedule_interval",
+     "supported only for backend=vllm"),
+    ({"backend": "trtllm", "prefill_decode_interval": 2}, "engine.prefill_decode_interval",
+     "supported only for backend=sglang"),
+])
+def test_backend_option_errors(engine, field, fragment):
+    e = err_of(json.dumps({"engine": engine}))
+    assert e.field == field
+    assert fragment in str(e), str(e)
+
+
+def test_other_backends_settings_and_unused_keys_are_listed_as_ignored():
+    p = parse_engine_args('{"engine": {"sglang": {"clip_max_new_tokens": 10}}}')
+    assert p.ignored == ["engine.sglang"] and p.config.backend == 0
+    p = parse_engine_args('{"engine": {"backend": "sglang", "max_num_batched_tokens": 1000,'
+                          ' "preemption_mode": "fifo"}}')
+    assert sorted(p.ignored) == ["engine.max_num_batched_tokens", "engine.preemption_mode"]
+    p = parse_engine_args('{"engine": {"backend": "trtllm", "preemption_mode": "fifo"}}')
+    assert p.ignored == ["engine.preemption_mode"]

@@ -181,3 +181,18 @@ def test_planner_run_with_export_renders_the_html_once(tmp_path: Path,
     assert len(calls) == 1
     assert ((tmp_path / "planner_reports" / "d.html").read_text()
             == (tmp_path / "out" / "report.html").read_text())
+
+
+def test_run_configuration_names_backend_and_kv_unit() -> None:
+    from dynosim.outputs.html_report import header_lines
+    from dynosim.replay import RunOptions, build_replay
+    from helpers import TINY
+    rp = build_replay(RunOptions(trace=TINY, extra_engine_args='{"engine": {"backend": "sglang", '
+                                 '"block_size": 16}}'))
+    while rp.advance(100_000):
+        pass
+    report = rp.report()
+    assert report.run["backend"] == "sglang" and report.run["kv_unit"] == "pages of 16 tokens"
+    assert "Backend: sglang" in header_lines(report)[0]
+    rp = build_replay(RunOptions(trace=TINY, extra_engine_args='{"engine": {"backend": "trtllm"}}'))
+    assert rp.kv_unit() == "blocks of 32 tokens" and rp.backend() == "trtllm"

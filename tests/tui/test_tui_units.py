@@ -329,3 +329,12 @@ def test_border_label_markup_uses_colours_textual_parses() -> None:
         for word in tag.split():
             if word not in {"bold", "dim", "italic", "underline", "reverse", "strike"}:
                 Color.parse(word)  # raises ColorParseError for e.g. "grey35"
+
+
+def test_header_names_a_non_default_backend() -> None:
+    from tui.status_bar import RunStatus, render_status
+    base = dict(clock_ms=0.0, speed=1.0, paused=False, finished=False, lagging=False, total=1,
+                arrived=0, in_flight=0, completed=0, rejected=0, starting=0, active=1,
+                draining=0)
+    assert "backend sglang" in render_status(RunStatus(**base, backend="sglang"), 200).plain
+    assert "backend" not in render_status(RunStatus(**base), 200).plain

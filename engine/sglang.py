@@ -1,0 +1,377 @@
+"""SGLang's scheduler, as Dynamo 1.6.1's mocker models it (spec backends.md §3).
+
+A pass is either a prefill pass (new requests and chunks, FCFS under a page-rounded token
+budget and an output reservation) or, when nothing can be admitted, a decode pass over every
+running request; never both. KV lives in a radix cache of pages (engine/radix.py) whose new
+pages become visible to the next pass. A decode pass that would run out of pages first retracts
+the running request with the fewest generated tokens to the back of the queue.
+
+The worker (engine/worker.py) owns the queues and hands its passes to this class; it shares the
+waiting/running/rejected lists, which are only ever mutated in place here.
+"""
+from __future__ import annotations
+
+from collections import deque
+from typing import Final, final
+
+from engine.config import EngineConfig
+from engine.kvpool import KvPool
+from engine.radix import RadixCache
+from engine.request import DONE, PREEMPTED, RUNNING, Request
+from engine.timing import TimingModel
+
+# SGLang's hidden constants (spec backends.md §1).
+INIT_RATIO: Final = 0.7  # x schedule_conservativeness
+MIN_RATIO_FACTOR: Final = 0.14
+DECAY_STEPS: Final = 600.0
+RETRACT_DECODE_STEPS: Final = 20
+
+
+def ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def never_fits(cfg: EngineConfig, prompt_len: int, max_out: int) -> bool:
+    """True when a request cannot be admitted even by an empty worker: its page-rounded prompt
+    plus its (clipped) output reservation reach the pool (the reference then deadlocks)."""
+    bs = cfg.block_size
+    out = max_out if max_out < cfg.sglang_clip_max_new_tokens else cfg.sglang_clip_max_new_tokens
+    return ceil_div(prompt_len, bs) * bs + out >= cfg.num_gpu_blocks * bs
+
+
+@final
+class SglangScheduler:
+    bs: int
+    max_num_seqs: int
+    prefix_caching: bool
+    max_model_len: int
+    clip: int
+    max_prefill_tokens: int
+    chunk_size: int
+    init_ratio: float
+    min_ratio: float
+    decay: float
+    ratio: float  # new-token ratio: share of the remaining output reserved at admission
+    radix: RadixCache
+    timer: TimingModel
+    waiting: deque[Request]
+    running: list[Request]
+    rejected: list[Request]
+    cfg: EngineConfig
+    # the pass in flight
+    prefill: bool
+    batch: list[Request]  # a prefill pass's admissions, in order
+    committed: int  # prompt tokens computed (committed_prefill_tokens)
+    retractions: int
+    stuck: int  # requests rejected because an idle worker could not admit them
+
+    def __init__(self, cfg: EngineConfig, waiting: deque[Request], running: list[Request],
+                 rejected: list[Request], timer: TimingModel, events: KvPool) -> None:
+        self.cfg = cfg
+        self.bs = cfg.block_size
+        self.max_num_seqs = cfg.max_num_seqs
+        self.prefix_caching = cfg.enable_prefix_caching
+        self.max_model_len = cfg.max_model_len
+        self.clip = cfg.sglang_clip_max_new_tokens
+        self.max_prefill_tokens = cfg.sglang_max_prefill_tokens
+        self.chunk_size = cfg.sglang_chunked_prefill_size
+        r0 = INIT_RATIO * cfg.sglang_conservativeness
+        if r0 > 1.0:
+            r0 = 1.0
+        self.init_ratio = r0
+        self.min_ratio = r0 * MIN_RATIO_FACTOR
+        self.decay = (r0 - self.min_ratio) / DECAY_STEPS
+        self.ratio = r0
+        self.radix = RadixCache(cfg.num_gpu_blocks, events)
+        self.timer = timer
+        self.waiting = waiting
+        self.running = running
+        self.rejected = rejected
+        self.prefill = False
+        self.batch = []
+        self.committed = 0
+        self.retractions = 0
+        self.stuck = 0
+
+    # ---- queue entry --------------------------------------------------------------------------
+    def accept(self, r: Request) -> bool:
+        """Whether a new request may queue here; False = rejected (too long for max_model_len, or
+        it could never be admitted)."""
+        mml = self.max_model_len
+        if mml > 0:
+            if r.prompt_len >= mml:
+                return False
+            if r.max_out > mml - r.prompt_len:
+                r.max_out = mml - r.prompt_len
+        return not never_fits(self.cfg, r.prompt_len, r.max_out)
+
+    # ---- counts for views ---------------------------------------------------------------------
+    def used_pages(self) -> int:
+        """Pages held by requests (private or locked in the tree)."""
+        rx = self.radix
+        return rx.capacity - rx.free - rx.unlocked
+
+    def cached_pages(self) -> int:
+        return self.radix.unlocked
+
+    def free_pages(self) -> int:
+        return self.radix.free
+
+    # ---- the pass -----------------------------------------------------------------------------
+    def start_pass(self, now: float) -> float:
+        """Decide the pass at `now`; its end time, or -1.0 if nothing can run."""
+        batch = self.batch
+        batch.clear()
+        self._admit(now)
+        while not batch and not self.running and self.waiting:
+            # An idle worker that cannot admit its head never will (e.g. max_prefill_tokens
+            # below the page-rounded prompt): reject it rather than stall, as the reference does.
+            r = self.waiting.popleft()
+            self._release(r)
+            r.computed = 0
+            r.status = DONE
+            self.rejected.append(r)
+            self.stuck += 1
+            self._admit(now)
+        if batch:
+            self.prefill = True
+            n = len(batch)
+            sum_end = 0
+            sum_start = 0
+            for r in batch:
+                sum_end += r.computed
+                sum_start += r.pass_p_start
+            return now + self.timer.prefill_ms(n, sum_end, sum_start)
+        if not self.running:
+            return -1.0
+        self.prefill = False
+        self._retract_if_short()
+        rx = self.radix
+        bs = self.bs
+        ctx = 0
+        for r in self.running:
+            seq = r.prompt_len + r.gen
+            need = ceil_div(seq + 1, bs) - r.sg_pages
+            if need > 0:
+                rx.take(need)
+                r.sg_pages += need
+            ctx += seq
+        return now + self.timer.decode_ms(len(self.running), ctx)
+
+    def _admit(self, now: float) -> None:
+        """FCFS admission into a prefill batch (SGLang's PrefillAdder): the pool at the pass
+        start (free + evictable pages) less the running requests' output reservation pays for
+        each admission's page-rounded chunk and, when the chunk ends the prompt, its clipped
+        output; the pages are then taken at once, and a request whose pages cannot be had
+        (its own matched prefix no longer evictable) ends the batch too."""
+        bs = self.bs
+        rx = self.radix
+        clip = self.clip
+        reserved = 0.0
+        for r in self.running:
+            left = r.max_out - r.gen
+            reserved += float(left if left < clip else clip) * self.ratio
+        rem_total = float((rx.free + rx.unlocked) * bs) - reserved
+        rem_input = self.max_prefill_tokens
+        rem_chunk = self.chunk_size
+        waiting = self.waiting
+        batch = self.batch
+        room = self.max_num_seqs - len(self.running)
+        while waiting and len(batch) < room:
+            r = waiting[0]
+            seq = r.prompt_len + r.gen
+            fresh = r.computed == 0
+            path = r.sg_path
+            cached = 0
+            if fresh and self.prefix_caching:
+                match_len = seq - 1 if r.max_out > 0 else seq
+                path = rx.match(r.full_block_hashes(seq // bs), match_len // bs)
+                cached = len(path) * bs
+            start = r.computed if r.computed > cached else cached
+            extend = seq - start
+            if extend <= rem_chunk:
+                chunk = extend
+            else:
+                chunk = (rem_chunk // bs) * bs
+            charged = ceil_div(chunk, bs) * bs
+            out_res = 0
+            if chunk == extend:
+                left = r.max_out - r.gen
+                out_res = left if left < clip else clip
+            if (chunk == 0 or float(charged + out_res) >= rem_total or charged > rem_input
+                    or charged > rem_chunk):
+                break
+            held = len(path) if fresh else r.sg_pages
+            need = ceil_div(start + chunk, bs) - held
+            if fresh:
+                rx.lock_path(path)
+            if need > rx.free + rx.unlocked:
+                if fresh:
+                    rx.unlock_path(path)
+                break
+            waiting.popleft()
+            if fresh:
+                rx.touch(path)
+                r.sg_path = path
+                r.sg_pages = len(path)
+                self._record_admission(r, now, cached)
+            if need > 0:
+                rx.take(need)
+                r.sg_pages += need
+            r.pass_p_start = start
+            r.computed = start + chunk
+            self.committed += chunk
+            rem_total -= float(charged + out_res)
+            rem_input -= charged
+            rem_chunk -= charged
+            batch.append(r)
+            if rem_chunk <= 0:
+                break
+
+    def _record_admission(self, r: Request, now: float, cached: int) -> None:
+        r.admissions += 1
+        r.status = RUNNING
+        if r.admissions == 1:
+            r.first_admit_ms = now
+            r.first_reused = cached
+        if cached > r.reused:
+            r.reused = cached
+
+    def _retract_if_short(self) -> None:
+        """Before a decode step: retract requests until the pages the step needs are free or
+        evictable (SGLang's retract_decode), then re-estimate the new-token ratio."""
+        bs = self.bs
+        rx = self.radix
+        running = self.running
+        retracted = False
+        while len(running) > 1:
+            growth = 0
+            for r in running:
+                growth += ceil_div(r.prompt_len + r.gen + 1, bs) * bs - r.sg_pages * bs
+            if (rx.free + rx.unlocked) * bs >= growth:
+                break
+            k = 0
+            for i in range(1, len(running)):
+                if running[i].gen < running[k].gen:
+                    k = i
+            v = running.pop(k)
+            self._release(v)
+            v.computed = 0
+            v.status = PREEMPTED
+            self.waiting.append(v)
+            self.retractions += 1
+            retracted = True
+        if retracted:
+            out = 0
+            total = 0
+            for r in running:
+                out += r.gen
+                total += r.max_out
+            est = float(out + RETRACT_DECODE_STEPS * len(running)) / float(total + 1)
+            self.ratio = est if est < 1.0 else 1.0
+        else:
+            nr = self.ratio - self.decay
+            self.ratio = nr if nr > self.min_ratio else self.min_ratio
+
+    def _cache_pages(self, r: Request) -> None:
+        """Insert r's full materialised pages not yet in the tree (a duplicate of a page another
+        request cached meanwhile frees r's copy)."""
+        rx = self.radix
+        full = r.computed // self.bs
+        path = r.sg_path
+        k = len(path)
+        if k >= full:
+            return
+        hashes = r.full_block_hashes(full)
+        while k < full:
+            if not rx.insert(path, hashes[k]):
+                rx.free += 1
+            k += 1
+        rx.touch(path)
+
+    def _release(self, r: Request) -> None:
+        """Cache r's full pages, unlock its path, free its private pages."""
+        self._cache_pages(r)
+        rx = self.radix
+        rx.free += r.sg_pages - len(r.sg_path)
+        rx.unlock_path(r.sg_path)
+        r.sg_path = []
+        r.sg_pages = 0
+
+    def finish_pass(self, now: float, done: list[Request], firsts: list[Request]) -> None:
+        """Apply the pass that ends at `now`."""
+        if self.prefill:
+            self._finish_prefill(now, done, firsts)
+        else:
+            self._finish_decode(now, done)
+
+    def _finish_prefill(self, now: float, done: list[Request], firsts: list[Request]) -> None:
+        bs = self.bs
+        rx = self.radix
+        partial: list[Request] = []
+        for r in self.batch:
+            seq = r.prompt_len + r.gen
+            if r.computed < seq:
+                self._cache_pages(r)
+                partial.append(r)
+                continue
+            if r.max_out == 0:
+                self._complete(r, now, done)
+                continue
+            if r.gen + 1 < r.max_out:
+                need = ceil_div(seq + 1, bs) - r.sg_pages
+                if need > 0:
+                    rx.take(need)
+                    r.sg_pages += need
+                r.computed += 1
+            self._emit(r, now, firsts)
+            if r.gen >= r.max_out or (self.max_model_len > 0
+                                      and r.prompt_len + r.gen >= self.max_model_len):
+                self._complete(r, now, done)
+            else:
+                self._cache_pages(r)
+                self.running.append(r)
+        k = len(partial) - 1
+        while k >= 0:
+            self.waiting.appendleft(partial[k])
+            k -= 1
+        self.batch.clear()
+
+    def _finish_decode(self, now: float, done: list[Request]) -> None:
+        running = self.running
+        any_done = False
+        mml = self.max_model_len
+        for r in running:
+            r.computed += 1
+            self._emit(r, now, None)
+            if r.gen >= r.max_out or (mml > 0 and r.prompt_len + r.gen >= mml):
+                r.status = DONE
+                any_done = True
+            else:
+                self._cache_pages(r)
+        if any_done:
+            keep: list[Request] = []
+            for r in running:
+                if r.status == DONE:
+                    self._complete(r, now, done)
+                else:
+                    keep.append(r)
+            running.clear()
+            running.extend(keep)
+
+    def _emit(self, r: Request, now: float, firsts: list[Request] | None) -> None:
+        r.gen += 1
+        if r.gen == 1:
+            r.first_token_ms = now
+            if firsts is not None:
+                firsts.append(r)
+        else:
+            r.gaps.append(now - r.last_token_ms)
+            if r.gen == 2:
+                r.second_token_ms = now
+        r.last_token_ms = now
+
+    def _complete(self, r: Request, now: float, done: list[Request]) -> None:
+        self._release(r)
+        r.status = DONE
+        done.append(r)
