@@ -244,15 +244,15 @@ class Worker:
         while i < len(running) and self.budget > 0:
             r = running[i]
             start = r.computed
-            end = start + 1
-            if (start >= r.prompt_len and end == r.prompt_len + r.gen
-                    and end <= len(r.blocks) * bs):
+            nxt = start + 1
+            if (start >= r.prompt_len and nxt == r.prompt_len + r.gen
+                    and nxt <= len(r.blocks) * bs):
                 # The common case, inlined: one decode token that fits the blocks already
                 # held (what _schedule does for it, minus the branches that cannot apply).
-                if end > r.alloc_tokens:
-                    r.alloc_tokens = end
-                r.computed = end
-                nfull = end // bs
+                if nxt > r.alloc_tokens:
+                    r.alloc_tokens = nxt
+                r.computed = nxt
+                nfull = nxt // bs
                 if nfull > r.n_final:
                     if caching:
                         pool = self.pool

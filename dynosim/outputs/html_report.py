@@ -112,8 +112,10 @@ def _template() -> dict[str, Any]:
     plotly.io builds graph objects and imports their validators: half a second)."""
     from importlib.resources import files
 
-    return json.loads(files("plotly").joinpath("package_data/templates/plotly_white.json")
-                      .read_text(encoding="utf-8"))
+    template: dict[str, Any] = json.loads(
+        files("plotly").joinpath("package_data/templates/plotly_white.json")
+        .read_text(encoding="utf-8"))
+    return template
 
 
 def _typed_array(a: np.ndarray) -> Any:

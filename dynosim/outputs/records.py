@@ -308,10 +308,10 @@ def records_table(cols: MetricColumns, wl: Workload, layout: RecordLayout = AGG
     routing = _lists(per_row, routes)
     history = _admission_history(admissions, first_admit, first_admit >= 0.0,
                                  i64(cols.first_reused_tokens))
-    names = list(FLAT_SCHEMA)
-    split = names.index("decode_route_overlap_tokens") + 1
+    flat = list(FLAT_SCHEMA)
+    split = flat.index("decode_route_overlap_tokens") + 1
     return frame.select(
-        *names[:split],
+        *flat[:split],
         pl.lit(routing).alias("routing_history"),
         pl.lit(history).alias("admission_history"),
         "admission_count",

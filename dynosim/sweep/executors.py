@@ -226,7 +226,7 @@ class RayExecutor:
             else:
                 ray.init(num_cpus=jobs, **kwargs)
             self._started = True
-        cpus = int(ray.cluster_resources().get("CPU", 1))  # type: ignore[no-untyped-call]
+        cpus = int(ray.cluster_resources().get("CPU", 1))  # type: ignore[no-untyped-call, unused-ignore]
         self.slots = max(1, 2 * cpus)  # a little queue per CPU, not every task at once
         self._remote = ray.remote(num_cpus=1, max_retries=0)(_ray_task)
         self._refs: dict[Any, PointTask] = {}
