@@ -60,7 +60,6 @@ class KvEventBatch:
 @final
 class Simulation:
     wl: Workload
-    cfg: EngineConfig  # aggregated workers (or the decode pool's config when disaggregated)
     topo: Topology
     workers: list[Worker]  # every worker ever created, by global index
     front: Pool  # where requests arrive: the aggregated pool, or the prefill pool
@@ -125,7 +124,6 @@ class Simulation:
         self.kv_decode = None
         self.back = None
         if topo.disaggregated:
-            self.cfg = topo.decode_cfg
             self.front = Pool(POOL_PREFILL, topo.prefill_cfg)
             self.back = Pool(POOL_DECODE, topo.decode_cfg)
             if topo.router_mode == ROUTER_KV:
@@ -140,7 +138,6 @@ class Simulation:
             self.free_prefill_decode = topo.prefill_cfg.compat_1_4
         else:
             self.free_prefill_decode = False
-            self.cfg = cfg
             self.front = Pool(POOL_AGG, cfg)
             if topo.router_mode == ROUTER_KV:
                 self.kv = KvRouter(topo.router_cfg, 0, cfg.block_size, self.rng)

@@ -173,9 +173,6 @@ class Worker:
         sg = self.sg
         return sg.free_pages() if sg is not None else self.pool.num_free()
 
-    def has_work(self) -> bool:
-        return len(self.running) > 0 or len(self.waiting) > 0
-
     def enqueue(self, r: Request) -> None:
         r.worker = self.idx
         sg = self.sg

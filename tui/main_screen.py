@@ -20,7 +20,7 @@ from textual.screen import Screen
 from textual.worker import Worker
 
 from dynosim.outputs.report import Report
-from engine.worker import POOL_AGG
+from engine.worker import POOL_AGG, STATE_ACTIVE, STATE_DRAINING, STATE_STARTING
 from tui.dialogs import ConfirmQuit, FinishedDialog, HelpScreen
 from tui.driver import EngineDriver
 from tui.export import default_export_dir, export_report
@@ -30,7 +30,7 @@ from tui.pacing import MAX_SPEED, faster, slower
 from tui.planner_panel import PlannerPanel
 from tui.plots import PlotView, latency_lines, legend, rules_for, window_title, worker_lines
 from tui.series import LatencySeries, WorkerCounts
-from tui.status_bar import ACTIVE, DRAINING, STARTING, RunStatus, StatusBar, fmt_clock
+from tui.status_bar import RunStatus, StatusBar, fmt_clock
 from tui.worker_table import WorkerTable
 
 # Wall-time budgets (seconds). At max speed the engine gets ENGINE_SLICE_S, then the event loop
@@ -186,14 +186,15 @@ class MainScreen(Screen[None]):
             by_state = [0, 0, 0, 0]
             for w in snap.workers:
                 by_state[w.state] += 1
-            self.worker_counts.record(driver.clock_ms, by_state[STARTING], by_state[ACTIVE],
-                                      by_state[DRAINING])
+            self.worker_counts.record(driver.clock_ms, by_state[STATE_STARTING],
+                                      by_state[STATE_ACTIVE], by_state[STATE_DRAINING])
             self.status.show(RunStatus(
                 clock_ms=driver.clock_ms, speed=driver.clock.speed, paused=driver.clock.paused,
                 finished=driver.finished, lagging=driver.lagging and driver.running,
                 total=snap.total_requests, arrived=snap.arrived, in_flight=snap.in_flight,
-                completed=snap.completed, rejected=snap.rejected, starting=by_state[STARTING],
-                active=by_state[ACTIVE], draining=by_state[DRAINING],
+                completed=snap.completed, rejected=snap.rejected,
+                starting=by_state[STATE_STARTING], active=by_state[STATE_ACTIVE],
+                draining=by_state[STATE_DRAINING],
                 router_hit_rate=snap.router_hit_rate,  # -1: no KV router
                 transfers=(snap.transfers_in_flight
                            if any(w.kind != POOL_AGG for w in snap.workers) else -1),

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-STATUS_COMPLETED = 0  # engine.metrics.STATUS_COMPLETED (kept here so this module stays pure)
+from engine.metrics import STATUS_COMPLETED
 
 
 class MetricRows(Protocol):

@@ -9,8 +9,6 @@ from textual.widget import Widget
 
 from tui.pacing import speed_label
 
-STARTING, ACTIVE, DRAINING = 0, 1, 2  # engine.worker.STATE_*
-
 
 @dataclass(frozen=True)
 class RunStatus:

@@ -288,7 +288,7 @@ def check_snapshot(sim: Simulation) -> SimSnapshot:
     assert s.passes == sum(w.passes for w in sim.workers)
     for ws, w in zip(s.workers, sim.workers):
         assert ws.idx == w.idx
-        assert ws.total_blocks == w.pool.capacity == sim.cfg.num_gpu_blocks
+        assert ws.total_blocks == w.pool.capacity == sim.front.cfg.num_gpu_blocks
         assert min(ws.active_blocks, ws.inactive_blocks, ws.free_blocks) >= 0
         assert ws.active_blocks + ws.inactive_blocks + ws.free_blocks == ws.total_blocks
         assert (ws.waiting, ws.running, ws.busy) == (len(w.waiting), len(w.running), w.busy)
