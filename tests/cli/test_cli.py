@@ -16,22 +16,7 @@ from dynosim.cli import main
 from dynosim.replay import Replay
 
 TITLE = "NVIDIA AIPerf | LLM Metrics"
-# Wall-clock dependent keys (the only ones that may differ between identical runs).
 ERROR_PREFIX = "dynosim-tui: error: "
-
-
-@pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
-    """Run `main(argv)` with cwd = tmp_path; returns (exit code, stdout, stderr)."""
-    monkeypatch.chdir(tmp_path)
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        rc = main(list(argv))
-        out, err = capsys.readouterr()
-        return rc, out, err
-
-    return run
 
 
 def tree(root: Path) -> set[str]:

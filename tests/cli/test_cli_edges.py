@@ -25,27 +25,12 @@ from typing import Any
 import pytest
 
 import dynosim.outputs.writers as writers_mod
-from dynosim.cli import main
 from dynosim.replay import Replay
 from helpers import TINY
 
 ERR = "dynosim-tui: error: "
 PLANNER = {"mode": "agg", "optimization_target": "sla", "ttft_ms": 1500, "itl_ms": 50}
 LINE = '{"timestamp": %d, "input_length": %d, "output_length": %d, "hash_ids": %s}'
-
-
-@pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
-    """main(argv) in-process with cwd = tmp_path -> (exit code, stdout, stderr)."""
-    monkeypatch.chdir(tmp_path)
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        rc = main(list(argv))
-        out, err = capsys.readouterr()
-        return rc, out, err
-
-    return run
 
 
 @pytest.fixture
