@@ -75,8 +75,11 @@ _WORKER_CACHE: WorkloadCache | None = None
 
 
 def _init_worker() -> None:
-    # Ctrl-C reaches the whole process group: the driver alone decides what happens.
+    # Ctrl-C and a scheduler's SIGTERM reach the whole process group: the driver alone decides
+    # what happens. A worker that died on the signal by itself could do so mid-write to the
+    # result queue, leaving its lock held and the driver's exit hanging on the pool's threads.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     global _WORKER_CACHE
     _WORKER_CACHE = WorkloadCache()
 
@@ -139,7 +142,7 @@ class LocalPoolExecutor:
         pool.shutdown(wait=False, cancel_futures=True)
         for p in procs:
             if p.is_alive():
-                p.terminate()
+                p.kill()  # SIGTERM is ignored by the workers (_init_worker)
         for p in procs:
             p.join(timeout=5)
         # the tasks that were in flight in the dead pool go to the new one
