@@ -81,18 +81,23 @@ SCENARIOS = [
 ]
 
 
+def alternate(flags: list[str], runs: int) -> tuple[list[dict], list[dict]]:
+    """`runs` replays of ours and of the reference, alternating so machine noise hits both."""
+    o, r = [], []
+    for _ in range(runs):
+        o.append(ours(flags))
+        ref = reference(flags)
+        if ref:
+            r.append(ref)
+    return o, r
+
+
 def scenario_rows(runs: int) -> None:
     """Routing and topology variants, ours vs the reference, alternating runs."""
     print(f"{'scenario':<24} {'ours':>8} {'ref':>8} {'ratio':>6} | {'ours eng':>8} "
           f"{'ref eng':>8} {'ratio':>6}")
     for name, extra in SCENARIOS:
-        flags = [str(TRACE), *extra]
-        o, r = [], []
-        for _ in range(runs):
-            o.append(ours(flags))
-            ref = reference(flags)
-            if ref:
-                r.append(ref)
+        o, r = alternate([str(TRACE), *extra], runs)
         ours_s, ours_e = med([x["replay_s"] for x in o]), med([x["engine_s"] for x in o])
         if not r:
             print(f"{name:<24} {ours_s:8.3f}   (reference not available)")
@@ -199,7 +204,7 @@ def main() -> int:
     print("ours/ref = whole replay call (parse + engine + summary); eng = engine only "
           "(reference: its Rust wall_time_ms); gain = interpreted / compiled")
     scenario_rows(a.runs)
-    engine_rows(a.runs, ours, reference)
+    engine_rows(a.runs, alternate)
     planner_rows(a.runs)
     tui_rows(max(5, a.runs))
     html = subprocess.run([sys.executable, str(ROOT / "bench" / "html_bench.py")], cwd=ROOT,

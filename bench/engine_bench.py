@@ -43,8 +43,8 @@ def conversation_trace() -> Path:
     return path
 
 
-def engine_rows(runs: int, ours: Callable[[list[str]], dict],
-                reference: Callable[[list[str]], dict | None],
+def engine_rows(runs: int,
+                alternate: Callable[[list[str], int], tuple[list[dict], list[dict]]],
                 only: list[str] | None = None) -> None:
     trace = conversation_trace()
     print(f"engine vs reference on {trace.name} (1 h, 12k requests), {runs} alternating runs")
@@ -53,13 +53,7 @@ def engine_rows(runs: int, ours: Callable[[list[str]], dict],
     for name, extra in ROWS:
         if only and not any(o in name for o in only):
             continue
-        flags = [str(trace), *extra]
-        o, r = [], []
-        for _ in range(runs):
-            o.append(ours(flags))
-            ref = reference(flags)
-            if ref:
-                r.append(ref)
+        o, r = alternate([str(trace), *extra], runs)
         ours_s = statistics.median(x["replay_s"] for x in o)
         ours_e = statistics.median(x["engine_s"] for x in o)
         if not r:
@@ -78,5 +72,5 @@ if __name__ == "__main__":
     sys.path.insert(0, str(ROOT / "bench"))
     import bench  # noqa: E402
 
-    engine_rows(int(sys.argv[1]) if len(sys.argv) > 1 else 3, bench.ours, bench.reference,
+    engine_rows(int(sys.argv[1]) if len(sys.argv) > 1 else 3, bench.alternate,
                 sys.argv[2:] or None)
