@@ -20,7 +20,7 @@ from textual.screen import Screen
 from textual.worker import Worker
 
 from dynosim.outputs.report import Report
-from engine.worker import POOL_AGG, STATE_ACTIVE, STATE_DRAINING, STATE_STARTING
+from engine.pool import POOL_AGG, STATE_ACTIVE, STATE_DRAINING, STATE_STARTING
 from tui.dialogs import ConfirmQuit, FinishedDialog, HelpScreen
 from tui.driver import EngineDriver
 from tui.export import default_export_dir, export_report
