@@ -28,7 +28,7 @@ from engine.pool import POOL_AGG, POOL_DECODE, POOL_PREFILL
 from engine.workload import Workload
 from planner.config import PlannerConfig
 from planner.planner import Planner
-from planner.types import Decision
+from planner.types import Decision, ScalingEvent, TickSnapshot
 
 ROUTER_MODES = ("round_robin", "kv_router")
 TRACE_FORMATS = ("mooncake",)
@@ -289,6 +289,14 @@ class Replay:
         self.engine_wall_ms += (time.perf_counter() - t0) * 1000.0
         return more
 
+    def scaling_events(self) -> list[ScalingEvent]:
+        """The planner's scaling events so far, in order (from the decisions)."""
+        return [ev for d in self.decisions for ev in d.events]
+
+    def tick_snapshots(self) -> list[TickSnapshot]:
+        """The planner's per-tick snapshots so far (ticks that decided or looked)."""
+        return [d.snapshot for d in self.decisions if d.snapshot is not None]
+
     def run_to_end(self, chunk: int = 100_000) -> None:
         """Advance until no work is left (or --max-sim-time-seconds stops the replay)."""
         while self.advance(chunk):
@@ -336,8 +344,7 @@ class Replay:
             p = self.planner
             planner = PlannerRecord(
                 self.planner_config, p.gpus,
-                events=[ev for d in self.decisions for ev in d.events],
-                snapshots=[d.snapshot.as_row() for d in self.decisions if d.snapshot is not None],
+                events=self.scaling_events(), snapshots=self.tick_snapshots(),
                 total_ticks=p.total_ticks, gpu_hours=p.gpu_hours)
         return ReportInputs(
             cols=cols, workload=self.workload,

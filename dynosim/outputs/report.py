@@ -19,7 +19,7 @@ from engine.samples import WorkerSamples
 from engine.pool import POOL_AGG, POOL_DECODE, POOL_PREFILL
 from engine.workload import Workload
 from planner.config import PlannerConfig, ResolvedGpus
-from planner.types import ScalingEvent
+from planner.types import ScalingEvent, TickSnapshot
 
 SCHEMA_VERSION = 1
 VERSION = "0.1.0"
@@ -36,7 +36,7 @@ class Report:
         # planner in the loop (empty without one)
         self.planner_events: list[ScalingEvent] = []
         self.planner_ticks = 0
-        self.planner_snapshots: list[dict[str, object]] = []
+        self.planner_snapshots: list[TickSnapshot] = []
         self.planner_sla: tuple[float, float] | None = None
         # fixed-interval per-worker samples (engine/samples.py), see samples_frame()
         self.worker_samples = WorkerSamples(0.0)
@@ -96,7 +96,7 @@ class PlannerRecord:
     config: PlannerConfig
     gpus: ResolvedGpus
     events: list[ScalingEvent]
-    snapshots: list[dict[str, object]]  # log rows (`TickSnapshot.as_row()`)
+    snapshots: list[TickSnapshot]
     total_ticks: int
     gpu_hours: float
 
