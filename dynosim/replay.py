@@ -1,3 +1,4 @@
+# Over 450 lines on purpose: one concept, options in, a checked and built replay out.
 """One builder for every front end (headless CLI and TUI): validate all inputs, then build the
 engine. Anything wrong raises InputError before a single event runs, so nothing is written."""
 from __future__ import annotations
@@ -483,9 +484,6 @@ def build_replay(o: RunOptions,
     note = _sglang_unfit_note(o, workload, pools[0].config)
     if note:
         replay.notes.append(note)
-    if o.planner_config is not None:
-        planner, config, startup_ms, notes = build_planner(o.planner_config, pools,
-                                                           o.disaggregated)
     replay.notes.extend(length_notes)
     if planned is not None:
         planner, config, startup_ms, notes = planned

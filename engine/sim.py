@@ -1,3 +1,4 @@
+# Over 450 lines on purpose: one concept, the event loop and the phases of an instant.
 """The replay loop (spec engine.md §3, §8, §9): one clock, a heap of timed events (pass ends,
 delayed KV events, KV transfers) and a heap of arrivals. `step()` processes one instant:
 pass completions, KV events, transfer completions, then arrivals, then new passes."""
@@ -9,7 +10,7 @@ from typing import Final, final
 
 from engine.blockhash import BlockHasher
 from engine.handoff import Handoff
-from engine.kvrouter import KvRouter, KvRouterConfig
+from engine.kvrouter import KvRouter
 from engine.metrics import STATUS_COMPLETED, STATUS_REJECTED, MetricColumns
 from engine.pool import (
     POOL_AGG,
@@ -23,6 +24,13 @@ from engine.pool import (
 )
 from engine.request import Request
 from engine.rng import SplitMix64
+from engine.routing import (
+    decode_router_cfg,
+    first_tokens,
+    prefill_router_cfg,
+    release_route,
+    route_arrival,
+)
 from engine.samples import WorkerSamples
 from engine.snapshot import SimSnapshot, WorkerSnapshot
 from engine.topology import ROUTER_KV, Topology
@@ -114,9 +122,9 @@ class Simulation:
             if topo.router_mode == ROUTER_KV:
                 # The prefill router does not track decode blocks; the decode router balances
                 # decode blocks only (overlap-blind, no prefill tokens, no reuse assumed).
-                self.kv = KvRouter(_prefill_router_cfg(topo), 0, topo.prefill_cfg.block_size,
+                self.kv = KvRouter(prefill_router_cfg(topo), 0, topo.prefill_cfg.block_size,
                                    self.rng)
-                self.kv_decode = KvRouter(_decode_router_cfg(topo), 0,
+                self.kv_decode = KvRouter(decode_router_cfg(topo), 0,
                                           topo.decode_cfg.block_size, self.rng)
                 self.back.kv = self.kv_decode
             n_front = topo.num_prefill
@@ -483,10 +491,7 @@ class Simulation:
         if w.firsts:
             kv = self.kv
             if kv is not None and self.back is None:
-                for r in w.firsts:
-                    if r.route_prefill_open:
-                        kv.on_prefill_done(w.local_idx, r.route_prefill_tokens)
-                        r.route_prefill_open = False
+                first_tokens(w, kv)
             w.firsts.clear()
         if w.pool.track_events:
             self._publish_kv_events(w, t)
@@ -533,19 +538,7 @@ class Simulation:
         self.arrived += 1
         self.traffic.arrivals += 1
         front = self.front
-        kv = self.kv
-        if kv is not None:
-            local = kv.route(hashes, n_in, front.eligible)
-            r.route_overlap = kv.last_overlap
-            r.route_best_overlap = kv.last_best_overlap
-            r.route_prefill_tokens = n_in - kv.last_overlap * bs
-            if r.route_prefill_tokens < 0:
-                r.route_prefill_tokens = 0
-            r.route_prefill_open = True
-            kv.on_routed(local, hashes, r.route_prefill_tokens)
-        else:
-            local = front.route_round_robin()
-        w = front.ids[local]
+        w = front.ids[route_arrival(r, front, self.kv, bs)]
         if self.back is not None:
             r.prefill_worker = w
         wk = self.workers[w]
@@ -581,7 +574,7 @@ class Simulation:
             self.traffic.add_completed(r, self.kv is not None)
         else:
             self.rejected += 1
-        self._release_route(r)
+        release_route(r, self.workers, self.kv, self.kv_decode, self.back is not None)
         workers = self.workers
         served = r.decode_worker if self.back is not None else r.worker
         self.metrics.record(r, t, status, workers[served].local_idx if r.worker >= 0 else -1,
@@ -596,40 +589,3 @@ class Simulation:
         elif self.concurrency > 0 and self.session_head < len(self.session_queue):
             heapq.heappush(self.arrivals, (t, self.session_queue[self.session_head]))
             self.session_head += 1
-
-    def _release_route(self, r: Request) -> None:
-        kv = self.kv
-        workers = self.workers
-        if self.back is None:
-            if kv is not None:
-                local = workers[r.worker].local_idx
-                if r.route_prefill_open:
-                    kv.on_prefill_done(local, r.route_prefill_tokens)
-                    r.route_prefill_open = False
-                kv.on_finished(local, r.hashes)
-            return
-        if kv is not None and r.route_prefill_open:  # rejected on the prefill side
-            local = workers[r.prefill_worker].local_idx
-            kv.on_prefill_done(local, r.route_prefill_tokens)
-            kv.on_finished(local, r.hashes)
-            r.route_prefill_open = False
-        kvd = self.kv_decode
-        if kvd is not None and r.decode_worker >= 0:
-            kvd.on_finished(workers[r.decode_worker].local_idx, r.hashes)
-
-
-def _prefill_router_cfg(topo: Topology) -> KvRouterConfig:
-    c = topo.router_cfg.copy()
-    c.track_active_blocks = False
-    return c
-
-
-def _decode_router_cfg(topo: Topology) -> KvRouterConfig:
-    c = topo.router_cfg.copy()
-    c.overlap_credit = 0.0
-    c.credit_decay = 0.0
-    c.track_active_blocks = True
-    c.assume_kv_reuse = False
-    c.track_prefill_tokens = False
-    c.use_kv_events = False
-    return c

@@ -1,3 +1,4 @@
+# Over 450 lines on purpose: one concept, the vLLM/TRT-LLM scheduler pass and its KV allocation.
 """One aggregated vLLM-style worker: waiting/running queues, a KV pool and the scheduler pass
 (spec engine.md §4). The pass is decided at its start; its tokens become visible at its end."""
 from __future__ import annotations

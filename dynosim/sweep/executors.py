@@ -182,18 +182,22 @@ def _ship_code_env() -> dict[str, Any]:
     The nodes need the same Python version and platform; otherwise install the package on
     them and pass --no-ray-ship-code."""
     import glob
+    import importlib.util
     import shutil
     import tempfile
 
     import dynosim
     import engine
     import planner
-    import tui  # shipped too: dynosim checks at import that its sibling packages are ours
 
+    # tui is shipped too (dynosim checks at import that its sibling packages are ours), found
+    # without importing it: dynosim never imports the view (tests/contracts).
+    tui = importlib.util.find_spec("tui")
+    assert tui is not None and tui.origin is not None
     site = os.path.dirname(os.path.dirname(os.path.abspath(engine.__file__ or "")))
     stage = tempfile.mkdtemp(prefix="dynosim_ray_code_")
-    for mod in (dynosim, engine, planner, tui):
-        src = os.path.dirname(os.path.abspath(mod.__file__ or ""))
+    for origin in (dynosim.__file__, engine.__file__, planner.__file__, tui.origin):
+        src = os.path.dirname(os.path.abspath(origin or ""))
         shutil.copytree(src, os.path.join(stage, os.path.basename(src)),
                         ignore=shutil.ignore_patterns("__pycache__"))
     for helper in glob.glob(os.path.join(site, "*__mypyc*")):

@@ -6,7 +6,8 @@ Read from the source tree (every import statement, lazy and TYPE_CHECKING ones i
   and opens no files;
 - `dynosim/` never imports the TUI or Textual, except the entry point `dynosim/cli.py`;
 - the Textual-free TUI modules (pacing, series, driver) import no Textual or Rich;
-- no two modules of ours import each other, directly or around a longer circle.
+- no two modules of ours import each other, directly or around a longer circle;
+- a module over 450 lines says why in its first line; the engine is one mypyc group.
 """
 from __future__ import annotations
 
@@ -134,3 +135,59 @@ def test_the_contracts_see_every_package() -> None:
     assert "planner.planner" in graph and "dynosim.outputs.report" in graph
     # a known edge is found, so an empty graph cannot pass the circle test
     assert "dynosim.outputs.report" in graph["dynosim.replay"]
+
+
+MAX_LINES = 450
+SIZE_REASON = "# Over 450 lines on purpose: "
+
+
+@pytest.mark.parametrize("path", [p for pkg in PACKAGES for p in sources(pkg)],
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_a_long_module_says_why_in_its_first_line(path: Path) -> None:
+    text = path.read_text()
+    if text.count("\n") <= MAX_LINES:
+        return
+    first = text.split("\n", 1)[0]
+    assert first.startswith(SIZE_REASON) and len(first) > len(SIZE_REASON) + 10, (
+        f"{path.relative_to(ROOT)} has {text.count(chr(10))} lines: split it, or give the "
+        f"reason in its first line ({SIZE_REASON}...)")
+
+
+def test_the_engine_compiles_as_one_mypyc_group() -> None:
+    """Every engine module is one mypyc group (calls across them stay native C calls, so
+    splitting a module costs no speed): setup.py compiles the whole folder, not in groups."""
+    setup = (ROOT / "setup.py").read_text()
+    assert 'glob.glob(os.path.join("engine", "*.py"))' in setup
+    assert "separate" not in setup and "group_name" not in setup
+
+
+def layout_rows() -> dict[str, str]:
+    """The README's layout table: package -> the text of its row."""
+    text = (ROOT / "README.md").read_text()
+    table = text[text.index("\n## Layout"):]
+    rows: dict[str, str] = {}
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 2 and cells[0].startswith("`") and cells[0].endswith("/`"):
+            rows[cells[0].strip("`/")] = cells[1]
+    return rows
+
+
+def test_the_readme_layout_names_every_module() -> None:
+    """Each module of engine/, planner/ and tui/, each top-level module and sub-folder of
+    dynosim/ (and the modules of its inputs/ and outputs/ rooms) has its place in the table."""
+    rows = layout_rows()
+    missing = []
+    for pkg in PACKAGES:
+        for path in sources(pkg):
+            rel = path.relative_to(ROOT / pkg)
+            if path.name == "__init__.py":
+                name = f"{rel.parent}/" if len(rel.parts) > 1 else ""
+            elif pkg == "dynosim" and len(rel.parts) > 1 and rel.parts[0] not in (
+                    "inputs", "outputs"):
+                name = f"{rel.parts[0]}/"
+            else:
+                name = path.name
+            if name and f"`{name}" not in rows[pkg]:  # `x.py` or `x.py` + `y.py`
+                missing.append(f"{pkg}/{rel}")
+    assert not missing, f"not in the README's layout table: {sorted(set(missing))}"
