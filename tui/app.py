@@ -5,7 +5,7 @@ from textual.app import App
 from textual.screen import Screen
 
 from dynosim.replay import Replay
-from tui.driver import EngineDriver
+from tui.runner import PacedRunner
 from tui.main_screen import ExportSettings, MainScreen
 from tui.pacing import PaceClock
 
@@ -17,7 +17,7 @@ class DynosimApp(App[None]):
     def __init__(self, replay: Replay, *, speed: float = 1.0, paused: bool = False,
                  export: ExportSettings | None = None, warnings: tuple[str, ...] = ()) -> None:
         super().__init__()
-        self.driver = EngineDriver(replay, PaceClock(speed=speed))
+        self.driver = PacedRunner(replay, PaceClock(speed=speed))
         self._start_paused = paused
         self._export = export or ExportSettings()
         self._warnings = warnings

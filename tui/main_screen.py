@@ -22,7 +22,7 @@ from textual.worker import Worker
 from dynosim.outputs.report import Report
 from engine.pool import POOL_AGG, STATE_ACTIVE, STATE_DRAINING, STATE_STARTING
 from tui.dialogs import ConfirmQuit, FinishedDialog, HelpScreen
-from tui.driver import EngineDriver
+from tui.runner import PacedRunner
 from tui.export import default_export_dir, export_report
 from tui.footer import QuietFooter
 from tui.messages import ExportDone, ExportFailed
@@ -80,7 +80,7 @@ class MainScreen(Screen[None]):
         Binding("q", "quit", "Quit", priority=True),
     ]
 
-    def __init__(self, driver: EngineDriver, export: ExportSettings,
+    def __init__(self, driver: PacedRunner, export: ExportSettings,
                  warnings: tuple[str, ...] = (), autoplay: bool = True) -> None:
         super().__init__()
         self.driver = driver

@@ -1,5 +1,5 @@
 """The planner panel: the log of scaling events and, for the selected one, why it was taken.
-Mounted only when the replay has a planner in the loop (see planner_hooks)."""
+Mounted only when the replay has a planner in the loop (see planner_view)."""
 from __future__ import annotations
 
 from rich.text import Text
@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
-from tui.planner_hooks import PlannerView
+from tui.planner_view import PlannerView
 from tui.status_bar import fmt_clock
 
 

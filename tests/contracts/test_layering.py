@@ -5,7 +5,7 @@ Read from the source tree (every import statement, lazy and TYPE_CHECKING ones i
 - `planner/` imports nothing of ours outside `planner/` (numpy and msgspec are its libraries)
   and opens no files;
 - `dynosim/` never imports the TUI or Textual, except the entry point `dynosim/cli.py`;
-- the Textual-free TUI modules (pacing, series, driver) import no Textual or Rich;
+- the Textual-free TUI modules (pacing, series, runner) import no Textual or Rich;
 - no two modules of ours import each other, directly or around a longer circle;
 - a module over 450 lines says why in its first line; the engine is one mypyc group.
 """
@@ -20,7 +20,7 @@ import pytest
 from helpers import ROOT
 
 PACKAGES = ("engine", "planner", "dynosim", "tui")
-TUI_PURE = ("tui/pacing.py", "tui/series.py", "tui/driver.py")
+TUI_PURE = ("tui/pacing.py", "tui/series.py", "tui/runner.py")
 # The one deliberate arrow up: the entry point starts the live view (lazily).
 ENTRY_POINT = ("dynosim.cli", "tui.launch")
 

@@ -20,9 +20,9 @@ from helpers import TINY
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None,
                                 reason="tmux is not installed (needed to drive a real terminal)")
-CRASH = ("import sys; import tui.driver as d\n"
+CRASH = ("import sys; import tui.runner as d\n"
          "def boom(self, budget_s): raise RuntimeError('injected crash for the smoke test')\n"
-         "d.EngineDriver.tick = boom\n"
+         "d.PacedRunner.tick = boom\n"
          "from dynosim.cli import main; sys.exit(main(sys.argv[1:]))")
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from helpers import SYNTH, TINY
 from dynosim.replay import RunOptions, build_replay
-from tui.driver import EngineDriver
+from tui.runner import PacedRunner
 from tui.pacing import MAX_SPEED, SPEEDS, ChunkSizer, PaceClock, faster, slower, speed_label
 import tui.plots as plots
 from tui.plots import (AXIS_STYLE, Line, Rule, ansi_runs, fmt_duration, fmt_value, legend,
@@ -280,7 +280,7 @@ class FakeWall:
 def test_real_time_pacing_has_no_drift() -> None:
     """A minute at 1x under jittery ticks lands on exactly one simulated minute."""
     wall = FakeWall()
-    d = EngineDriver(build_replay(RunOptions(trace=SYNTH, num_workers=4)), wall=wall)
+    d = PacedRunner(build_replay(RunOptions(trace=SYNTH, num_workers=4)), wall=wall)
     d.play()
     rng = random.Random(5)
     while wall.t < 60.0:
@@ -293,7 +293,7 @@ def test_real_time_pacing_has_no_drift() -> None:
 
 def test_driver_step_pause_speed_and_finish() -> None:
     wall = FakeWall()
-    d = EngineDriver(build_replay(RunOptions(trace=TINY, num_workers=2)), wall=wall)
+    d = PacedRunner(build_replay(RunOptions(trace=TINY, num_workers=2)), wall=wall)
     assert not d.running and d.clock_ms == 0.0
     assert d.step() and d.sim.snapshot().arrived > 0 and d.clock.paused
     t1 = d.clock_ms

@@ -9,7 +9,7 @@ from typing import Final
 
 from dynosim.replay import Replay
 from tui.pacing import ChunkSizer, PaceClock
-from tui.planner_hooks import PlannerView, planner_view
+from tui.planner_view import PlannerView, planner_view
 
 # When a paced run is this many wall seconds behind its target, stop trying to catch up (which
 # would burst through the backlog later) and re-anchor the clock where the engine is.
@@ -18,7 +18,7 @@ LAG_REBASE_S: Final = 0.5
 DEADLINE_CHECK_EVERY: Final = 16
 
 
-class EngineDriver:
+class PacedRunner:
     def __init__(self, replay: Replay, clock: PaceClock | None = None,
                  sizer: ChunkSizer | None = None,
                  wall: Callable[[], float] = time.perf_counter) -> None:
