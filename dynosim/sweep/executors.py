@@ -182,18 +182,24 @@ def _ship_code_env() -> dict[str, Any]:
     The nodes need the same Python version and platform; otherwise install the package on
     them and pass --no-ray-ship-code."""
     import glob
+    import importlib.util
     import shutil
     import tempfile
 
     import dynosim
     import engine
     import planner
-    import tui  # shipped too: dynosim checks at import that its sibling packages are ours
 
     site = os.path.dirname(os.path.dirname(os.path.abspath(engine.__file__ or "")))
     stage = tempfile.mkdtemp(prefix="dynosim_ray_code_")
-    for mod in (dynosim, engine, planner, tui):
-        src = os.path.dirname(os.path.abspath(mod.__file__ or ""))
+    # tui is shipped too (dynosim checks at import that its sibling packages are ours), found
+    # without importing it: dynosim does not import the view
+    tui = importlib.util.find_spec("tui")
+    files = [m.__file__ for m in (dynosim, engine, planner)] + [tui.origin if tui else None]
+    for file in files:
+        if not file:
+            continue
+        src = os.path.dirname(os.path.abspath(file))
         shutil.copytree(src, os.path.join(stage, os.path.basename(src)),
                         ignore=shutil.ignore_patterns("__pycache__"))
     for helper in glob.glob(os.path.join(site, "*__mypyc*")):
