@@ -124,8 +124,8 @@ def main(argv: Sequence[str] | None = None,
                                  source="--gpus" if a.gpus is not None else "--print-spec")
             spec = load_spec(a.spec, a.axis)
         from dynosim.sweep.progress import HeadlessProgress
-        from dynosim.sweep.runner import build_points, describe_point, run_sweep, \
-            write_sweep_html
+        from dynosim.sweep.html import write_sweep_html
+        from dynosim.sweep.runner import build_points, describe_point, run_sweep
         from dynosim.sweep.table import format_summary
 
         points = build_points(spec)  # every point checked before anything runs

@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any, Callable, Union
 
 if TYPE_CHECKING:
     from dynosim.sweep.axes import Point
-    from dynosim.sweep.runner import SweepResult
 
 
 @dataclass(frozen=True)
@@ -72,7 +71,7 @@ class PointFinished:
 
 @dataclass(frozen=True)
 class SweepEnded:
-    result: SweepResult
+    result: Any  # the runner's SweepResult (typed loosely: the runner imports this module)
 
 
 SweepEvent = Union[SweepStarted, PointQueued, PointStarted, PointProgress, PointFinished,
@@ -167,7 +166,7 @@ class SweepState:
     table: Assembled | None = None
     started_at: float | None = None
     ended_at: float | None = None
-    result: SweepResult | None = None
+    result: Any = None  # the SweepResult, once ended
     to_run: int = 0  # points this run will try (not reused)
     finished: int = 0  # of those, ended (ok, failed, cancelled)
     finished_wall_s: float = 0.0

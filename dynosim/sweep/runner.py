@@ -38,13 +38,6 @@ def describe_point(spec: SweepSpec, point: Point) -> str:
     return _describe(spec, tuple(point.values.values()))
 
 
-def write_sweep_html(res: SweepResult, out_dir: str) -> str:
-    """The sweep's HTML report, written atomically; returns its path."""
-    from dynosim.sweep.html import render_sweep_html
-
-    return ResultStore(out_dir).write_html(render_sweep_html(res))
-
-
 def _spec_error(spec: SweepSpec, exc: InputError, combo: tuple[Any, ...]) -> InputError:
     """Point a run-setting error at the axis or base entry that produced it."""
     src = exc.source or ""
