@@ -9,7 +9,7 @@ from textual.binding import Binding
 from dynosim.inputs.errors import InputError
 from dynosim.replay import build_replay
 from dynosim.sweep.cli import LiveSweep
-from tui.driver import EngineDriver
+from tui.runner import PacedRunner
 from tui.main_screen import ExportSettings, MainScreen
 from tui.pacing import PaceClock
 
@@ -45,7 +45,7 @@ def open_point(app: App[None], job: LiveSweep, index: int) -> None:
         app.notify(f"Point #{index} cannot be rebuilt: {exc}", severity="error", timeout=10)
         return
     vals = ", ".join(f"{k}={v}" for k, v in point.values.items())
-    driver = EngineDriver(replay, PaceClock(speed=1.0))
+    driver = PacedRunner(replay, PaceClock(speed=1.0))
     app.push_screen(PointScreen(f"Point #{index} ({vals})", driver,
                                 ExportSettings(base_dir=job.out), tuple(replay.warnings()),
                                 autoplay=True))

@@ -1,3 +1,4 @@
+# Over 450 lines on purpose: one concept, three interchangeable executors behind one protocol.
 """Interchangeable executors of sweep points: submit tasks, take outcomes as they finish.
 
     SerialExecutor     in this process (tests, debugging)
