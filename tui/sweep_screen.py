@@ -78,7 +78,8 @@ class SweepScreen(Screen[None]):
         Binding("q,ctrl+c", "quit", "Quit", key_display="q", priority=True),
     ]
     DEFAULT_CSS = """
-    SweepScreen #sweep-header { height: 2; background: $boost; padding: 0 1; }
+    SweepScreen #sweep-header { height: auto; max-height: 3; background: $boost;
+                                padding: 0 1; }
     SweepScreen #sweep-body { height: 1fr; }
     SweepScreen #points { width: 3fr; border: round $primary 40%; }
     SweepScreen #points:focus { border: round $primary; }
@@ -107,6 +108,7 @@ class SweepScreen(Screen[None]):
         self.html_error: str | None = None
         self.stopping = False
         self.sweep_started = False
+        self.ended_shown = False  # the end of the sweep has been drawn and announced
         self.sweep_ended = threading.Event()  # set when run_sweep has returned (or raised)
         self.columns = self._columns()
         self._dirty = True
@@ -142,6 +144,10 @@ class SweepScreen(Screen[None]):
         self.set_interval(REFRESH_S, self.refresh_view)
         self._run()
 
+    def on_unmount(self) -> None:
+        # however the app ends, the sweep thread must not keep dispatching (nor hold the exit)
+        self.control.stop()
+
     # ---- the sweep (worker thread) ------------------------------------------------------------
     def observe(self, ev: SweepEvent) -> None:
         """Called on the sweep's thread: assemble the rows there, queue for the UI."""
@@ -175,6 +181,7 @@ class SweepScreen(Screen[None]):
             self.app.call_from_thread(self._sweep_done)
 
     def _sweep_done(self) -> None:
+        self.ended_shown = True
         self.refresh_view()
         if self.stopping:
             self.app.exit()
@@ -213,21 +220,19 @@ class SweepScreen(Screen[None]):
         else:
             phase = ("RUNNING", "bold cyan")
         done = s.count(DONE, INFEASIBLE, REUSED)
-        t = Text.assemble(phase, f"  sweep '{spec.name}'  {len(s.points)} points  ",
-                          (f"{done} finished", "green"), " · ",
+        t = Text.assemble(phase, f" '{spec.name}' · ", (f"{done}/{len(s.points)} finished",
+                                                         "green"), " · ",
                           (f"{s.count(INFEASIBLE)} infeasible", "yellow"), " · ",
                           (f"{s.count(RUNNING)} running", "cyan"), " · ",
-                          f"{s.count(QUEUED)} queued · ",
-                          (f"{s.count(FAILED)} failed", "red"),
-                          f"  elapsed {fmt_seconds(s.elapsed_s())}  "
-                          f"eta {fmt_seconds(s.eta_s())}")
-        second = f"\n{self.job.executor_name} executor · results in {self.job.out}"
-        if self.html_path:
-            second += f" · report {self.html_path} (o opens)"
-        if self.sort_column:
-            second += f" · sorted by {self.sort_column}{' ↓' if self.sort_reverse else ' ↑'}"
+                          f"{s.count(QUEUED)} queued · ", (f"{s.count(FAILED)} failed", "red"))
+        second = f"\nelapsed {fmt_seconds(s.elapsed_s())} · eta {fmt_seconds(s.eta_s())}"
         if self.frontier_only:
             second += " · frontier only"
+        if self.sort_column:
+            second += f" · sorted by {self.sort_column}{' ↓' if self.sort_reverse else ' ↑'}"
+        second += f" · {self.job.executor_name} executor · results in {self.job.out}"
+        if self.html_path:
+            second += f" · report {self.html_path} (o opens)"
         t.append(second, style="dim")
         return t
 

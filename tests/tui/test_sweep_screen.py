@@ -62,7 +62,7 @@ def column(screen: SweepScreen, name: str) -> list[str]:
 
 
 def finished(screen: SweepScreen) -> bool:
-    return screen.state.result is not None and screen.sweep_ended.is_set()
+    return screen.state.result is not None and screen.ended_shown
 
 
 @aio
@@ -83,7 +83,7 @@ async def test_statuses_ranks_and_frontier_as_points_land(tmp_path: Path) -> Non
         assert column(screen, "status")[0].startswith("infeasible: p90_ttft_ms 2521>1500")
         assert [c == "★" for c in column(screen, "★")] == [False, False, True, True]
         header = screen.header_text().plain
-        assert "FINISHED" in header and "4 finished · 2 infeasible" in header
+        assert "FINISHED" in header and "4/4 finished · 2 infeasible" in header
         assert screen.html_path == str(tmp_path / "out" / "sweep.html")
         assert Path(screen.html_path).read_text().startswith("<!DOCTYPE html>")
         frame = pl.read_csv(tmp_path / "out" / "results.csv")
