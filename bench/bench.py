@@ -166,6 +166,10 @@ def sweep_rows(runs: int) -> None:
                           str(max(1, runs // 3))], cwd=ROOT / "bench", capture_output=True,
                          text=True)
     print(out.stdout.strip() or f"sweep bench failed: {out.stderr.strip()[-300:]}")
+    live = subprocess.run([sys.executable, str(ROOT / "bench" / "sweep_live_bench.py"),
+                           "--runs", str(max(1, runs // 2))], cwd=ROOT / "bench",
+                          capture_output=True, text=True)
+    print(live.stdout.strip() or f"sweep live bench failed: {live.stderr.strip()[-300:]}")
 
 
 def main() -> int:
