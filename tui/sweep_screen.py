@@ -23,6 +23,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
 from dynosim.sweep.cli import LiveSweep
+from dynosim.sweep.table import _fmt as fmt_cell  # the terminal summary's number format
 from dynosim.sweep.events import CANCELLED, DONE, FAILED, INFEASIBLE, NOT_RUN, QUEUED, \
     REUSED, RUNNING, SKIPPED, PointFinished, SweepControl, SweepEnded, SweepEvent, SweepState, \
     fmt_seconds
@@ -35,23 +36,6 @@ STATUS_STYLE = {QUEUED: "dim", RUNNING: "cyan", DONE: "green", INFEASIBLE: "yell
                 FAILED: "bold red", CANCELLED: "magenta", SKIPPED: "magenta", REUSED: "green",
                 NOT_RUN: "dim"}
 FINISHED = (DONE, INFEASIBLE, REUSED)
-
-
-def fmt_cell(v: Any) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, float):
-        if v != v:
-            return "-"
-        a = abs(v)
-        if a >= 1000:
-            return f"{v:,.0f}"
-        if v == int(v):
-            return f"{int(v)}"
-        return f"{v:.1f}" if a >= 10 else f"{v:.3g}"
-    return str(v)
 
 
 def status_text(st: Any) -> Text:
@@ -135,6 +119,7 @@ class SweepScreen(Screen[None]):
         for c in self.columns:
             self.table.add_column(c, key=c)
         self.table.border_title = "Points"
+        self.table.border_subtitle = "⏎ replays a finished point"
         self.chart.border_title = ("Metrics vs " + self.spec.axes[0].name
                                    if len(self.spec.axes) == 1 else "Pareto frontier")
         self.chart.border_subtitle = ("[yellow]◆ frontier[/] [white]• feasible[/] "

@@ -66,8 +66,17 @@ def start(term: Term, cwd: Path, python_args: str) -> None:
                             str(Path(tui.__file__).parent.parent)})
     cmd = (f"cd {shlex.quote(str(cwd))} && PYTHONPATH={shlex.quote(path)} "
            f"{shlex.quote(sys.executable)} {python_args}; echo EXIT=$?; sleep 30")
-    term.tmux("new-session", "-d", "-s", term.name, "-x", "100", "-y", "30",
-              "-e", "TERM=xterm-256color", cmd)
+    for attempt in range(3):
+        try:
+            term.tmux("new-session", "-d", "-s", term.name, "-x", "100", "-y", "30",
+                      "-e", "TERM=xterm-256color", cmd)
+            return
+        except subprocess.CalledProcessError as exc:
+            # the previous test's kill-session can leave the tmux server exiting just as this
+            # one connects ("server exited unexpectedly"): try again once it has gone
+            if attempt == 2 or "server exited" not in (exc.stderr or ""):
+                raise
+            time.sleep(0.5)
 
 
 @pytest.mark.slow
