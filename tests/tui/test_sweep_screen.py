@@ -169,6 +169,25 @@ async def test_queued_points_do_not_open_and_quit_stops_mid_sweep(tmp_path: Path
     assert pl.read_csv(tmp_path / "out" / "results.csv")["status"].to_list() == ["pending"] * 4
 
 
+@aio
+async def test_a_failed_point_shows_its_error(tmp_path: Path) -> None:
+    spec = spec_from_mapping({"base": {"input_tokens": 512, "output_tokens": 16,
+                                       "request_count": 40},
+                              "axes": {"request_rate": [20.0, None]}}, "test", "rates")
+    job = LiveSweep(spec, build_points(spec), str(tmp_path / "out"), SerialExecutor,
+                    force=False, keep_html=False, html=False, executor_name="serial")
+    app = SweepApp(job)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.sweep_screen
+        await wait_for(lambda: finished(screen), pilot)
+        await pilot.pause(0.3)
+        assert statuses(screen) == ["done", "failed"]
+        assert column(screen, "status")[1].startswith("failed: --request-rate")
+        assert "1 failed" in screen.header_text().plain
+        await pilot.press("down", "enter")  # a failed point has no run to replay
+        assert isinstance(app.screen, SweepScreen)
+
+
 # ---- snapshots (serial executor, a frozen clock: elapsed and ETA are fixed) -----------------
 def frozen_app(job: LiveSweep, **kw: Any) -> SweepApp:
     return SweepApp(job, clock=lambda: 0.0, **kw)
