@@ -33,14 +33,16 @@ from tui.series import LatencySeries, WorkerCounts
 from tui.status_bar import RunStatus, StatusBar, fmt_clock
 from tui.worker_table import WorkerTable
 
-# Wall-time budgets (seconds). At max speed the engine gets ENGINE_SLICE_S, then the event loop
-# gets a turn (input, timers, repaint); paced runs tick at PACED_TICK_S.
-ENGINE_SLICE_S: Final = 0.02
+# Wall-time budgets (seconds). Paced runs tick at PACED_TICK_S. At max speed the engine runs
+# until the next header frame is due (at least ENGINE_SLICE_MIN_S, at most ENGINE_SLICE_MAX_S, so
+# a key waits at most that long), then the event loop gets its turns (input, timers, repaint).
+ENGINE_SLICE_MIN_S: Final = 0.005
+ENGINE_SLICE_MAX_S: Final = 0.04
 PACED_TICK_S: Final = 1 / 30
 PACED_BUDGET_S: Final = 0.025
 # Redraw cadences: the header is the "frame" (>= 10/s); tables and plots cost more.
-STATUS_EVERY_S: Final = 0.066  # checked once per slice, so up to a slice late: >= 10/s
-STATUS_EVERY_MAX_S: Final = 0.08  # at max speed: ~11/s (each header frame costs several ms)
+STATUS_EVERY_S: Final = 0.066  # checked once per tick, so up to a tick late: >= 10/s
+STATUS_EVERY_MAX_S: Final = 0.08  # at max speed (slices end when it is due): ~12/s
 TABLE_EVERY_S: Final = 0.2
 PLOTS_EVERY_S: Final = 0.35
 # At max speed every millisecond of drawing is a millisecond the engine does not run: the table
@@ -50,8 +52,9 @@ TABLE_EVERY_MAX_S: Final = 0.5
 PLOTS_EVERY_MAX_S: Final = 1.0
 PLOTS_MAX_SHARE: Final = 0.03
 PLOTS_EVERY_LONGEST_S: Final = 3.0
-# Event-loop turns given back after each engine slice at max speed: a repaint needs a few hops
-# (idle -> update timer -> compositor), one turn each.
+# Event-loop turns given back after a max-speed slice that redrew something: a repaint needs a
+# few hops (idle -> update timer -> compositor), one turn each; other slices give back one turn
+# (input and timers).
 YIELD_TURNS: Final = 3
 
 
@@ -165,20 +168,23 @@ class MainScreen(Screen[None]):
                 continue
             t0 = time.perf_counter()
             if driver.clock.is_max:
-                driver.tick(ENGINE_SLICE_S)
-                self.refresh_views()
-                for _ in range(YIELD_TURNS):  # event-loop turns: input, timers, repaint
+                due = self._last_status + STATUS_EVERY_MAX_S - t0
+                driver.tick(min(ENGINE_SLICE_MAX_S, max(ENGINE_SLICE_MIN_S, due)))
+                turns = YIELD_TURNS if self.refresh_views() else 1
+                for _ in range(turns):  # event-loop turns: input, timers, repaint
                     await asyncio.sleep(0)
             else:
                 driver.tick(PACED_BUDGET_S)
                 self.refresh_views()
                 await asyncio.sleep(max(0.0, PACED_TICK_S - (time.perf_counter() - t0)))
 
-    def refresh_views(self, force: bool = False) -> None:
+    def refresh_views(self, force: bool = False) -> bool:
+        """Redraw what is due (everything when forced); True when anything was."""
         now = time.perf_counter()
         driver = self.driver
         snap = None
         flat_out = driver.clock.is_max and driver.running
+        drew = force
         if force or now - self._last_status >= (STATUS_EVERY_MAX_S if flat_out
                                                 else STATUS_EVERY_S):
             self._last_status = now
@@ -199,13 +205,17 @@ class MainScreen(Screen[None]):
                 transfers=(snap.transfers_in_flight
                            if any(w.kind != POOL_AGG for w in snap.workers) else -1),
                 backend=self._backend))
+            drew = True
         if force or now - self._last_table >= (TABLE_EVERY_MAX_S if flat_out else TABLE_EVERY_S):
             self._last_table = now
             snap = snap or driver.sim.snapshot()
             self.worker_table.update_workers(snap.workers)
+            drew = True
         if force or now - self._last_plots >= self._plots_every(flat_out):
             self._last_plots = now
             self._refresh_plots()
+            drew = True
+        return drew
 
     def _plots_every(self, flat_out: bool) -> float:
         if not flat_out:
@@ -270,8 +280,9 @@ class MainScreen(Screen[None]):
         self.refresh_views(force=True)
 
     def _after_speed_change(self) -> None:
-        # The engine state is unchanged: only the header (which shows the speed) redraws now;
-        # the table and plots keep their cadence (a forced plot redraw costs ~15 ms of replay).
+        # The engine state is unchanged: only the header (which shows the speed and the run
+        # state) redraws now; the table and plots keep their cadence (a forced plot redraw
+        # costs ~15 ms of replay).
         self.wake()
         self._last_status = -1e9
         self.refresh_views()
@@ -290,11 +301,15 @@ class MainScreen(Screen[None]):
         if d.finished:
             self.notify("The replay is finished: e exports its report, q quits.")
             return
+        # The engine state is unchanged: the header redraws now, and pausing redraws the rest
+        # (see _pump). A paused run's views show its state (they redraw whenever it moves), so
+        # on play their cadence starts now instead of with a redraw of the same state.
         if d.running:
             d.pause()
         else:
             d.play()
-        self._after_control()
+            self._last_table = self._last_plots = time.perf_counter()
+        self._after_speed_change()
 
     def action_step(self) -> None:
         if self._held_for_export():

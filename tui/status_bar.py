@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.cells import cell_len, set_cell_size
+from rich.style import Style
 from rich.text import Text
+from textual.geometry import Region
+from textual.strip import Strip
 from textual.widget import Widget
 
 from tui.pacing import speed_label
+from tui.strips import Run, StripMaker
 
 
 @dataclass(frozen=True)
@@ -99,14 +104,60 @@ def render_status(st: RunStatus, width: int) -> Text:
     return out
 
 
+def text_runs(text: Text) -> list[list[Run]]:
+    """A Rich Text as one list of (characters, style) runs per line: each run has the styles
+    of the spans over it, in span order (as Rich renders them)."""
+    rows: list[list[Run]] = []
+    for line in text.split("\n"):
+        plain = line.plain
+        cuts = {0, len(plain)}
+        for sp in line.spans:
+            cuts.add(sp.start)
+            cuts.add(sp.end)
+        edges = sorted(c for c in cuts if 0 <= c <= len(plain))
+        base = str(line.style) if line.style else ""
+        runs: list[Run] = []
+        for a, b in zip(edges, edges[1:]):
+            names = [base] if base else []
+            names += [str(sp.style) for sp in line.spans if sp.start <= a and sp.end >= b]
+            runs.append((plain[a:b], " ".join(n for n in names if n)))
+        rows.append(runs)
+    return rows
+
+
+def ellipsize(runs: list[Run], width: int) -> list[Run]:
+    """Runs cut to `width` cells, the last kept cell an ellipsis when anything was cut."""
+    if sum(cell_len(t) for t, _ in runs) <= width:
+        return runs
+    out: list[Run] = []
+    room = width - 1
+    style = ""
+    for text, style in runs:
+        n = cell_len(text)
+        if n > room:
+            out.append((set_cell_size(text, room), style))
+            break
+        out.append((text, style))
+        room -= n
+    out.append(("…", style))
+    return [r for r in out if r[0]]
+
+
 class StatusBar(Widget):
+    """Line-API widget: the two lines are drawn as styled segments straight into strips (made
+    once per status change), not through Textual's text layout, which cost several ms a frame
+    at max speed. `render()` gives the same lines as one Rich Text (for tests and captures)."""
+
     DEFAULT_CSS = """
-    StatusBar { height: 2; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
+    StatusBar { height: 2; padding: 0 1; }
     """
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._status: RunStatus | None = None
+        self._maker: StripMaker | None = None
+        self._strips: list[Strip] = []
+        self._strips_key: tuple[object, ...] | None = None
 
     def show(self, status: RunStatus) -> None:
         if status != self._status:
@@ -117,3 +168,27 @@ class StatusBar(Widget):
         if self._status is None:
             return Text("")
         return render_status(self._status, self.content_size.width)
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # One look-up of the widget's style per paint, not one per line: it walks the styles
+        # of every ancestor.
+        base = self.rich_style
+        if self._maker is None or self._maker.base != base:
+            self._maker = StripMaker(base)
+        return super().render_lines(crop)
+
+    def render_line(self, y: int) -> Strip:
+        width = self.content_size.width
+        maker = self._maker
+        if maker is None:
+            maker = self._maker = StripMaker(self.rich_style)
+        key = (self._status, width, maker.base)
+        if key != self._strips_key:
+            self._strips_key = key
+            rows = text_runs(self.render()) if self._status is not None else []
+            # Padding takes the background only, as Textual's text layout pads.
+            pad = Style(bgcolor=maker.base.bgcolor)
+            self._strips = [maker.strip(ellipsize(r, width), width, pad) for r in rows]
+        if y < len(self._strips):
+            return self._strips[y]
+        return Strip.blank(width, maker.base)
