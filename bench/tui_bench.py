@@ -99,7 +99,7 @@ async def live(opts: RunOptions, press_keys: bool) -> dict[str, float]:
         t0, c0 = time.perf_counter(), time.process_time()
         app.post_message(events.Key("space", " "))
         while not driver.finished:
-            await asyncio.sleep(KEY_EVERY_S if press_keys else 0.02)
+            await asyncio.sleep(KEY_EVERY_S if press_keys else 0.05)
             if not press_keys or driver.finished:
                 continue
             sent, n_ans, n_paint = time.perf_counter(), len(answered), len(paints)
