@@ -38,6 +38,9 @@ from tui.worker_table import WorkerTable
 # a key waits at most that long), then the event loop gets its turns (input, timers, repaint).
 ENGINE_SLICE_MIN_S: Final = 0.005
 ENGINE_SLICE_MAX_S: Final = 0.04
+# Textual paints refreshed widgets on its screen-update timer (60 Hz grid): after a redraw the
+# next slice lasts one timer period, so the paint lands then rather than a long slice later.
+PAINT_WAIT_S: Final = 1 / 60
 PACED_TICK_S: Final = 1 / 30
 PACED_BUDGET_S: Final = 0.025
 # Redraw cadences: the header is the "frame" (>= 10/s); tables and plots cost more.
@@ -55,7 +58,7 @@ PLOTS_MAX_SHARE: Final = 0.02
 PLOTS_EVERY_LONGEST_S: Final = 3.0
 # Event-loop turns given back after a max-speed slice that redrew something: a repaint needs a
 # few hops (idle -> update timer -> compositor), one turn each; other slices give back one turn
-# (input and timers).
+# (input, timers, a paint that came due).
 YIELD_TURNS: Final = 3
 
 
@@ -95,6 +98,7 @@ class MainScreen(Screen[None]):
         self.worker_counts = WorkerCounts()
         self._last_status = self._last_table = self._last_plots = -1e9
         self._plots_prep_s = 0.0
+        self._redrawn = False  # a view was refreshed and has not been given its paint turns yet
         self._wake = asyncio.Event()
         self._exporting = False
         self._resume_after_export = False
@@ -170,11 +174,16 @@ class MainScreen(Screen[None]):
                 continue
             t0 = time.perf_counter()
             if driver.clock.is_max:
+                # After a redraw (by the last slice or a key's action) a short slice, then the
+                # turns the paint needs, so it lands within a timer period, not a slice later.
+                paint_wait = self._redrawn
+                self._redrawn = False
                 due = self._last_status + STATUS_EVERY_MAX_S - t0
-                driver.tick(min(ENGINE_SLICE_MAX_S, max(ENGINE_SLICE_MIN_S, due)))
-                turns = YIELD_TURNS if self.refresh_views() else 1
-                for _ in range(turns):  # event-loop turns: input, timers, repaint
-                    await asyncio.sleep(0)
+                driver.tick(PAINT_WAIT_S if paint_wait
+                            else min(ENGINE_SLICE_MAX_S, max(ENGINE_SLICE_MIN_S, due)))
+                self.refresh_views()
+                for _ in range(YIELD_TURNS if paint_wait or self._redrawn else 1):
+                    await asyncio.sleep(0)  # input, timers, repaint
             else:
                 driver.tick(PACED_BUDGET_S)
                 self.refresh_views()
@@ -217,6 +226,7 @@ class MainScreen(Screen[None]):
             self._last_plots = now
             self._refresh_plots()
             drew = True
+        self._redrawn = self._redrawn or drew
         return drew
 
     def _plots_every(self, flat_out: bool) -> float:
