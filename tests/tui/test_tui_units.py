@@ -56,6 +56,15 @@ def test_chunk_sizer_converges_to_budget() -> None:
     assert sizer.steps >= 900
 
 
+def test_chunk_sizer_growth_is_capped() -> None:
+    # Nearly free instants (a replay's quiet start) must not grow chunks without bound: the
+    # next busy stretch would then run one huge chunk past every frame and key.
+    sizer = ChunkSizer()
+    for _ in range(40):
+        sizer.observe(sizer.steps, sizer.steps * 0.2e-6)
+    assert sizer.steps == sizer.max_steps <= 4096
+
+
 # ---- series -------------------------------------------------------------------------------------
 @dataclass
 class Rows:
