@@ -102,14 +102,24 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise InputError("only applies with --preset",
                                  source="--gpus" if a.gpus is not None else "--print-spec")
             spec = load_spec(a.spec, a.axis)
-        from dynosim.sweep.runner import build_points, run_sweep
+        from dynosim.sweep.runner import build_points, check_space, run_sweep
         from dynosim.sweep.table import format_summary
 
-        points = build_points(spec)  # every point checked before anything runs
         out = a.out or f"sweep_{spec.name}"
         progress = None if a.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
-        print(f"sweep '{spec.name}': {len(points)} points, executor {a.executor}, "
-              f"results in {out}", file=sys.stderr)
+        points = None
+        if spec.search.method == "grid":
+            points = build_points(spec)  # every point checked before anything runs
+            what = f"{len(points)} points"
+        else:
+            what = (f"{spec.search.method} search, {spec.search.trials} trials over a space of "
+                    f"{check_space(spec)} points (seed {spec.search.seed})")
+        if spec.capacity is not None:
+            c = spec.capacity
+            what += (f", capacity search on {c.load} in [{c.low:g}, {c.high:g}] (tolerance "
+                     f"{c.tolerance:g}, <= {c.steps} runs per candidate)")
+        print(f"sweep '{spec.name}': {what}, executor {a.executor}, results in {out}",
+              file=sys.stderr)
         old = signal.signal(signal.SIGTERM, _sigterm)
         try:
             res = run_sweep(spec, out, lambda: make_executor(a.executor, a.jobs, a.ray_address,
