@@ -20,7 +20,7 @@ import math
 import random
 import time
 import warnings
-from typing import Any, Literal, Mapping, Protocol
+from typing import Any, Literal, Mapping, Protocol, Sequence
 
 from dynosim.sweep.axes import space_size
 from dynosim.sweep.spec import Objective, SweepSpec
