@@ -13,7 +13,9 @@ from helpers import ROOT
 from dynosim.inputs.errors import InputError
 from dynosim.sweep.axes import combo_at, grid, space_size
 from dynosim.sweep.capacity import Bisection
+from dynosim.sweep.cli import main as sweep_main
 from dynosim.sweep.executors import LocalPoolExecutor, SerialExecutor
+from dynosim.sweep.html import render_sweep_html
 from dynosim.sweep.runner import run_sweep
 from dynosim.sweep.search import OptunaStrategy, RandomStrategy
 from dynosim.sweep.spec import load_spec
@@ -107,6 +109,17 @@ def test_random_search_stops_when_the_space_is_exhausted(tmp_path: Path) -> None
 
 
 optuna = pytest.importorskip("optuna")
+
+
+def test_sweep_cli_runs_a_search_and_says_what_it_cost(tmp_path: Path, capsys) -> None:
+    spec = space_spec(tmp_path, "{method: tpe, trials: 4, seed: 1}")
+    out = tmp_path / "out"
+    assert sweep_main([spec, "--out", str(out), "--executor", "serial", "--quiet"]) == 0
+    text = capsys.readouterr()
+    assert "tpe search, 4 trials over a space of 18 points (seed 1)" in text.err
+    assert "search tpe: 4 of 4 trials simulated over a space of 18 points; 0 reused" in text.out
+    assert "optimizer" in text.out and "ms per suggestion" in text.out
+    assert len((out / "results.csv").read_text().splitlines()) == 1 + 4
 
 
 def test_tpe_is_deterministic_per_seed_and_respects_the_budget(tmp_path: Path) -> None:
@@ -204,6 +217,8 @@ capacity: {{load: arrival_speedup_ratio, low: 1, high: 8, tolerance: 0.01, steps
     assert row["capacity_rps"] == pytest.approx(50_000 / (49 * 200 / row["capacity"] + 100),
                                                 rel=1e-3)
     assert "tolerance 0.01" in row["capacity_note"]
+    page = render_sweep_html(res)
+    assert 'id="panel-capacity"' in page and "probe missed" in page
     # the probes are ordinary stored points: a rerun simulates nothing
     again = run_sweep(load_spec(str(p)), str(tmp_path / "out"), SerialExecutor)
     assert again.ran == 0 and again.rows[1]["capacity"] == res.rows[1]["capacity"]
