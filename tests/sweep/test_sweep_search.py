@@ -122,6 +122,12 @@ def test_sweep_cli_runs_a_search_and_says_what_it_cost(tmp_path: Path, capsys) -
     assert len((out / "results.csv").read_text().splitlines()) == 1 + 4
 
 
+def test_the_example_search_spec_loads() -> None:
+    spec = load_spec(str(ROOT / "examples" / "sweeps" / "router_search.yaml"))
+    assert (spec.search.method, spec.search.trials, space_size(spec)) == ("tpe", 40, 180)
+    assert spec.capacity is not None and spec.capacity.candidates == "pareto"
+
+
 def test_tpe_is_deterministic_per_seed_and_respects_the_budget(tmp_path: Path) -> None:
     spec = load_spec(space_spec(tmp_path, "{method: tpe, trials: 8, seed: 3}"))
     a = run_sweep(spec, str(tmp_path / "a"), SerialExecutor)
