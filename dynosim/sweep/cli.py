@@ -21,6 +21,11 @@ examples:
   dynosim-tui sweep --preset topology traces/synthetic_trace.jsonl --gpus 8 --jobs 2
   dynosim-tui sweep spec.yaml --executor ray --ray-address ray://head:10001
 
+which points run: the spec's `search:` key; grid (default) runs every combination; random,
+tpe and nsga2 (the last two need pip install 'dynosim-tui[search]') run `trials` points, and
+results already in --out do not count against them. `capacity:` bisects each candidate's
+highest load within the constraints. See the README's Sweeps section.
+
 outputs (in --out, default ./sweep_<name>): results.parquet and results.csv (one row per point:
 axis values, status, feasibility, penalty and violated constraints, rank, Pareto mark, every
 summary metric, planner figures, wall time, config hash, the reproducing command), points/<hash>.json

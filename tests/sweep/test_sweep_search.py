@@ -128,6 +128,25 @@ def test_the_example_search_spec_loads() -> None:
     assert spec.capacity is not None and spec.capacity.candidates == "pareto"
 
 
+def test_a_failing_point_is_recorded_and_uses_budget(tmp_path: Path) -> None:
+    """request_rate null leaves the synthetic workload without an arrival law: that point fails
+    when it runs; the search records it and goes on (a model is told a failed trial: see
+    test_constraints_and_failures_reach_the_study)."""
+    p = tmp_path / "spec.yaml"
+    p.write_text("""base: {input_tokens: 512, output_tokens: 16, request_count: 20}
+axes:
+  request_rate: [null, 10.0, 20.0, 40.0]
+  num_workers: [1, 2]
+search: {method: random, trials: 8, seed: 0}
+""")
+    res = run_sweep(load_spec(str(p)), str(tmp_path / "out"), SerialExecutor)
+    failed = [r for r in res.rows if r["status"] == "failed"]
+    assert len(res.rows) == 8 and res.search.evaluated == 8  # the whole space, failures too
+    assert len(failed) == 2 and all("exactly one of --request-rate" in r["error"]
+                                    for r in failed)
+    assert res.failed == 2 and all(r["rank"] is None for r in failed)
+
+
 def test_tpe_is_deterministic_per_seed_and_respects_the_budget(tmp_path: Path) -> None:
     spec = load_spec(space_spec(tmp_path, "{method: tpe, trials: 8, seed: 3}"))
     a = run_sweep(spec, str(tmp_path / "a"), SerialExecutor)
