@@ -204,6 +204,25 @@ def test_repeat_suggestions_cost_no_budget(tmp_path: Path) -> None:
     assert sorted(seen) == list(range(18)) and s.evaluated == 18
 
 
+def test_a_zip_sweep_is_one_parameter_over_its_rows(tmp_path: Path) -> None:
+    p = tmp_path / "zip.yaml"
+    p.write_text(f"""base: {{trace: {TINY}}}
+axes:
+  num_workers: [1, 2, 3, 4]
+  topology: [agg:1, agg:2, disagg:1:1, disagg:2:2]
+combine: zip
+search: {{method: nsga2, trials: 4}}
+""")
+    spec = load_spec(str(p))
+    s = OptunaStrategy(spec, 4, 0, "nsga2")
+    seen = []
+    while len(seen) < 4:
+        (i,) = s.ask(1)
+        seen.append(i)
+        s.tell(i, {"output_tok_s_per_gpu": 1.0 + i, "output_tok_s_per_user": 4.0 - i}, False)
+    assert sorted(seen) == [0, 1, 2, 3] and s.ask(1) == []
+
+
 def even_trace(path: Path) -> str:
     """50 one-token requests, one every 200 ms: with one sequence at a time and a 100 ms
     prefill, a replay `s` times faster keeps up while 200/s >= 100 ms."""
