@@ -188,16 +188,48 @@ def _ship_code_env() -> dict[str, Any]:
     import dynosim
     import engine
     import planner
+    import tui  # shipped too: dynosim checks at import that its sibling packages are ours
 
     site = os.path.dirname(os.path.dirname(os.path.abspath(engine.__file__ or "")))
     stage = tempfile.mkdtemp(prefix="dynosim_ray_code_")
-    for mod in (dynosim, engine, planner):
+    for mod in (dynosim, engine, planner, tui):
         src = os.path.dirname(os.path.abspath(mod.__file__ or ""))
         shutil.copytree(src, os.path.join(stage, os.path.basename(src)),
                         ignore=shutil.ignore_patterns("__pycache__"))
     for helper in glob.glob(os.path.join(site, "*__mypyc*")):
         shutil.copy2(helper, stage)
     return {"working_dir": stage}
+
+
+def _check_reachable(address: str) -> None:
+    """Ray keeps retrying a head that does not answer for many minutes; a plain TCP connect
+    to a HOST:PORT address (not ray:// or "auto") tells in seconds."""
+    import socket
+
+    host, sep, port = address.rpartition(":")
+    if not sep or "://" in address or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=10).close()
+    except OSError as exc:
+        raise RuntimeError(f"nothing answers at {address} ({exc.strerror or exc}); is "
+                           "`ray start --head` running there, and is that its port?") from None
+
+
+def _join_error(address: str, exc: BaseException) -> str:
+    """Ray's connection failures are multi-line tracebacks: keep the outer first line, and say
+    what to do when the cause is the token authentication newer Rays enable by default."""
+    full = []
+    e: BaseException | None = exc
+    while e is not None:
+        full.append(str(e))
+        e = e.__cause__ or e.__context__
+    text = " ".join(str(exc).split("\n")[0].split()) or type(exc).__name__
+    hint = ""
+    if "InvalidAuthToken" in " ".join(full) or "AuthenticationError" in " ".join(full):
+        hint = (" (token authentication failed: set RAY_AUTH_MODE=token here, with the "
+                "cluster's token in ~/.ray/auth_token or RAY_AUTH_TOKEN)")
+    return f"--ray-address {address}: cannot join the Ray cluster: {text[:300]}{hint}"
 
 
 class RayExecutor:
@@ -220,14 +252,22 @@ class RayExecutor:
                 if ship_code is None or ship_code:
                     kwargs["runtime_env"] = _ship_code_env()
                 try:
+                    _check_reachable(address)
                     ray.init(address=address, **kwargs)
+                except Exception as exc:  # unreachable head, wrong port, auth: one line, exit 2
+                    raise RuntimeError(_join_error(address, exc)) from None
                 finally:  # uploaded by init: the staged copy is no longer needed
                     if "runtime_env" in kwargs:
                         import shutil
 
                         shutil.rmtree(kwargs["runtime_env"]["working_dir"], ignore_errors=True)
             else:
-                ray.init(num_cpus=jobs, **kwargs)
+                try:
+                    ray.init(num_cpus=jobs, **kwargs)
+                except ValueError as exc:  # e.g. a `ray start` cluster on this machine
+                    raise RuntimeError(f"--executor ray: cannot start a local Ray: "
+                                       f"{' '.join(str(exc).split())} (to use a running "
+                                       "cluster, pass --ray-address)") from None
             self._started = True
         cpus = int(ray.cluster_resources().get("CPU", 1))  # type: ignore[no-untyped-call, unused-ignore]
         self.slots = max(1, 2 * cpus)  # a little queue per CPU, not every task at once
