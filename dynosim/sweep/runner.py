@@ -331,6 +331,7 @@ def run_sweep(spec: SweepSpec, out_dir: str, make_executor: Callable[[], Executo
             values = {a.name: display_value(v) for a, v in zip(spec.axes, combo)}
             p = Point(index, values, RunOptions(), "")
             visited[index] = p
+            result.failed += 1
             finish(p, Finished(None, str(e), _failed_meta(index, values)), False)
             return
         visited[index] = p

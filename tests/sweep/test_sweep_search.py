@@ -147,6 +147,19 @@ search: {method: random, trials: 8, seed: 0}
     assert res.failed == 2 and all(r["rank"] is None for r in failed)
 
 
+def test_a_search_point_the_factory_rejects_is_a_failed_row(tmp_path: Path) -> None:
+    """A search checks its first point up front and the others as they are proposed (a big
+    space is not listed): a rejected one is a failed point with the factory's message."""
+    p = tmp_path / "spec.yaml"
+    p.write_text(f"base: {{trace: {TINY}}}\naxes:\n  num_workers: [1, 0, 2]\n"
+                 "search: {method: random, trials: 3}\n")
+    res = run_sweep(load_spec(str(p)), str(tmp_path / "out"), SerialExecutor)
+    bad = next(r for r in res.rows if r["num_workers"] == 0)
+    assert bad["status"] == "failed" and "num_workers" in bad["error"] and bad["command"] is None
+    assert res.failed == 1 and res.search.evaluated == 3
+    assert [r["status"] for r in res.rows if r["num_workers"] != 0] == ["ok", "ok"]
+
+
 def test_tpe_is_deterministic_per_seed_and_respects_the_budget(tmp_path: Path) -> None:
     spec = load_spec(space_spec(tmp_path, "{method: tpe, trials: 8, seed: 3}"))
     a = run_sweep(spec, str(tmp_path / "a"), SerialExecutor)
