@@ -99,6 +99,15 @@ class StoredOutcomes:
         return PointOutcome(task.index, task.config_hash, "ok", report=report,
                             wall_s=meta["wall_s"])
 
+    def poll_outcome(self, timeout_s: float) -> Any:
+        return self.next_outcome()
+
+    def set_listener(self, listener: Any) -> None:
+        pass  # nothing runs: no progress to report
+
+    def cancel(self, index: int) -> None:
+        pass
+
     def close(self, cancel: bool = False) -> None:
         self._queue.clear()
 

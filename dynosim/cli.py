@@ -301,8 +301,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["sweep"]:  # `dynosim-tui sweep ...` (a trace named "sweep": ./sweep)
         from dynosim.sweep.cli import main as sweep_main
+        from tui.launch import run_sweep_tui  # Textual is imported only when it is called
 
-        return sweep_main(argv[1:])
+        return sweep_main(argv[1:], live=run_sweep_tui)
     state = _RunState()
     previous = None
     try:

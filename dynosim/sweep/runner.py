@@ -20,7 +20,10 @@ from dynosim.sweep.axes import Point, combo_at, config_hash, display_value, file
 from dynosim.sweep.capacity import CAPACITY_COLUMNS, Bisection, capacity_row, probe_options
 from dynosim.sweep.command import command_line
 from dynosim.sweep.evaluate import PointOutcome, PointTask, precheck
-from dynosim.sweep.executors import Executor
+from dynosim.sweep.events import Assembled, LazyTable, Observer, PointFinished, \
+    PointProgress, PointQueued, PointReused, PointStarted, SweepControl, SweepEnded, \
+    SweepStarted
+from dynosim.sweep.executors import Executor, Note
 from dynosim.sweep.metrics import METRIC_NAMES, point_metrics
 from dynosim.sweep.rank import pareto_set, penalty, rank_order, violations
 from dynosim.sweep.search import Strategy, make_strategy
@@ -30,6 +33,15 @@ from dynosim.sweep.spec import SweepSpec
 
 def _describe(spec: SweepSpec, combo: tuple[Any, ...]) -> str:
     return ", ".join(f"{a.name}={display_value(v)}" for a, v in zip(spec.axes, combo))
+
+
+def describe_point(spec: SweepSpec, point: Point) -> str:
+    return _describe(spec, tuple(point.values.values()))
+
+
+def describe_index(spec: SweepSpec, index: int) -> str:
+    """The axis values of grid point `index` (without building the point)."""
+    return _describe(spec, combo_at(spec, index))
 
 
 def _spec_error(spec: SweepSpec, exc: InputError, combo: tuple[Any, ...]) -> InputError:
@@ -116,6 +128,11 @@ class PointSpace:
         return self.digests.get(options.trace) if options.trace is not None else None
 
 
+def point_at(spec: SweepSpec, index: int) -> Point:
+    """Grid point `index`, built and checked on its own (a search's points are not listed)."""
+    return build_point(spec, index, combo_at(spec, index), {})
+
+
 def check_space(spec: SweepSpec) -> int:
     """Check a search's base before anything runs (its points are checked as they are
     proposed); the space's size."""
@@ -154,6 +171,7 @@ class SweepResult:
     skipped: int = 0  # finished in an earlier run
     ran: int = 0
     failed: int = 0
+    cancelled: int = 0  # cancelled or skipped from the live view (not stored: a rerun runs them)
     files: list[str] = field(default_factory=list)
     search: SearchStats | None = None
     capacity: dict[int, Bisection] = field(default_factory=dict)  # per candidate point
@@ -231,14 +249,19 @@ class _Runs:
     """Points in flight on one executor (made on first use, so a finished sweep starts
     none), deduplicated by config hash, with their outcomes stored as they arrive."""
 
+    POLL_S = 0.1  # how often a wait for an outcome looks at the sweep's controls
+
     def __init__(self, make_executor: Callable[[], Executor], store: ResultStore, *,
-                 force: bool, keep_html: bool) -> None:
+                 force: bool, keep_html: bool, listener: Callable[[Note], None] | None
+                 ) -> None:
         self.make_executor = make_executor
         self.executor: Executor | None = None
         self.store = store
         self.force = force
         self.keep_html = keep_html
+        self.listener = listener
         self.waiting: dict[str, list[Point]] = {}  # hash in flight -> points it answers
+        self.task_hash: dict[int, str] = {}  # a running task's point index -> its hash
 
     def free(self) -> int:
         ex = self.executor
@@ -262,17 +285,36 @@ class _Runs:
             return False
         if self.executor is None:
             self.executor = self.make_executor()
+            if self.listener is not None:
+                self.executor.set_listener(self.listener)
         self.executor.submit(PointTask(p.index, p.config_hash, p.options, self.keep_html))
         self.waiting[p.config_hash] = [p]
+        if p.index >= 0:
+            self.task_hash[p.index] = p.config_hash
         return True
 
-    def next(self) -> tuple[PointOutcome, list[tuple[Point, Finished]]]:
+    def sharing(self, task_index: int) -> list[Point]:
+        """The points a running task answers (none for a capacity probe)."""
+        return self.waiting.get(self.task_hash.get(task_index, ""), [])
+
+    def cancel(self, index: int) -> None:
+        h = self.task_hash.get(index)
+        if h is not None and h in self.waiting and self.executor is not None:
+            self.executor.cancel(self.waiting[h][0].index)
+
+    def poll(self) -> tuple[PointOutcome, list[tuple[Point, Finished]]] | None:
+        """The next outcome (stored unless cancelled), or None after POLL_S."""
         assert self.executor is not None
-        o = self.executor.next_outcome()
+        o = self.executor.poll_outcome(self.POLL_S)
+        if o is None:
+            return None
+        points = self.waiting.pop(o.config_hash, [])
+        self.task_hash.pop(o.index, None)
         answered = []
-        for p in self.waiting.pop(o.config_hash, []):
+        for p in points:
             meta = _meta(p, o)
-            self.store.save(o, meta)
+            if o.status != "cancelled":  # not stored: a rerun runs it
+                self.store.save(o, meta)
             answered.append((p, Finished(o.report, o.error, meta)))
         return o, answered
 
@@ -288,36 +330,70 @@ def _metrics(f: Finished) -> dict[str, float | None] | None:
 
 def run_sweep(spec: SweepSpec, out_dir: str, make_executor: Callable[[], Executor], *,
               force: bool = False, keep_html: bool = False,
-              on_progress: Callable[[str], None] | None = None,
+              observer: Observer | None = None, control: SweepControl | None = None,
               points: list[Point] | None = None,
               table_every_s: float = 5.0) -> SweepResult:
+    """Run the points the spec's search picks (a grid: every point not already stored).
+    `observer` sees the events of dynosim.sweep.events (on this thread); `control` lets
+    another thread pause dispatching, skip or cancel a point, or stop."""
     check_columns(spec)
     space = PointSpace(spec, points)
     store = ResultStore(out_dir)
     store.prepare()
-    runs = _Runs(make_executor, store, force=force, keep_html=keep_html)
+    ctl = control if control is not None else SweepControl()
+    emit: Observer = observer if observer is not None else (lambda ev: None)
     strategy: Strategy = make_strategy(spec)
     done: dict[int, Finished] = {}
     visited: dict[int, Point] = {}
+    known: dict[int, Finished] = {}  # a grid's points found on disk before it starts
+    skip: set[int] = set()  # grid points skipped before they were dispatched
     search = spec.search
     result = SweepResult(spec, [], [], [], set(), None)
     grid_mode = search.method == "grid"
-    total = space.size if grid_mode else search.trials
     last_tables = time.monotonic()
 
     def visited_points() -> list[Point]:
         return [visited[i] for i in sorted(visited)]
 
-    def finish(p: Point, f: Finished, reused: bool) -> None:
+    def table() -> LazyTable:
+        snapshot, pts = dict(done), visited_points()
+        return LazyTable(lambda: Assembled(*assemble(spec, pts, snapshot)))
+
+    def on_note(n: Note) -> None:
+        for p in runs.sharing(n.point):
+            emit(PointStarted(p.index, n.worker) if n.kind == "started"
+                 else PointProgress(p.index, n.sim_ms, n.done, n.total))
+        forward_cancels()  # a serial point checks them from inside its run
+
+    runs = _Runs(make_executor, store, force=force, keep_html=keep_html,
+                 listener=on_note if observer is not None or control is not None else None)
+
+    def forward_cancels() -> None:
+        for index in ctl.take_requests():
+            if index in runs.task_hash:
+                runs.cancel(index)
+            elif grid_mode and index in visited and index not in done and index not in skip:
+                skip.add(index)  # still queued: not run when its turn comes
+                result.cancelled += 1
+                emit(PointFinished(index, "skipped", None, 0.0, table()))
+
+    def finish(p: Point, f: Finished, status: str, reused: bool,
+               from_disk: bool = False) -> None:
+        """One point's result: told to the strategy (`reused`: it cost no simulation), kept
+        unless cancelled, announced (a search's point found on disk as reused)."""
         nonlocal last_tables
+        if status == "cancelled":
+            result.cancelled += 1
+            strategy.tell(p.index, None, True)  # costs no budget; not stored
+            emit(PointFinished(p.index, status, None, f.meta.get("wall_s") or 0.0, table()))
+            return
         done[p.index] = f
         strategy.tell(p.index, _metrics(f), reused)
-        if on_progress is not None and not reused:
-            state = "ok" if f.error is None else f"FAILED: {f.error}"
-            count = len(done) if grid_mode else strategy.evaluated
-            wall = f.meta.get("wall_s")
-            on_progress(f"[{count}/{total}] {_describe(spec, tuple(p.values.values()))}: "
-                        f"{state}" + (f" ({wall:.1f} s)" if wall is not None else ""))
+        if from_disk:
+            if not grid_mode:  # a grid announces its reused points when it starts
+                emit(PointReused(p.index, table()))
+            return
+        emit(PointFinished(p.index, status, f.error, f.meta.get("wall_s") or 0.0, table()))
         if time.monotonic() - last_tables >= table_every_s:
             store.write_tables(assemble(spec, visited_points(), done)[0])
             last_tables = time.monotonic()
@@ -332,47 +408,75 @@ def run_sweep(spec: SweepSpec, out_dir: str, make_executor: Callable[[], Executo
             p = Point(index, values, RunOptions(), "")
             visited[index] = p
             result.failed += 1
-            finish(p, Finished(None, str(e), _failed_meta(index, values)), False)
+            emit(PointQueued(index))
+            finish(p, Finished(None, str(e), _failed_meta(index, values)), "failed", False)
+            return
+        if grid_mode and index in skip:
+            strategy.tell(index, None, True)
             return
         visited[index] = p
-        stored = runs.stored(p)
+        stored = known.pop(index, None) if grid_mode else runs.stored(p)
         if stored is not None:
             result.skipped += 1
-            finish(p, stored, True)
-        else:
-            runs.submit(p)
+            finish(p, stored, "ok", True, from_disk=True)
+            return
+        if not grid_mode:
+            emit(PointQueued(index))
+        runs.submit(p)
 
-    if grid_mode:  # every point is a row, pending until it runs
-        visited.update((p.index, p) for p in (space.get(i) for i in range(space.size)))
+    if grid_mode:  # every point is a row from the start; those on disk are reused
+        for p in (space.get(i) for i in range(space.size)):
+            visited[p.index] = p
+            stored = runs.stored(p)
+            if stored is not None:
+                known[p.index] = done[p.index] = stored
+        emit(SweepStarted(visited_points(), sorted(known),
+                          [i for i in visited if i not in known], table()))
+        for i in visited:
+            if i not in known:
+                emit(PointQueued(i))
+    else:
+        emit(SweepStarted([], [], [], table(), to_run=search.trials))
     try:
-        while True:
-            n = runs.free()
+        while not ctl.stopped:
+            forward_cancels()
+            n = runs.free() if not ctl.paused else 0
             asked = strategy.ask(n) if n > 0 else []
             for index in asked:
                 propose(index)
             if asked:
                 continue  # reused points leave slots free: ask again before waiting
             if not runs.pending():
-                break
-            outcome, answered = runs.next()
-            result.ran += 1
-            if outcome.status != "ok":
-                result.failed += 1
+                if not ctl.paused:
+                    break
+                ctl.wake.wait(_Runs.POLL_S)  # paused with nothing running: wait for a request
+                ctl.wake.clear()
+                continue
+            polled = runs.poll()
+            if polled is None:
+                continue
+            outcome, answered = polled
+            if outcome.status != "cancelled":
+                result.ran += 1
+                if outcome.status != "ok":
+                    result.failed += 1
             for k, (p, f) in enumerate(answered):
-                finish(p, f, k > 0)  # the first ran; the others share its config hash
-        if spec.capacity is not None:
-            _capacity_search(spec, space, runs, done, visited_points(), result, on_progress)
+                finish(p, f, outcome.status, k > 0)  # the first ran; others share its hash
+        if spec.capacity is not None and not ctl.stopped:
+            _capacity_search(spec, space, runs, ctl, done, visited_points(), result)
     except KeyboardInterrupt:
         result.interrupted = True
         runs.close(cancel=True)
     else:
-        runs.close()
+        result.interrupted = ctl.stopped
+        runs.close(cancel=ctl.stopped)
     result.points = visited_points()
     result.search = SearchStats(search.method, space.size, search.trials, strategy.evaluated,
                                 strategy.repeats, strategy.optimizer_seconds())
     rows, order, front, best = assemble(spec, result.points, done, result.capacity)
     result.rows, result.ranked, result.pareto, result.best = rows, order, front, best
     result.files = store.write_tables(rows)
+    emit(SweepEnded(result))
     return result
 
 
@@ -390,12 +494,11 @@ def _capacity_candidates(spec: SweepSpec, points: list[Point], done: dict[int, F
     return [p for p in ok if p.index in feasible]
 
 
-def _capacity_search(spec: SweepSpec, space: PointSpace, runs: _Runs,
-                     done: dict[int, Finished], points: list[Point], result: SweepResult,
-                     on_progress: Callable[[str], None] | None) -> None:
+def _capacity_search(spec: SweepSpec, space: PointSpace, runs: _Runs, ctl: SweepControl,
+                     done: dict[int, Finished], points: list[Point],
+                     result: SweepResult) -> None:
     """Bisect each candidate's load, one probe in flight per candidate, candidates side by
-    side on the executor; probes are ordinary points (stored by hash, so a rerun reuses
-    them)."""
+    side on the executor; probes are ordinary runs (stored by hash, so a rerun reuses them)."""
     cap = spec.capacity
     assert cap is not None
     todo = [p.index for p in _capacity_candidates(spec, points, done)]
@@ -407,13 +510,8 @@ def _capacity_search(spec: SweepSpec, space: PointSpace, runs: _Runs,
         m = _metrics(f)
         ok = m is not None and not violations(m, spec.constraints)
         result.capacity[cand].tell(load, ok, m, f.error)
-        if on_progress is not None and result.capacity[cand].done:
-            b = result.capacity[cand]
-            on_progress(f"capacity of #{cand} "
-                        f"({_describe(spec, tuple(space.get(cand).values.values()))}): "
-                        f"{b.describe(cap.load)}")
 
-    while True:
+    while not ctl.stopped:
         for cand in todo:
             b = result.capacity[cand]
             while not b.done and not b.in_flight and runs.free() > 0:
@@ -431,10 +529,11 @@ def _capacity_search(spec: SweepSpec, space: PointSpace, runs: _Runs,
                 runs.submit(probe)
         if not runs.pending():
             break
-        _, answered = runs.next()
+        polled = runs.poll()
+        if polled is None:
+            continue
+        outcome, answered = polled
         result.ran += 1
-        if answered:
-            f = answered[0][1]
-            for cand, load in probing.pop(answered[0][0].config_hash, []):
-                result.capacity[cand].in_flight = False
-                told(cand, load, f)
+        for cand, load in probing.pop(outcome.config_hash, []):
+            result.capacity[cand].in_flight = False
+            told(cand, load, answered[0][1] if answered else Finished(None, outcome.error, {}))
