@@ -165,11 +165,6 @@ class SweepScreen(Screen[None]):
             self.sweep_ended.set()
             self.app.call_from_thread(self._sweep_done)
 
-    def on_unmount(self) -> None:
-        # the app is closing (quit, or a test's end): a paused or running sweep thread must
-        # end too, or the app's shutdown waits for it forever
-        self.control.stop()
-
     def _sweep_done(self) -> None:
         self.ended_shown = True
         self.refresh_view()
