@@ -7,7 +7,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
-# Extras installed with the package (CI adds ray: `make test EXTRAS=test,ray`).
+# Extras installed with the package (CI adds ray and search: `make test EXTRAS=test,ray,search`).
 EXTRAS ?= test
 SOURCES := $(wildcard engine/*.py dynosim/*.py dynosim/*/*.py planner/*.py tui/*.py tui/*.tcss) pyproject.toml setup.py
 

@@ -174,6 +174,15 @@ def sweep_rows(runs: int) -> None:
     print(live.stdout.strip() or f"sweep live bench failed: {live.stderr.strip()[-300:]}")
 
 
+def search_rows() -> None:
+    """Search quality against the exhaustive grid (issue 15): see bench/search_bench.py."""
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "search_bench.py")],
+                         cwd=ROOT / "bench", capture_output=True, text=True)
+    lines = out.stdout.strip().splitlines()
+    print("\n".join(lines[:-1]) if out.returncode == 0 and lines
+          else f"search bench failed: {out.stderr.strip()[-300:]}")
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--runs", type=int, default=5)
@@ -219,6 +228,7 @@ def main() -> int:
     report_and_planner_rows(a.runs)
     aic_rows(rows, a.runs)
     sweep_rows(a.runs)
+    search_rows()
     if not a.skip_memory:
         n_req = a.memory_requests
         m = ours(["--input-tokens", "1024", "--output-tokens", "64", "--request-count",

@@ -9,6 +9,7 @@ from textual.binding import Binding
 from dynosim.inputs.errors import InputError
 from dynosim.replay import build_replay
 from dynosim.sweep.cli import LiveSweep
+from dynosim.sweep.runner import point_at
 from tui.runner import PacedRunner
 from tui.main_screen import ExportSettings, MainScreen
 from tui.pacing import PaceClock
@@ -38,8 +39,8 @@ class PointScreen(MainScreen):
 
 
 def open_point(app: App[None], job: LiveSweep, index: int) -> None:
-    point = job.points[index]
     try:
+        point = job.points[index] if job.points is not None else point_at(job.spec, index)
         replay = build_replay(point.options)
     except InputError as exc:  # e.g. the trace was moved since the sweep ran
         app.notify(f"Point #{index} cannot be rebuilt: {exc}", severity="error", timeout=10)

@@ -9,6 +9,7 @@ import copy
 import hashlib
 import itertools
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,31 @@ def grid(spec: SweepSpec) -> list[tuple[Any, ...]]:
     if spec.combine == "zip":
         return list(zip(*(a.values for a in spec.axes)))
     return list(itertools.product(*(a.values for a in spec.axes)))
+
+
+def space_size(spec: SweepSpec) -> int:
+    if spec.combine == "zip":
+        return len(spec.axes[0].values)
+    return math.prod(len(a.values) for a in spec.axes)
+
+
+def combo_at(spec: SweepSpec, index: int) -> tuple[Any, ...]:
+    """grid(spec)[index] without building the grid (product: the last axis varies fastest)."""
+    if spec.combine == "zip":
+        return tuple(a.values[index] for a in spec.axes)
+    out = []
+    for a in reversed(spec.axes):
+        index, k = divmod(index, len(a.values))
+        out.append(a.values[k])
+    return tuple(reversed(out))
+
+
+def index_of(spec: SweepSpec, positions: tuple[int, ...]) -> int:
+    """The grid index of one value position per axis (product combine)."""
+    index = 0
+    for a, k in zip(spec.axes, positions):
+        index = index * len(a.values) + k
+    return index
 
 
 def _set_path(config: dict[str, Any], path: tuple[str, ...], value: Any) -> None:

@@ -23,6 +23,11 @@ examples:
   dynosim-tui sweep --preset topology traces/synthetic_trace.jsonl --gpus 8 --jobs 2
   dynosim-tui sweep spec.yaml --executor ray --ray-address ray://head:10001
 
+which points run: the spec's `search:` key; grid (default) runs every combination; random,
+tpe and nsga2 (the last two need pip install 'dynosim-tui[search]') run `trials` points, and
+results already in --out do not count against them. `capacity:` bisects each candidate's
+highest load within the constraints. See the README's Sweeps section.
+
 outputs (in --out, default ./sweep_<name>): results.parquet and results.csv (one row per point:
 axis values, status, feasibility, penalty and violated constraints, rank, Pareto mark, every
 summary metric, planner figures, wall time, config hash, the reproducing command), points/<hash>.json
@@ -94,7 +99,7 @@ def _sigterm(signum: int, frame: object) -> None:
 class LiveSweep:
     """What the live sweep screen needs to run the sweep itself (the spec already checked)."""
     spec: SweepSpec
-    points: list[Point]
+    points: list[Point] | None  # None for a search: its points are built as it proposes them
     out: str
     make_executor: Callable[[], Executor]
     force: bool
@@ -131,11 +136,21 @@ def main(argv: Sequence[str] | None = None,
             spec = load_spec(a.spec, a.axis)
         from dynosim.sweep.progress import HeadlessProgress
         from dynosim.sweep.html import write_sweep_html
-        from dynosim.sweep.runner import build_points, describe_point, run_sweep
+        from dynosim.sweep.runner import build_points, check_space, describe_index, run_sweep
         from dynosim.sweep.table import format_summary
 
-        points = build_points(spec)  # every point checked before anything runs
         out = a.out or f"sweep_{spec.name}"
+        points: list[Point] | None = None
+        if spec.search.method == "grid":
+            points = build_points(spec)  # every point checked before anything runs
+            what = f"{len(points)} points"
+        else:
+            what = (f"{spec.search.method} search, {spec.search.trials} trials over a space of "
+                    f"{check_space(spec)} points (seed {spec.search.seed})")
+        if spec.capacity is not None:
+            c = spec.capacity
+            what += (f", capacity search on {c.load} in [{c.low:g}, {c.high:g}] (tolerance "
+                     f"{c.tolerance:g}, <= {c.steps} runs per candidate)")
 
         def executor() -> Executor:
             return make_executor(a.executor, a.jobs, a.ray_address, a.ray_ship_code)
@@ -144,10 +159,9 @@ def main(argv: Sequence[str] | None = None,
             return live(LiveSweep(spec, points, out, executor, force=a.force,
                                   keep_html=a.keep_html, html=not a.no_html,
                                   executor_name=a.executor))
-        progress = HeadlessProgress(lambda i: describe_point(spec, points[i]),
-                                    lines=not a.quiet)
-        print(f"sweep '{spec.name}': {len(points)} points, executor {a.executor}, "
-              f"results in {out}", file=sys.stderr)
+        progress = HeadlessProgress(lambda i: describe_index(spec, i), lines=not a.quiet)
+        print(f"sweep '{spec.name}': {what}, executor {a.executor}, results in {out}",
+              file=sys.stderr)
         old = signal.signal(signal.SIGTERM, _sigterm)
         try:
             res = run_sweep(spec, out, executor, force=a.force, keep_html=a.keep_html,

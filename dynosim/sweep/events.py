@@ -4,8 +4,10 @@
 order. The headless progress bar and the live sweep screen both consume these (through
 `SweepState`, which folds them into per-point status, counts and an ETA): one path, not two.
 
-    SweepStarted   the points, which were reused from an earlier run, which will run
+    SweepStarted   the points, which were reused from an earlier run, which will run (a
+                   search starts with none and announces each point as it proposes it)
     PointQueued    a point is waiting for a free worker
+    PointReused    a search's point found in an earlier run
     PointStarted   a worker began it
     PointProgress  its simulated time and requests done so far (at a coarse cadence)
     PointFinished  ok / failed / cancelled, with the ranked rows of everything finished so far
@@ -39,11 +41,18 @@ class SweepStarted:
     reused: list[int]  # finished in an earlier run (their rows are already in `table`)
     todo: list[int]
     table: Callable[[], Assembled]
+    to_run: int | None = None  # a search's budget (default: len(todo))
 
 
 @dataclass(frozen=True)
 class PointQueued:
     index: int
+
+
+@dataclass(frozen=True)
+class PointReused:
+    index: int
+    table: Callable[[], Assembled]
 
 
 @dataclass(frozen=True)
@@ -74,8 +83,8 @@ class SweepEnded:
     result: Any  # the runner's SweepResult (typed loosely: the runner imports this module)
 
 
-SweepEvent = Union[SweepStarted, PointQueued, PointStarted, PointProgress, PointFinished,
-                   SweepEnded]
+SweepEvent = Union[SweepStarted, PointQueued, PointReused, PointStarted, PointProgress,
+                   PointFinished, SweepEnded]
 Observer = Callable[[SweepEvent], None]
 
 
@@ -178,11 +187,15 @@ class SweepState:
             self.points = {i: PointState() for i in self.order}
             for i in ev.reused:
                 self.points[i].status = REUSED
-            self.to_run = len(ev.todo)
+            self.to_run = len(ev.todo) if ev.to_run is None else ev.to_run
             self.table = ev.table()
             self._mark_feasibility()
         elif isinstance(ev, PointQueued):
-            self.points[ev.index].status = QUEUED
+            self._point(ev.index).status = QUEUED
+        elif isinstance(ev, PointReused):
+            self._point(ev.index).status = REUSED
+            self.table = ev.table()
+            self._mark_feasibility()
         elif isinstance(ev, PointStarted):
             p = self.points[ev.index]
             if p.status == QUEUED:
@@ -210,6 +223,14 @@ class SweepState:
                 if p.status in (QUEUED, RUNNING):
                     p.status = NOT_RUN
             self._mark_feasibility()
+
+    def _point(self, index: int) -> PointState:
+        """A point's state; a search's points appear as it proposes them."""
+        p = self.points.get(index)
+        if p is None:
+            p = self.points[index] = PointState()
+            self.order.append(index)
+        return p
 
     def _mark_feasibility(self) -> None:
         if self.table is None:

@@ -4,7 +4,8 @@ One numeric axis: each metric against it (TTFT avg/p90, ITL avg/p90, both GPU-ho
 scaling events) with the SLA lines and the cliff (the first point whose p90 TTFT or ITL crosses
 its SLA). Always: the Pareto scatter of the two frontier metrics (frontier joined, dominated
 points faded, infeasible marked, hover shows the point's parameters), small multiples of the
-ranked objective per axis, and the ranked table."""
+ranked objective per axis, the capacity of each candidate (with a capacity search), and the
+ranked table."""
 from __future__ import annotations
 
 import html
@@ -12,7 +13,7 @@ from typing import Any
 
 from dynosim.sweep.results import ResultStore
 from dynosim.sweep.runner import SweepResult
-from dynosim.sweep.table import _fmt, summary_columns
+from dynosim.sweep.table import _fmt, search_line, summary_columns
 
 CSS = """body{font-family:system-ui,sans-serif;margin:0;background:#f6f7f9;color:#222}
 .header{background:#1f2937;color:#fff;padding:14px 22px}.header h1{margin:0 0 6px;font-size:20px}
@@ -159,6 +160,42 @@ def _small_multiples(page: _Page, res: SweepResult) -> None:
         page.fig(fig, f"panel-axis-{i}", f"{metric} by {axis.name}")
 
 
+def _capacity_panel(page: _Page, res: SweepResult) -> None:
+    """One bar per candidate: the highest load it sustains within the constraints, its probes
+    as markers (held / missed), the bisection's outcome on hover."""
+    import plotly.graph_objects as go
+
+    cap = res.spec.capacity
+    assert cap is not None
+    by_index = {r["point"]: r for r in res.rows}
+    cands = [i for i in sorted(res.capacity) if i in by_index]
+    labels = [", ".join(f"{a.name}={by_index[i][a.name]}" for a in res.spec.axes) or f"#{i}"
+              for i in cands]
+    bis = [res.capacity[i] for i in cands]
+    fig = go.Figure()
+    fig.add_trace(go.Bar(
+        x=labels, y=[b.capacity or 0.0 for b in bis], name=f"capacity ({cap.load})",
+        marker={"color": ["#2563eb" if b.capacity is not None and b.bad is not None
+                          else "#9ca3af" for b in bis]},
+        text=[html.escape(f"{b.describe(cap.load)}; request rate there: "
+                          f"{_fmt(b.capacity_rps)} req/s") for b in bis],
+        hovertemplate="%{x}<br>%{text}<extra></extra>"))
+    for held, color, symbol in ((True, "#16a34a", "circle"), (False, "#c0392b", "x")):
+        xs, ys = [], []
+        for label, b in zip(labels, bis):
+            for pr in b.probes:
+                if pr.feasible == held:
+                    xs.append(label)
+                    ys.append(pr.load)
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", name="probe held" if held
+                                 else "probe missed", marker={"color": color,
+                                                              "symbol": symbol, "size": 7}))
+    fig.update_xaxes(type="category", title_text="candidate")
+    fig.update_yaxes(title_text=cap.load)
+    page.fig(fig, "panel-capacity", f"Capacity: highest {cap.load} within the constraints "
+             f"(bisection, tolerance {cap.tolerance:g}; grey = range edge)", wide=True)
+
+
 def _table(res: SweepResult) -> str:
     cols = summary_columns(res)
     by_index = {r["point"]: r for r in res.rows}
@@ -190,6 +227,8 @@ def render_sweep_html(res: SweepResult) -> str:
         page.parts.append("</div>")
     page.parts.append('<h2>Frontier and axes</h2><div class="grid">')
     _pareto_panel(page, res)
+    if res.spec.capacity is not None and res.capacity:
+        _capacity_panel(page, res)
     _small_multiples(page, res)
     page.parts.append("</div>")
     page.parts.append('<div class="grid">' + _table(res) + "</div>")
@@ -201,6 +240,9 @@ def render_sweep_html(res: SweepResult) -> str:
             f"vs {spec.pareto[1].metric}"]
     if spec.constraints:
         head.append("constraints: " + ", ".join(c.describe() for c in spec.constraints))
+    search = search_line(res)
+    if search is not None:
+        head.append(search)
     cliff = find_cliff(res)
     if cliff is not None:
         head.append(f"cliff: {spec.axes[0].name} = {cliff['value']} (first point whose "

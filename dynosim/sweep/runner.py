@@ -5,7 +5,6 @@ Ctrl-C (or SIGTERM, which the CLI turns into the same) stops the executor; every
 so far is already on disk and the tables are written from it, so a rerun resumes."""
 from __future__ import annotations
 
-import collections
 import math
 import os
 import time
@@ -16,16 +15,18 @@ import msgspec
 
 from dynosim.inputs.errors import InputError
 from dynosim.replay import RunOptions
-from dynosim.sweep.axes import Point, config_hash, display_value, file_digest, grid, \
-    point_config, to_options
+from dynosim.sweep.axes import Point, combo_at, config_hash, display_value, file_digest, \
+    grid, point_config, space_size, to_options
+from dynosim.sweep.capacity import CAPACITY_COLUMNS, Bisection, capacity_row, probe_options
 from dynosim.sweep.command import command_line
 from dynosim.sweep.evaluate import PointOutcome, PointTask, precheck
 from dynosim.sweep.events import Assembled, LazyTable, Observer, PointFinished, \
-    PointProgress, PointQueued, PointStarted, SweepControl, SweepEnded, SweepEvent, \
+    PointProgress, PointQueued, PointReused, PointStarted, SweepControl, SweepEnded, \
     SweepStarted
 from dynosim.sweep.executors import Executor, Note
 from dynosim.sweep.metrics import METRIC_NAMES, point_metrics
 from dynosim.sweep.rank import pareto_set, penalty, rank_order, violations
+from dynosim.sweep.search import Strategy, make_strategy
 from dynosim.sweep.results import LEAD_COLUMNS, TAIL_COLUMNS, ResultStore
 from dynosim.sweep.spec import SweepSpec
 
@@ -36,6 +37,11 @@ def _describe(spec: SweepSpec, combo: tuple[Any, ...]) -> str:
 
 def describe_point(spec: SweepSpec, point: Point) -> str:
     return _describe(spec, tuple(point.values.values()))
+
+
+def describe_index(spec: SweepSpec, index: int) -> str:
+    """The axis values of grid point `index` (without building the point)."""
+    return _describe(spec, combo_at(spec, index))
 
 
 def _spec_error(spec: SweepSpec, exc: InputError, combo: tuple[Any, ...]) -> InputError:
@@ -62,35 +68,78 @@ def _spec_error(spec: SweepSpec, exc: InputError, combo: tuple[Any, ...]) -> Inp
                       source=spec.source, line=line, field=where)
 
 
+def build_point(spec: SweepSpec, index: int, combo: tuple[Any, ...],
+                digests: dict[str, str | None]) -> Point:
+    """One grid point as RunOptions, checked by the factory's own validation."""
+    config = point_config(spec, combo)
+    try:
+        options = to_options(config)
+    except msgspec.ValidationError as e:
+        text, _, at = str(e).rpartition(" - at `$.")
+        key = at.rstrip("`").split(".")[0].split("[")[0]
+        raise _spec_error(spec, InputError(text or str(e), source="--" + key), combo) \
+            from None
+    if options.trace is not None and not os.path.isfile(options.trace):
+        raise InputError("trace file not found", source=spec.source,
+                         line=spec.error_line(("base", "trace")), field="base.trace")
+    try:
+        precheck(options)
+    except InputError as e:
+        raise _spec_error(spec, e, combo) from None
+    if options.trace is not None and options.trace not in digests:
+        digests[options.trace] = file_digest(options.trace)
+    digest = digests.get(options.trace) if options.trace is not None else None
+    values = {a.name: display_value(v) for a, v in zip(spec.axes, combo)}
+    return Point(index, values, options, config_hash(options, digest))
+
+
 def build_points(spec: SweepSpec) -> list[Point]:
-    """Every grid point as RunOptions, each checked by the factory's own validation."""
+    """Every grid point, each checked before anything runs."""
     combos = grid(spec)
     if not combos:
         raise InputError("the sweep is empty (no grid points)", source=spec.source)
     digests: dict[str, str | None] = {}
-    points = []
-    for i, combo in enumerate(combos):
-        config = point_config(spec, combo)
-        try:
-            options = to_options(config)
-        except msgspec.ValidationError as e:
-            text, _, at = str(e).rpartition(" - at `$.")
-            key = at.rstrip("`").split(".")[0].split("[")[0]
-            raise _spec_error(spec, InputError(text or str(e), source="--" + key), combo) \
-                from None
-        if options.trace is not None and not os.path.isfile(options.trace):
-            raise InputError("trace file not found", source=spec.source,
-                             line=spec.error_line(("base", "trace")), field="base.trace")
-        try:
-            precheck(options)
-        except InputError as e:
-            raise _spec_error(spec, e, combo) from None
-        if options.trace is not None and options.trace not in digests:
-            digests[options.trace] = file_digest(options.trace)
-        digest = digests.get(options.trace) if options.trace is not None else None
-        values = {a.name: display_value(v) for a, v in zip(spec.axes, combo)}
-        points.append(Point(i, values, options, config_hash(options, digest)))
-    return points
+    return [build_point(spec, i, combo, digests) for i, combo in enumerate(combos)]
+
+
+class PointSpace:
+    """Grid points by index. A grid sweep builds (and checks) them all up front; a search
+    builds the first to check the base, then each point as it is proposed (a search visits
+    a few points of a space that may be too large to list)."""
+
+    def __init__(self, spec: SweepSpec, points: list[Point] | None = None) -> None:
+        self.spec = spec
+        self.size = space_size(spec)
+        self.digests: dict[str, str | None] = {}
+        if points is None:
+            points = build_points(spec) if spec.search.method == "grid" else [self.build(0)]
+        self._points = {p.index: p for p in points}
+
+    def build(self, index: int) -> Point:
+        return build_point(self.spec, index, combo_at(self.spec, index), self.digests)
+
+    def get(self, index: int) -> Point:
+        p = self._points.get(index)
+        if p is None:
+            p = self._points[index] = self.build(index)
+        return p
+
+    def digest(self, options: RunOptions) -> str | None:
+        return self.digests.get(options.trace) if options.trace is not None else None
+
+
+def point_at(spec: SweepSpec, index: int) -> Point:
+    """Grid point `index`, built and checked on its own (a search's points are not listed)."""
+    return build_point(spec, index, combo_at(spec, index), {})
+
+
+def check_space(spec: SweepSpec) -> int:
+    """Check a search's base before anything runs (its points are checked as they are
+    proposed); the space's size."""
+    if space_size(spec) == 0:
+        raise InputError("the sweep is empty (no grid points)", source=spec.source)
+    PointSpace(spec)
+    return space_size(spec)
 
 
 @dataclass
@@ -101,10 +150,20 @@ class Finished:
 
 
 @dataclass
+class SearchStats:
+    method: str
+    space: int  # grid points in the space
+    trials: int | None  # the budget (None: grid, every point)
+    evaluated: int = 0  # points simulated in this run
+    repeats: int = 0  # model suggestions answered from memory
+    optimizer_s: float = 0.0  # time spent choosing points
+
+
+@dataclass
 class SweepResult:
     spec: SweepSpec
     points: list[Point]
-    rows: list[dict[str, Any]]  # one per grid point, in grid order
+    rows: list[dict[str, Any]]  # one per grid point (a search: per visited point), grid order
     ranked: list[int]  # point indices, best first (finished points only)
     pareto: set[int]
     best: int | None  # best feasible point
@@ -114,6 +173,8 @@ class SweepResult:
     failed: int = 0
     cancelled: int = 0  # cancelled or skipped from the live view (not stored: a rerun runs them)
     files: list[str] = field(default_factory=list)
+    search: SearchStats | None = None
+    capacity: dict[int, Bisection] = field(default_factory=dict)  # per candidate point
 
 
 def _meta(point: Point, outcome: PointOutcome) -> dict[str, Any]:
@@ -122,7 +183,8 @@ def _meta(point: Point, outcome: PointOutcome) -> dict[str, Any]:
             "worker": outcome.worker}
 
 
-def assemble(spec: SweepSpec, points: list[Point], done: dict[int, Finished]
+def assemble(spec: SweepSpec, points: list[Point], done: dict[int, Finished],
+             capacity: dict[int, Bisection] | None = None
              ) -> tuple[list[dict[str, Any]], list[int], set[int], int | None]:
     """Rows with metrics, feasibility, rank and the Pareto mark."""
     scored: list[tuple[int, dict[str, float | None], float]] = []
@@ -153,11 +215,14 @@ def assemble(spec: SweepSpec, points: list[Point], done: dict[int, Finished]
             "pareto": p.index in front,
         })
         row.update({k: m.get(k) for k in METRIC_NAMES})
+        if spec.capacity is not None:
+            row.update(capacity_row(capacity.get(p.index) if capacity else None))
         meta = f.meta if f is not None else {}
         row.update({
             "wall_s": meta.get("wall_s"), "worker_rss_mb": meta.get("worker_rss_mb"),
             "worker": meta.get("worker"), "error": f.error if f is not None else None,
-            "config_hash": p.config_hash, "command": command_line(p.options),
+            "config_hash": p.config_hash or None,
+            "command": command_line(p.options) if p.config_hash else None,
         })
         rows.append(row)
     best = next((i for i in order if per[i][1] == []), None)
@@ -166,6 +231,8 @@ def assemble(spec: SweepSpec, points: list[Point], done: dict[int, Finished]
 
 def check_columns(spec: SweepSpec) -> None:
     taken = set(LEAD_COLUMNS) | set(TAIL_COLUMNS) | set(METRIC_NAMES)
+    if spec.capacity is not None:
+        taken |= set(CAPACITY_COLUMNS)
     for a in spec.axes:
         if a.name in taken:
             raise InputError(f"axis name '{a.name}' clashes with a results column; rename "
@@ -173,153 +240,300 @@ def check_columns(spec: SweepSpec) -> None:
                              field=f"axes.{a.name}")
 
 
+def _failed_meta(index: int, values: dict[str, Any]) -> dict[str, Any]:
+    return {"point": index, "axes": values, "config_hash": None, "status": "failed",
+            "wall_s": None, "worker_rss_mb": None, "worker": None}
+
+
+class _Runs:
+    """Points in flight on one executor (made on first use, so a finished sweep starts
+    none), deduplicated by config hash, with their outcomes stored as they arrive."""
+
+    POLL_S = 0.1  # how often a wait for an outcome looks at the sweep's controls
+
+    def __init__(self, make_executor: Callable[[], Executor], store: ResultStore, *,
+                 force: bool, keep_html: bool, listener: Callable[[Note], None] | None
+                 ) -> None:
+        self.make_executor = make_executor
+        self.executor: Executor | None = None
+        self.store = store
+        self.force = force
+        self.keep_html = keep_html
+        self.listener = listener
+        self.waiting: dict[str, list[Point]] = {}  # hash in flight -> points it answers
+        self.task_hash: dict[int, str] = {}  # a running task's point index -> its hash
+
+    def free(self) -> int:
+        ex = self.executor
+        return 1 if ex is None else ex.slots - ex.pending()
+
+    def pending(self) -> int:
+        return 0 if self.executor is None else self.executor.pending()
+
+    def stored(self, p: Point) -> Finished | None:
+        stored = None if self.force else self.store.load(p.config_hash)
+        if stored is None or (self.keep_html and not self.store.html_path(p.config_hash).exists()):
+            return None
+        stored = dict(stored)
+        meta = stored.pop("sweep", {})
+        return Finished(stored, None, meta)
+
+    def submit(self, p: Point) -> bool:
+        """Run `p` (False: a point with its hash is already running and will answer it)."""
+        if p.config_hash in self.waiting:
+            self.waiting[p.config_hash].append(p)
+            return False
+        if self.executor is None:
+            self.executor = self.make_executor()
+            if self.listener is not None:
+                self.executor.set_listener(self.listener)
+        self.executor.submit(PointTask(p.index, p.config_hash, p.options, self.keep_html))
+        self.waiting[p.config_hash] = [p]
+        if p.index >= 0:
+            self.task_hash[p.index] = p.config_hash
+        return True
+
+    def sharing(self, task_index: int) -> list[Point]:
+        """The points a running task answers (none for a capacity probe)."""
+        return self.waiting.get(self.task_hash.get(task_index, ""), [])
+
+    def cancel(self, index: int) -> None:
+        h = self.task_hash.get(index)
+        if h is not None and h in self.waiting and self.executor is not None:
+            self.executor.cancel(self.waiting[h][0].index)
+
+    def poll(self) -> tuple[PointOutcome, list[tuple[Point, Finished]]] | None:
+        """The next outcome (stored unless cancelled), or None after POLL_S."""
+        assert self.executor is not None
+        o = self.executor.poll_outcome(self.POLL_S)
+        if o is None:
+            return None
+        points = self.waiting.pop(o.config_hash, [])
+        self.task_hash.pop(o.index, None)
+        answered = []
+        for p in points:
+            meta = _meta(p, o)
+            if o.status != "cancelled":  # not stored: a rerun runs it
+                self.store.save(o, meta)
+            answered.append((p, Finished(o.report, o.error, meta)))
+        return o, answered
+
+    def close(self, cancel: bool = False) -> None:
+        if self.executor is not None:
+            self.executor.close(cancel=cancel)
+            self.executor = None
+
+
+def _metrics(f: Finished) -> dict[str, float | None] | None:
+    return point_metrics(f.report) if f.report is not None else None
+
+
 def run_sweep(spec: SweepSpec, out_dir: str, make_executor: Callable[[], Executor], *,
               force: bool = False, keep_html: bool = False,
               observer: Observer | None = None, control: SweepControl | None = None,
               points: list[Point] | None = None,
               table_every_s: float = 5.0) -> SweepResult:
-    """Run every point not already stored. `observer` sees the events of dynosim.sweep.events
-    (on this thread); `control` lets another thread pause dispatching, skip, cancel or stop."""
+    """Run the points the spec's search picks (a grid: every point not already stored).
+    `observer` sees the events of dynosim.sweep.events (on this thread); `control` lets
+    another thread pause dispatching, skip or cancel a point, or stop."""
     check_columns(spec)
-    points = points if points is not None else build_points(spec)
+    space = PointSpace(spec, points)
     store = ResultStore(out_dir)
     store.prepare()
-    done: dict[int, Finished] = {}
-    todo: list[Point] = []
-    for p in points:
-        stored = None if force else store.load(p.config_hash)
-        if stored is not None and (not keep_html or store.html_path(p.config_hash).exists()):
-            stored = dict(stored)
-            meta = stored.pop("sweep", {})
-            done[p.index] = Finished(stored, None, meta)
-        else:
-            todo.append(p)
-    skipped = len(done)
-    by_hash: dict[str, list[Point]] = {}
-    for p in todo:
-        by_hash.setdefault(p.config_hash, []).append(p)
-    tasks = [PointTask(ps[0].index, h, ps[0].options, keep_html) for h, ps in by_hash.items()]
-    result = SweepResult(spec, points, [], [], set(), None, skipped=skipped)
-    last_tables = time.monotonic()
+    ctl = control if control is not None else SweepControl()
     emit: Observer = observer if observer is not None else (lambda ev: None)
+    strategy: Strategy = make_strategy(spec)
+    done: dict[int, Finished] = {}
+    visited: dict[int, Point] = {}
+    known: dict[int, Finished] = {}  # a grid's points found on disk before it starts
+    skip: set[int] = set()  # grid points skipped before they were dispatched
+    search = spec.search
+    result = SweepResult(spec, [], [], [], set(), None)
+    grid_mode = search.method == "grid"
+    last_tables = time.monotonic()
+
+    def visited_points() -> list[Point]:
+        return [visited[i] for i in sorted(visited)]
 
     def table() -> LazyTable:
-        snapshot = dict(done)
-        return LazyTable(lambda: Assembled(*assemble(spec, points, snapshot)))
+        snapshot, pts = dict(done), visited_points()
+        return LazyTable(lambda: Assembled(*assemble(spec, pts, snapshot)))
 
-    hash_of = {p.index: p.config_hash for p in todo}
+    def on_note(n: Note) -> None:
+        for p in runs.sharing(n.point):
+            emit(PointStarted(p.index, n.worker) if n.kind == "started"
+                 else PointProgress(p.index, n.sim_ms, n.done, n.total))
+        forward_cancels()  # a serial point checks them from inside its run
 
-    def each(task_index: int, make: Callable[[int], SweepEvent]) -> None:
-        for p in by_hash[hash_of[task_index]]:
-            emit(make(p.index))
+    runs = _Runs(make_executor, store, force=force, keep_html=keep_html,
+                 listener=on_note if observer is not None or control is not None else None)
 
-    def on_skip(t: PointTask) -> None:
-        result.cancelled += 1
-        view = table()
-        for p in by_hash[t.config_hash]:
-            emit(PointFinished(p.index, "skipped", None, 0.0, view))
+    def forward_cancels() -> None:
+        for index in ctl.take_requests():
+            if index in runs.task_hash:
+                runs.cancel(index)
+            elif grid_mode and index in visited and index not in done and index not in skip:
+                skip.add(index)  # still queued: not run when its turn comes
+                result.cancelled += 1
+                emit(PointFinished(index, "skipped", None, 0.0, table()))
 
-    def on_outcome(o: PointOutcome) -> None:
+    def finish(p: Point, f: Finished, status: str, reused: bool,
+               from_disk: bool = False) -> None:
+        """One point's result: told to the strategy (`reused`: it cost no simulation), kept
+        unless cancelled, announced (a search's point found on disk as reused)."""
         nonlocal last_tables
-        if o.status == "cancelled":
+        if status == "cancelled":
             result.cancelled += 1
-        else:
-            for p in by_hash[o.config_hash]:
-                meta = _meta(p, o)
-                store.save(o, meta)
-                done[p.index] = Finished(o.report, o.error, meta)
-            result.ran += 1
-            if o.status != "ok":
-                result.failed += 1
-        view = table()
-        for p in by_hash[o.config_hash]:
-            emit(PointFinished(p.index, o.status, o.error, o.wall_s, view))
+            strategy.tell(p.index, None, True)  # costs no budget; not stored
+            emit(PointFinished(p.index, status, None, f.meta.get("wall_s") or 0.0, table()))
+            return
+        done[p.index] = f
+        strategy.tell(p.index, _metrics(f), reused)
+        if from_disk:
+            if not grid_mode:  # a grid announces its reused points when it starts
+                emit(PointReused(p.index, table()))
+            return
+        emit(PointFinished(p.index, status, f.error, f.meta.get("wall_s") or 0.0, table()))
         if time.monotonic() - last_tables >= table_every_s:
-            store.write_tables(assemble(spec, points, done)[0])
+            store.write_tables(assemble(spec, visited_points(), done)[0])
             last_tables = time.monotonic()
 
-    emit(SweepStarted(points, sorted(done), [p.index for p in todo], table()))
-    for t in tasks:
-        each(t.index, PointQueued)
-    if tasks:
-        executor = make_executor()
-        ctl = control if control is not None else SweepControl()
-
-        def on_note(n: Note) -> None:
-            if n.kind == "started":
-                each(n.point, lambda i: PointStarted(i, n.worker))
-            else:
-                each(n.point, lambda i: PointProgress(i, n.sim_ms, n.done, n.total))
-            dispatcher.forward_cancels()  # a serial point checks them from inside its run
-
-        dispatcher = _Dispatcher(executor, tasks, ctl, hash_of, on_outcome, on_skip)
-        if observer is not None or control is not None:
-            executor.set_listener(on_note)
+    def propose(index: int) -> None:
+        """One proposed grid index: reuse its stored result, or run it."""
         try:
-            dispatcher.run()
-        except KeyboardInterrupt:
-            result.interrupted = True
-            executor.close(cancel=True)
-        else:
-            result.interrupted = ctl.stopped
-            executor.close(cancel=ctl.stopped)
-    rows, order, front, best = assemble(spec, points, done)
+            p = space.get(index)
+        except InputError as e:  # a search's point the factory rejects: a failed point
+            combo = combo_at(spec, index)
+            values = {a.name: display_value(v) for a, v in zip(spec.axes, combo)}
+            p = Point(index, values, RunOptions(), "")
+            visited[index] = p
+            result.failed += 1
+            emit(PointQueued(index))
+            finish(p, Finished(None, str(e), _failed_meta(index, values)), "failed", False)
+            return
+        if grid_mode and index in skip:
+            strategy.tell(index, None, True)
+            return
+        visited[index] = p
+        stored = known.pop(index, None) if grid_mode else runs.stored(p)
+        if stored is not None:
+            result.skipped += 1
+            finish(p, stored, "ok", True, from_disk=True)
+            return
+        if not grid_mode:
+            emit(PointQueued(index))
+        runs.submit(p)
+
+    if grid_mode:  # every point is a row from the start; those on disk are reused
+        for p in (space.get(i) for i in range(space.size)):
+            visited[p.index] = p
+            stored = runs.stored(p)
+            if stored is not None:
+                known[p.index] = done[p.index] = stored
+        emit(SweepStarted(visited_points(), sorted(known),
+                          [i for i in visited if i not in known], table()))
+        for i in visited:
+            if i not in known:
+                emit(PointQueued(i))
+    else:
+        emit(SweepStarted([], [], [], table(), to_run=search.trials))
+    try:
+        while not ctl.stopped:
+            forward_cancels()
+            n = runs.free() if not ctl.paused else 0
+            asked = strategy.ask(n) if n > 0 else []
+            for index in asked:
+                propose(index)
+            if asked:
+                continue  # reused points leave slots free: ask again before waiting
+            if not runs.pending():
+                if not ctl.paused:
+                    break
+                ctl.wake.wait(_Runs.POLL_S)  # paused with nothing running: wait for a request
+                ctl.wake.clear()
+                continue
+            polled = runs.poll()
+            if polled is None:
+                continue
+            outcome, answered = polled
+            if outcome.status != "cancelled":
+                result.ran += 1
+                if outcome.status != "ok":
+                    result.failed += 1
+            for k, (p, f) in enumerate(answered):
+                finish(p, f, outcome.status, k > 0)  # the first ran; others share its hash
+        if spec.capacity is not None and not ctl.stopped:
+            _capacity_search(spec, space, runs, ctl, done, visited_points(), result)
+    except KeyboardInterrupt:
+        result.interrupted = True
+        runs.close(cancel=True)
+    else:
+        result.interrupted = ctl.stopped
+        runs.close(cancel=ctl.stopped)
+    result.points = visited_points()
+    result.search = SearchStats(search.method, space.size, search.trials, strategy.evaluated,
+                                strategy.repeats, strategy.optimizer_seconds())
+    rows, order, front, best = assemble(spec, result.points, done, result.capacity)
     result.rows, result.ranked, result.pareto, result.best = rows, order, front, best
     result.files = store.write_tables(rows)
     emit(SweepEnded(result))
     return result
 
 
-class _Dispatcher:
-    """Keeps `executor.slots` tasks in flight, honouring the control's pause, skip, cancel and
-    stop requests (checked at least every POLL_S)."""
-    POLL_S = 0.1
+def _capacity_candidates(spec: SweepSpec, points: list[Point], done: dict[int, Finished]
+                         ) -> list[Point]:
+    assert spec.capacity is not None
+    ok = [p for p in points if p.index in done and done[p.index].report is not None]
+    if spec.capacity.candidates == "all":
+        return ok
+    _, order, front, _ = assemble(spec, ok, done)
+    if spec.capacity.candidates == "pareto":
+        return [p for p in ok if p.index in front]
+    feasible = {p.index for p in ok
+                if not violations(point_metrics(done[p.index].report or {}), spec.constraints)}
+    return [p for p in ok if p.index in feasible]
 
-    def __init__(self, executor: Executor, tasks: list[PointTask], control: SweepControl,
-                 hash_of: dict[int, str], on_outcome: Callable[[PointOutcome], None],
-                 on_skip: Callable[[PointTask], None]) -> None:
-        self.executor = executor
-        self.queue = collections.deque(tasks)
-        self.control = control
-        self.task_of = {t.config_hash: t for t in tasks}
-        self.hash_of = hash_of  # point index -> its task's config hash
-        self.on_outcome = on_outcome
-        self.on_skip = on_skip
-        self.in_flight: set[str] = set()
 
-    def _drop_queued(self, h: str) -> bool:
-        task = self.task_of.get(h)
-        if task is not None and task in self.queue:
-            self.queue.remove(task)
-            self.on_skip(task)
-            return True
-        return False
+def _capacity_search(spec: SweepSpec, space: PointSpace, runs: _Runs, ctl: SweepControl,
+                     done: dict[int, Finished], points: list[Point],
+                     result: SweepResult) -> None:
+    """Bisect each candidate's load, one probe in flight per candidate, candidates side by
+    side on the executor; probes are ordinary runs (stored by hash, so a rerun reuses them)."""
+    cap = spec.capacity
+    assert cap is not None
+    todo = [p.index for p in _capacity_candidates(spec, points, done)]
+    for cand in todo:
+        result.capacity[cand] = Bisection(cap.low, cap.high, cap.tolerance, cap.steps)
+    probing: dict[str, list[tuple[int, float]]] = {}  # probe hash -> (candidate, load)
 
-    def forward_cancels(self) -> None:
-        for idx in self.control.take_requests():
-            h = self.hash_of.get(idx)
-            if h is None or self._drop_queued(h):
-                continue
-            if h in self.in_flight:
-                self.executor.cancel(self.task_of[h].index)
+    def told(cand: int, load: float, f: Finished) -> None:
+        m = _metrics(f)
+        ok = m is not None and not violations(m, spec.constraints)
+        result.capacity[cand].tell(load, ok, m, f.error)
 
-    def run(self) -> None:
-        ex, ctl = self.executor, self.control
-        while True:
-            if ctl.stopped:
-                return
-            self.forward_cancels()
-            while self.queue and not ctl.paused and ex.pending() < ex.slots:
-                task = self.queue.popleft()
-                ex.submit(task)
-                self.in_flight.add(task.config_hash)
-            if not ex.pending():
-                if not self.queue:
-                    return
-                ctl.wake.wait(self.POLL_S)  # paused with nothing running: wait for a request
-                ctl.wake.clear()
-                continue
-            out = ex.poll_outcome(self.POLL_S)
-            if out is not None:
-                self.in_flight.discard(out.config_hash)
-                self.on_outcome(out)
+    while not ctl.stopped:
+        for cand in todo:
+            b = result.capacity[cand]
+            while not b.done and not b.in_flight and runs.free() > 0:
+                load = b.next_load()
+                base = space.get(cand)
+                options = probe_options(base.options, cap.load, load)
+                probe = Point(-1, base.values, options,
+                              config_hash(options, space.digest(options)))
+                stored = runs.stored(probe)
+                if stored is not None:
+                    told(cand, load, stored)
+                    continue
+                b.in_flight = True
+                probing.setdefault(probe.config_hash, []).append((cand, load))
+                runs.submit(probe)
+        if not runs.pending():
+            break
+        polled = runs.poll()
+        if polled is None:
+            continue
+        outcome, answered = polled
+        result.ran += 1
+        for cand, load in probing.pop(outcome.config_hash, []):
+            result.capacity[cand].in_flight = False
+            told(cand, load, answered[0][1] if answered else Finished(None, outcome.error, {}))

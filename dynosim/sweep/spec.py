@@ -13,6 +13,13 @@
     combine: product                     # or zip (axes of equal length, walked together)
     constraints: {p90_ttft_ms: 1500, p90_itl_ms: {max: 50}, gpus: {max: 8}}
     objectives: {rank: output_tok_s_per_gpu, pareto: [output_tok_s_per_gpu, output_tok_s_per_user]}
+    search: {method: tpe, trials: 40, seed: 0}   # optional; default grid (every combination)
+    capacity: {load: arrival_speedup_ratio, low: 0.5, high: 4, tolerance: 0.05, steps: 8}
+
+`search` picks which points run (see dynosim/sweep/search.py): grid, random (a seeded budget
+of `trials` distinct points), tpe or nsga2 (Optuna, extra `[search]`; `objective: rank` for
+the one ranked metric, `pareto` for the frontier pair). `capacity` bisects, per candidate,
+the highest load that still meets every constraint (see dynosim/sweep/capacity.py).
 
 Every error names the file, the line and the field, and lists what is valid.
 """
@@ -29,7 +36,8 @@ from dynosim.replay import RunOptions
 from dynosim.sweep.metrics import METRIC_NAMES, default_goal
 from dynosim.sweep.yamlsrc import Located, Path, read_located
 
-TOP_KEYS = ("name", "base", "axes", "combine", "constraints", "objectives")
+TOP_KEYS = ("name", "base", "axes", "combine", "constraints", "objectives", "search",
+            "capacity")
 BASE_KEYS: tuple[str, ...] = tuple(RunOptions.__struct_fields__)
 # Settings given as JSON objects on the CLI; in a spec they are mappings axes can reach into.
 MAPPING_SETTINGS = ("extra_engine_args", "prefill_engine_args", "decode_engine_args",
@@ -41,6 +49,14 @@ OBJECTIVE_KEYS = ("rank", "pareto")
 GOALS = ("max", "min")
 DEFAULT_RANK = "output_throughput_tok_s"
 DEFAULT_PARETO = ("output_tok_s_per_gpu", "output_tok_s_per_user")
+SEARCH_KEYS = ("method", "trials", "seed", "objective")
+METHODS = ("grid", "random", "tpe", "nsga2")
+MODEL_METHODS = ("tpe", "nsga2")  # Optuna samplers
+SEARCH_OBJECTIVES = ("pareto", "rank")
+CAPACITY_KEYS = ("load", "low", "high", "tolerance", "steps", "candidates")
+CAPACITY_LOADS = ("arrival_speedup_ratio", "request_rate")
+CAPACITY_CANDIDATES = ("all", "feasible", "pareto")
+SEARCH_EXTRA = "pip install 'dynosim-tui[search]'"
 
 
 @dataclass(frozen=True)
@@ -79,6 +95,29 @@ class Objective:
     goal: Literal["max", "min"]
 
 
+@dataclass(frozen=True)
+class Search:
+    """Which points run: every one (grid), or a budget of `trials` distinct evaluated points."""
+
+    method: Literal["grid", "random", "tpe", "nsga2"] = "grid"
+    trials: int | None = None  # points actually simulated; reused results do not count
+    seed: int = 0
+    objective: Literal["pareto", "rank"] = "pareto"  # what a model-based search optimises
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """Per candidate: the highest `load` in [low, high] meeting every constraint, by bisection
+    to within `tolerance` (in the load's unit) or until `steps` runs were spent."""
+
+    load: Literal["arrival_speedup_ratio", "request_rate"]
+    low: float
+    high: float
+    tolerance: float
+    steps: int = 10
+    candidates: Literal["all", "feasible", "pareto"] = "all"
+
+
 @dataclass
 class SweepSpec:
     name: str
@@ -91,6 +130,8 @@ class SweepSpec:
     pareto: tuple[Objective, Objective] = (Objective(DEFAULT_PARETO[0], "max"),
                                            Objective(DEFAULT_PARETO[1], "max"))
     located: Located | None = None
+    search: Search = Search()
+    capacity: Capacity | None = None
 
     def error_line(self, path: Path) -> int | None:
         return self.located.line(path) if self.located is not None else None
@@ -275,6 +316,93 @@ def _constraints(doc: Located, raw: Any) -> list[Constraint]:
     return out
 
 
+def _int(doc: Located, path: Path, v: Any, low: int) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < low:
+        raise doc.error(path, f"expected an integer >= {low}, got {v!r}")
+    return v
+
+
+def optuna_missing() -> bool:
+    try:
+        import optuna  # noqa: F401
+    except ImportError:
+        return True
+    return False
+
+
+def _search(doc: Located, raw: Any) -> Search:
+    path: Path = ("search",)
+    raw = _expect_mapping(doc, path, raw)
+    _check_keys(doc, path, raw, SEARCH_KEYS, "search key")
+    method = raw.get("method", "grid")
+    if method not in METHODS:
+        raise doc.error((*path, "method"), f"unknown search method {method!r}; valid: "
+                        f"{_one_of(METHODS)}")
+    if method == "grid":
+        extra = [k for k in ("trials", "objective") if k in raw]
+        if extra:
+            raise doc.error((*path, extra[0]), f"grid runs every point: '{extra[0]}' applies "
+                            f"to the methods {_one_of(METHODS[1:])}")
+        trials = None
+    elif "trials" not in raw:
+        raise doc.error(path, f"search method {method} needs 'trials' (how many points to "
+                        "simulate; results already on disk do not count)")
+    else:
+        trials = _int(doc, (*path, "trials"), raw["trials"], 1)
+    seed = _int(doc, (*path, "seed"), raw.get("seed", 0), 0)
+    objective = raw.get("objective", "pareto")
+    if objective not in SEARCH_OBJECTIVES:
+        raise doc.error((*path, "objective"), f"must be pareto (the frontier pair) or rank "
+                        f"(the ranked metric), got {objective!r}")
+    if method in MODEL_METHODS and optuna_missing():
+        raise doc.error((*path, "method"), f"search method {method} needs Optuna: "
+                        f"{SEARCH_EXTRA}")
+    return Search(method, trials, seed, objective)
+
+
+def _capacity(doc: Located, raw: Any, base: dict[str, Any], axes: list[Axis],
+              constraints: list[Constraint]) -> Capacity:
+    path: Path = ("capacity",)
+    raw = _expect_mapping(doc, path, raw)
+    _check_keys(doc, path, raw, CAPACITY_KEYS, "capacity key")
+    for k in ("load", "low", "high", "tolerance"):
+        if k not in raw:
+            raise doc.error(path, f"capacity needs '{k}' (keys: {_one_of(CAPACITY_KEYS)})")
+    load = raw["load"]
+    if load not in CAPACITY_LOADS:
+        raise doc.error((*path, "load"), f"unknown load {load!r}; valid: "
+                        f"{_one_of(CAPACITY_LOADS)}")
+    if load == "arrival_speedup_ratio" and base.get("trace") is None:
+        raise doc.error((*path, "load"), "arrival_speedup_ratio scales a trace: the base has "
+                        "none (a synthetic workload bisects request_rate)")
+    if load == "request_rate" and (base.get("trace") is not None
+                                   or base.get("request_rate") is None):
+        raise doc.error((*path, "load"), "request_rate needs a synthetic workload with a "
+                        "request_rate in the base (a trace bisects arrival_speedup_ratio)")
+    for a in axes:
+        if a.path == (load,):
+            raise doc.error((*path, "load"), f"axis '{a.name}' already sets {load}: bisect a "
+                            "load that is not an axis")
+    if not constraints:
+        raise doc.error(path, "capacity is the highest load within the constraints: give "
+                        "some (e.g. constraints: {p90_ttft_ms: 500})")
+    low = _number(doc, (*path, "low"), raw["low"])
+    high = _number(doc, (*path, "high"), raw["high"])
+    if low <= 0:
+        raise doc.error((*path, "low"), f"must be > 0, got {low}")
+    if high <= low:
+        raise doc.error((*path, "high"), f"must be > low ({low:g}), got {high:g}")
+    tol = _number(doc, (*path, "tolerance"), raw["tolerance"])
+    if tol <= 0:
+        raise doc.error((*path, "tolerance"), f"must be > 0, got {tol}")
+    steps = _int(doc, (*path, "steps"), raw.get("steps", 10), 2)
+    cands = raw.get("candidates", "all")
+    if cands not in CAPACITY_CANDIDATES:
+        raise doc.error((*path, "candidates"), f"must be one of "
+                        f"{_one_of(CAPACITY_CANDIDATES)}, got {cands!r}")
+    return Capacity(load, float(low), float(high), float(tol), steps, cands)
+
+
 def _base(doc: Located, raw: Any, spec_dir: str) -> dict[str, Any]:
     base = dict(_expect_mapping(doc, ("base",), raw))
     _check_keys(doc, ("base",), base, BASE_KEYS, "base setting")
@@ -343,7 +471,11 @@ def parse_spec(doc: Located, spec_dir: str, default_name: str) -> SweepSpec:
     name = top.get("name", default_name)
     if not isinstance(name, str) or not name:
         raise doc.error(("name",), f"expected a non-empty string, got {name!r}")
-    return SweepSpec(name, doc.source, base, axes, combine, constraints, rank, pareto, doc)
+    search = _search(doc, top["search"]) if "search" in top else Search()
+    capacity = (_capacity(doc, top["capacity"], base, axes, constraints)
+                if "capacity" in top else None)
+    return SweepSpec(name, doc.source, base, axes, combine, constraints, rank, pareto, doc,
+                     search, capacity)
 
 
 def override_axes(doc: Located, overrides: list[str]) -> None:

@@ -32,7 +32,23 @@ def summary_columns(res: SweepResult) -> list[str]:
               *(c.metric for c in spec.constraints), "gpus", "gpu_hours"):
         if m not in cols:
             cols.append(m)
+    if spec.capacity is not None:
+        cols += ["capacity", "capacity_rps"]
     return cols
+
+
+def search_line(res: SweepResult) -> str | None:
+    """How the points were chosen, what it cost (None for a grid)."""
+    s = res.search
+    if s is None or s.method == "grid":
+        return None
+    per = s.optimizer_s / max(1, s.evaluated + s.repeats)
+    line = (f"search {s.method}: {s.evaluated} of {s.trials} trials simulated over a space of "
+            f"{s.space} points; {res.skipped} reused from disk")
+    if s.method in ("tpe", "nsga2"):
+        line += (f", {s.repeats} repeat suggestions answered from memory; optimizer "
+                 f"{per * 1000:.1f} ms per suggestion")
+    return line
 
 
 def format_summary(res: SweepResult, max_rows: int = 25) -> str:
@@ -74,6 +90,13 @@ def format_summary(res: SweepResult, max_rows: int = 25) -> str:
     feasible = sum(1 for r in res.rows if r["feasible"])
     lines.append(f"{counts['ok']} finished ({feasible} feasible), {counts['failed']} failed, "
                  f"{counts['pending']} not run; {res.skipped} reused from an earlier run")
+    search = search_line(res)
+    if search is not None:
+        lines.append(search)
+    if spec.capacity is not None:
+        lines.append(f"capacity = highest {spec.capacity.load} meeting every constraint "
+                     f"(bisection, tolerance {spec.capacity.tolerance:g}); capacity_rps = "
+                     "request throughput there")
     if res.best is not None:
         b = by_index[res.best]
         vals = ", ".join(f"{a.name}={b[a.name]}" for a in spec.axes)

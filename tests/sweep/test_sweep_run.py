@@ -256,5 +256,6 @@ def test_sweep_cli_bad_spec_exits_2_with_one_line(tmp_path: Path) -> None:
     assert out.returncode == 2
     assert out.stderr.strip().splitlines()[-1] == (
         f"dynosim-tui sweep: error: {spec}:3: field 'constrains': unknown top-level key "
-        "'constrains'; valid: name, base, axes, combine, constraints, objectives")
+        "'constrains'; valid: name, base, axes, combine, constraints, objectives, "
+        "search, capacity")
     assert not (tmp_path / "o").exists()  # nothing written
