@@ -410,11 +410,6 @@ def build_topology(o: RunOptions) -> tuple[Topology, list[ParsedEngineArgs], dic
             f"block_size must match the prefill pool's ({pre.config.block_size}) for the KV "
             f"hand-off, got {dec.config.block_size}", source="--decode-engine-args",
             field="engine.block_size")
-    for flag, args in (("--prefill-engine-args", pre), ("--decode-engine-args", dec)):
-        if args.config.backend == BACKEND_SGLANG:
-            field = "engine.backend" if args.form == "nested" else "backend"
-            raise InputError("disaggregated serving with the sglang backend is not supported "
-                             "yet", source=flag, field=field)
     topo.disaggregated = True
     topo.prefill_cfg = pre.config
     topo.decode_cfg = dec.config

@@ -8,7 +8,7 @@ import math
 from typing import Final, final
 
 from engine.blockhash import BlockHasher
-from engine.config import EngineConfig
+from engine.config import BACKEND_SGLANG, EngineConfig
 from engine.kvrouter import KvRouter, KvRouterConfig
 from engine.metrics import STATUS_COMPLETED, STATUS_REJECTED, MetricColumns
 from engine.pool import Pool
@@ -98,6 +98,10 @@ class Simulation:
     at_tick: bool
     startup_ms: float  # start-up delay of workers added by scaling
     free_prefill_decode: bool  # 1.4 compatibility: prefill workers decode, free of charge
+    # SGLang decode pool: a request's decode destination is reserved on arrival and the prefill
+    # starts only once it holds (the reference's milestones show it)
+    destination_first: bool
+    arrival_reserves: list[Worker]  # decode workers sent a reservation at this instant
     rng: SplitMix64
     # Fixed-interval per-worker samples for the HTML report / worker_samples.parquet: at the
     # first instant at or after each multiple of sample_ms (0 = off), one row per live worker.
@@ -136,8 +140,10 @@ class Simulation:
                 self.back.kv = self.kv_decode
             n_front = topo.num_prefill
             self.free_prefill_decode = topo.prefill_cfg.compat_1_4
+            self.destination_first = topo.decode_cfg.backend == BACKEND_SGLANG
         else:
             self.free_prefill_decode = False
+            self.destination_first = False
             self.front = Pool(POOL_AGG, cfg)
             if topo.router_mode == ROUTER_KV:
                 self.kv = KvRouter(topo.router_cfg, 0, cfg.block_size, self.rng)
@@ -177,6 +183,7 @@ class Simulation:
         self.completed = 0
         self.rejected = 0
         self.done_buf = []
+        self.arrival_reserves = []
         self.startable = []
         self.n_startable = 0
         self.startable_sorted = True
@@ -295,7 +302,7 @@ class Simulation:
                 self._pass_end(w, t, self.done_buf)
             nxt: list[Worker] = []
             for w in pending:
-                if not w.busy and (w.running or w.waiting) and self._begin_pass(w, t):
+                if not w.busy and w.has_work() and self._begin_pass(w, t):
                     nxt.append(w)
             pending = nxt
         # Only now do the zero-delay transfers land: every hand-off of the instant reserves its
@@ -318,6 +325,20 @@ class Simulation:
         self.n_startable = n + 1
 
     def _start_passes(self, t: float) -> None:
+        self._start_listed(t)
+        while self.arrival_reserves:
+            # SGLang destinations: an arrival's reservation reaches its decode worker after the
+            # instant's passes started (a follow-up turn released by a decode pass end waits
+            # for that worker's next pass end); an idle worker tries it now, and the prefills
+            # it lets through start at this instant.
+            ws = self.arrival_reserves
+            self.arrival_reserves = []
+            for w in ws:
+                if not w.busy:
+                    self._wake(w, t, 1)
+            self._start_listed(t)
+
+    def _start_listed(self, t: float) -> None:
         n = self.n_startable
         if n == 0:
             return
@@ -335,7 +356,7 @@ class Simulation:
         for k in range(n):
             w = listed[k]
             w.listed = False  # starting a pass touches no other worker, so one loop will do
-            if not w.busy and (w.running or w.waiting):
+            if not w.busy and w.has_work():
                 if self._begin_pass(w, t):
                     if free is None:
                         free = []
@@ -407,7 +428,7 @@ class Simulation:
             w = self.workers[live[k]]
             pool.set_active(w.local_idx, False)
             w.state = STATE_DRAINING
-            if not w.busy and not w.running and not w.waiting and not w.inbox_ops:
+            if not w.busy and not w.has_work() and not w.inbox_ops:
                 self._stop(w, t)
             else:
                 self._list_startable(w)
@@ -416,7 +437,7 @@ class Simulation:
 
     def _add_worker(self, pool: Pool, t: float, ready: bool) -> Worker:
         w = Worker(len(self.workers), pool.cfg)
-        w.kind = pool.kind
+        w.set_kind(pool.kind)
         w.local_idx = pool.size()
         w.created_ms = t
         w.track_fpm = self.tick_ms > 0.0
@@ -528,7 +549,7 @@ class Simulation:
             allowance = 1 + w.deferred_activations
             w.deferred_activations = 0
             self._wake(w, t, allowance)
-        if w.state == STATE_DRAINING and not w.running and not w.waiting and not w.inbox_ops:
+        if w.state == STATE_DRAINING and not w.has_work() and not w.inbox_ops:
             self._stop(w, t)
 
     def _publish_kv_events(self, w: Worker, t: float) -> None:
@@ -559,8 +580,23 @@ class Simulation:
         r = Request(i, n_in, wl.output_length[i], hashes, t)
         self.arrived += 1
         self.traffic.arrivals += 1
+        if self.destination_first:
+            self._route_decode(r)
+            dw = self.workers[r.decode_worker]
+            dw.inbox_ops.append(OP_RESERVE)
+            dw.inbox_reqs.append(r)
+            dw.pending_reservations += 1
+            self.arrival_reserves.append(dw)
+            return
+        self._submit_front(r, t)
+
+    def _submit_front(self, r: Request, t: float) -> None:
+        """Route r to an aggregated or prefill worker and queue it there."""
         front = self.front
         kv = self.kv
+        hashes = r.hashes
+        n_in = r.prompt_len
+        bs = self.hasher.block_size
         if kv is not None:
             local = kv.route(hashes, n_in, front.eligible)
             r.route_overlap = kv.last_overlap
@@ -618,9 +654,10 @@ class Simulation:
         reqs = w.inbox_reqs
         w.inbox_ops = []
         w.inbox_reqs = []
-        if w.compat_1_4:
+        if w.compat_1_4 or w.sg is not None:
             # 1.4.2 lands the KV it was waiting for before reserving for new hand-offs, so a
             # hand-off reserved here can share the prefix of one activated at the same wake.
+            # So does SGLang (an activation frees the pages its prompt shares with the cache).
             first_ops: list[int] = []
             first_reqs: list[Request] = []
             for k in range(len(ops)):
@@ -654,7 +691,11 @@ class Simulation:
         if op == OP_ACTIVATE:
             self._activate(r, t)
         else:
-            w.pool.release(r.src_blocks)
+            sg = w.sg
+            if sg is not None:
+                sg.release_source(r)
+            else:
+                w.pool.release(r.src_blocks)
             r.src_blocks = []
             r.source_released_ms = t
             if r.metrics_row >= 0:  # finished before its source was freed
@@ -669,6 +710,18 @@ class Simulation:
             kv.on_prefill_done(src, r.route_prefill_tokens)
             kv.on_finished(src, r.hashes)
             r.route_prefill_open = False
+        sg = self.workers[r.prefill_worker].sg
+        if sg is not None:
+            sg.hold_source(r)
+        r.src_blocks = r.blocks
+        r.blocks = []
+        if self.destination_first:  # reserved before the prefill: the KV moves now
+            self._start_transfer(r, t, r.dest_missing)
+            return
+        self._route_decode(r)
+        self._post(self.workers[r.decode_worker], OP_RESERVE, r, t)
+
+    def _route_decode(self, r: Request) -> None:
         back = self.back
         assert back is not None
         kvd = self.kv_decode
@@ -679,12 +732,19 @@ class Simulation:
         else:
             d = back.route_round_robin()
         r.decode_worker = back.ids[d]
-        r.src_blocks = r.blocks
-        r.blocks = []
-        self._post(self.workers[r.decode_worker], OP_RESERVE, r, t)
 
     def _reserve(self, r: Request, t: float) -> bool:
         dw = self.workers[r.decode_worker]
+        sg = dw.sg
+        if sg is not None:
+            fresh = sg.reserve(r)
+            if fresh < 0:
+                return False
+            # SGLang reserves the destination before the prefill runs (docs/backends.md)
+            r.dest_reserved_ms = t
+            r.dest_missing = fresh * dw.bs
+            self._submit_front(r, t)
+            return True
         pool = dw.pool
         bs = dw.bs
         nfull = r.prompt_len // bs
@@ -706,20 +766,25 @@ class Simulation:
             blocks.append(pool.take_fresh())
         r.blocks = blocks
         r.n_final = hit
-        r.dest_reserved_ms = t
         if dw.no_evict:
             dw.inbound.append(r)
+        r.dest_reserved_ms = t
+        self._start_transfer(r, t, fresh * bs)
+        return True
+
+    def _start_transfer(self, r: Request, t: float, missing_tokens: int) -> None:
+        """The destination holds r's prompt: move the KV (all of it, or only what the
+        destination lacks)."""
         topo = self.topo
         tokens = r.prompt_len
         if topo.transfer_mode == TRANSFER_DESTINATION_MISSING:
-            tokens = fresh * bs
+            tokens = missing_tokens
         delay = 0.0
         if topo.transfer_bandwidth_gbps > 0.0 and topo.transfer_bytes_per_token > 0.0:
             # Not rounded to the nanosecond (the reference's hand-off times show the raw value).
             delay = float(tokens) * topo.transfer_bytes_per_token / (topo.transfer_bandwidth_gbps * 1e9) * 1000.0
         r.reserve_seq = self.serial + 1
         self.transfers[self._push(t + delay, EV_TRANSFER, self.serial + 1)] = r
-        return True
 
     def _transfer_done(self, r: Request, t: float) -> None:
         self._post(self.workers[r.decode_worker], OP_ACTIVATE, r, t)
@@ -729,6 +794,15 @@ class Simulation:
         materialised (its first visible token comes from a decode pass there)."""
         r.dest_activated_ms = t
         dw = self.workers[r.decode_worker]
+        sg = dw.sg
+        if sg is not None:
+            r.decode_side = True
+            r.status = WAITING
+            r.worker = dw.idx
+            sg.activate(r)
+            self._list_startable(dw)
+            self._post(self.workers[r.prefill_worker], OP_RELEASE, r, t)
+            return
         if dw.cfg.enable_prefix_caching and dw.bs == self.hasher.block_size:
             nfull = r.prompt_len // dw.bs
             for k in range(r.n_final, nfull):

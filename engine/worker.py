@@ -157,8 +157,23 @@ class Worker:
         self.preempted_any = False
         self.sg = None
         if cfg.backend == BACKEND_SGLANG:
-            self.sg = SglangScheduler(cfg, self.waiting, self.running, self.rejected, self.timer,
-                                      self.pool)
+            self.sg = SglangScheduler(cfg, self.waiting, self.running, self.rejected,
+                                      self.handoffs, self.timer, self.pool)
+
+    def set_kind(self, kind: int) -> None:
+        """Place the worker in a pool (aggregated, prefill or decode)."""
+        self.kind = kind
+        sg = self.sg
+        if sg is not None:
+            sg.prefill_only = kind == POOL_PREFILL
+            sg.decode_only = kind == POOL_DECODE
+
+    def has_work(self) -> bool:
+        """Requests queued or running here (an SGLang decode worker's landed hand-offs too)."""
+        if self.running or self.waiting:
+            return True
+        sg = self.sg
+        return sg is not None and len(sg.landed) > 0
 
     # ---- KV occupancy for views (blocks, or SGLang pages) ---------------------------------------
     def kv_active(self) -> int:
@@ -217,6 +232,7 @@ class Worker:
         sg = self.sg
         if sg is not None:
             self.passes += 1
+            sg.pending = self.pending_reservations
             end = sg.start_pass(now)
             if end < 0.0:
                 return -1.0
