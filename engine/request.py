@@ -69,6 +69,7 @@ class Request:
     src_sg_path: list[RadixNode]
     dest_sg_pages: int  # SGLang disagg: the decode worker's reservation, held during the prefill
     dest_sg_path: list[RadixNode]
+    reserve_failed_gen: int  # SGLang disagg: destination capacity generation of a failed try
     dest_missing: int  # disagg: prompt tokens the destination lacks (what a transfer must fill)
 
     def __init__(self, idx: int, prompt_len: int, max_out: int, hashes: list[int],
@@ -123,6 +124,7 @@ class Request:
         self.src_sg_path = []
         self.dest_sg_pages = 0
         self.dest_sg_path = []
+        self.reserve_failed_gen = -1
         self.dest_missing = 0
 
     def seq_len(self) -> int:

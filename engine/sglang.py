@@ -71,11 +71,21 @@ class SglangScheduler:
     decode_only: bool  # a disagg decode worker
     landed: list[Request]  # decode worker: hand-offs whose KV is here, not yet running
     pending: int  # decode worker: hand-offs waiting for a reservation (set by the worker)
+    # Capacity generation: bumped when pages come back (a completion, a retraction, a landed
+    # prompt sharing cached pages). A hand-off whose reservation failed is retried only after
+    # a bump, as the reference does.
+    generation: int
     # the pass in flight
     prefill: bool
     batch: list[Request]  # a prefill pass's admissions, in order
     committed: int  # prompt tokens computed (committed_prefill_tokens)
     retractions: int
+    # the pass in flight, for the planner's forward-pass metrics
+    pass_prefill_reqs: int
+    pass_prefill_tokens: int
+    pass_prefill_kv_tokens: int
+    pass_decode_reqs: int
+    pass_decode_kv_tokens: int
     stuck: int  # requests rejected because an idle worker could not admit them
 
     def __init__(self, cfg: EngineConfig, waiting: deque[Request], running: list[Request],
@@ -87,6 +97,7 @@ class SglangScheduler:
         self.decode_only = False
         self.landed = []
         self.pending = 0
+        self.generation = 0
         self.bs = cfg.block_size
         self.max_num_seqs = cfg.max_num_seqs
         self.prefix_caching = cfg.enable_prefix_caching
@@ -110,6 +121,11 @@ class SglangScheduler:
         self.batch = []
         self.committed = 0
         self.retractions = 0
+        self.pass_prefill_reqs = 0
+        self.pass_prefill_tokens = 0
+        self.pass_prefill_kv_tokens = 0
+        self.pass_decode_reqs = 0
+        self.pass_decode_kv_tokens = 0
         self.stuck = 0
 
     # ---- queue entry --------------------------------------------------------------------------
@@ -170,6 +186,11 @@ class SglangScheduler:
             for r in batch:
                 sum_end += r.computed
                 sum_start += r.pass_p_start
+            self.pass_prefill_reqs = n
+            self.pass_prefill_tokens = sum_end - sum_start
+            self.pass_prefill_kv_tokens = sum_end
+            self.pass_decode_reqs = 0
+            self.pass_decode_kv_tokens = 0
             if self.decode_only:
                 return now
             return now + self.timer.prefill_ms(n, sum_end, sum_start)
@@ -187,6 +208,11 @@ class SglangScheduler:
                 rx.take(need)
                 r.sg_pages += need
             ctx += seq
+        self.pass_prefill_reqs = 0
+        self.pass_prefill_tokens = 0
+        self.pass_prefill_kv_tokens = 0
+        self.pass_decode_reqs = len(self.running)
+        self.pass_decode_kv_tokens = ctx
         return now + self.timer.decode_ms(len(self.running), ctx)
 
     def _take_landed(self, now: float) -> bool:
@@ -318,6 +344,7 @@ class SglangScheduler:
             self.retractions += 1
             retracted = True
         if retracted:
+            self.generation += 1
             out = 0
             total = 0
             for r in running:
@@ -329,21 +356,24 @@ class SglangScheduler:
             nr = self.ratio - self.decay
             self.ratio = nr if nr > self.min_ratio else self.min_ratio
 
-    def _cache_pages(self, r: Request) -> None:
+    def _cache_pages(self, r: Request) -> int:
         """Insert r's full materialised pages not yet in the tree (a duplicate of a page another
-        request cached meanwhile frees r's copy)."""
+        request cached meanwhile frees r's copy). The pages so freed."""
         rx = self.radix
         full = r.computed // self.bs
         path = r.sg_path
         k = len(path)
         if k >= full:
-            return
+            return 0
         hashes = r.full_block_hashes(full)
+        freed = 0
         while k < full:
             if not rx.insert(path, hashes[k]):
                 rx.free += 1
+                freed += 1
             k += 1
         rx.touch(path)
+        return freed
 
     def _release(self, r: Request) -> None:
         """Cache r's full pages, unlock its path, free its private pages."""
@@ -410,7 +440,8 @@ class SglangScheduler:
         r.dest_sg_path = []
         r.dest_sg_pages = 0
         r.computed = r.prompt_len
-        self._cache_pages(r)
+        if self._cache_pages(r) > 0:
+            self.generation += 1
         landed = self.landed
         k = len(landed)
         while k > 0 and landed[k - 1].reserve_seq > r.reserve_seq:
@@ -499,6 +530,7 @@ class SglangScheduler:
         r.last_token_ms = now
 
     def _complete(self, r: Request, now: float, done: list[Request]) -> None:
+        self.generation += 1
         self._release(r)
         r.status = DONE
         done.append(r)

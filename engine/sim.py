@@ -546,7 +546,9 @@ class Simulation:
                 self._handoff(r, t)
             w.handoffs.clear()
         if w.inbox_ops:
-            allowance = 1 + w.deferred_activations
+            # one reservation per pass end, plus one per transfer that landed mid-pass (SGLang:
+            # one in all)
+            allowance = 1 + w.deferred_activations if w.sg is None else 1
             w.deferred_activations = 0
             self._wake(w, t, allowance)
         if w.state == STATE_DRAINING and not w.has_work() and not w.inbox_ops:
@@ -668,6 +670,11 @@ class Simulation:
                     first_reqs.append(reqs[k])
             ops = first_ops
             reqs = first_reqs
+        sg = w.sg
+        if sg is not None and w.waiting and not w.running and not sg.landed:
+            # An SGLang decode worker whose queue is blocked by pending hand-offs runs empty
+            # passes at this instant, each retrying one reservation, while they succeed.
+            allowance = len(ops)
         blocked = False
         for k in range(len(ops)):
             op = ops[k]
@@ -737,8 +744,11 @@ class Simulation:
         dw = self.workers[r.decode_worker]
         sg = dw.sg
         if sg is not None:
+            if r.reserve_failed_gen == sg.generation:
+                return False  # no capacity came back since the last try
             fresh = sg.reserve(r)
             if fresh < 0:
+                r.reserve_failed_gen = sg.generation
                 return False
             # SGLang reserves the destination before the prefill runs (docs/backends.md)
             r.dest_reserved_ms = t

@@ -238,6 +238,11 @@ class Worker:
                 return -1.0
             self.busy = True
             self.pass_end = end
+            if self.track_fpm:
+                self.batch_n = sg.pass_prefill_reqs
+                self.sum_end = sg.pass_prefill_kv_tokens
+                self.sum_start = sg.pass_prefill_kv_tokens - sg.pass_prefill_tokens
+                self._record_fpm(now, sg.pass_decode_reqs, sg.pass_decode_kv_tokens)
             return end
         cfg = self.cfg
         bs = self.bs
@@ -561,6 +566,8 @@ class Worker:
         """Apply the pass that ends at `now`: emit tokens, complete requests (appended to done)."""
         sg = self.sg
         if sg is not None:
+            if self.track_fpm:
+                self._publish_fpm(now)
             sg.finish_pass(now, done, self.firsts)
             self.committed_prefill = sg.committed
             self.preemptions = sg.retractions
