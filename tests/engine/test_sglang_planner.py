@@ -9,10 +9,10 @@ import json
 import pytest
 
 from helpers import PLANNER_RUNS, SYNTH
-from dynosim.replay import RunOptions, build_replay
+from dynosim.replay import Replay, RunOptions, build_replay
 
 
-def planner_run(backend: str, disagg: bool) -> tuple[object, dict]:
+def planner_run(backend: str, disagg: bool) -> Replay:
     name = "run_disagg_syn" if disagg else "run_agg_syn"
     cfg = json.loads((PLANNER_RUNS / name / "run_config.json").read_text())
     engine: dict[str, object] = {"backend": backend, "block_size": 64, "num_gpu_blocks": 29249}
@@ -30,20 +30,21 @@ def planner_run(backend: str, disagg: bool) -> tuple[object, dict]:
                           extra_engine_args=args(None))
     replay = build_replay(opts)
     replay.run_to_end()
-    return replay.planner, replay.report().summary
+    return replay
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("disagg", [False, True], ids=["agg", "disagg"])
 def test_sglang_workers_feed_the_planner(disagg: bool) -> None:
-    planner, summary = planner_run("sglang", disagg)
-    assert planner is not None
+    replay = planner_run("sglang", disagg)
+    summary = replay.report().summary
     assert summary["completed_requests"] == summary["num_requests"]
-    rows = [s.as_row() for s in planner.snapshots]
+    rows = [s.as_row() for s in replay.tick_snapshots()]
+    assert rows
     side = "decode_engines"
     seen = [e["inflight_decode_kv_tokens"] for r in rows for e in r[side]]
     assert max(seen) > 0  # the planner saw the SGLang workers' decode load
     queued = [e["queued_prefill_tokens"] for r in rows
               for e in r["prefill_engines" if disagg else side]]
     assert max(queued) > 0
-    assert planner.events, "the load moved the planner"
+    assert replay.scaling_events(), "the load moved the planner"
