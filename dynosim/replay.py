@@ -14,7 +14,7 @@ from dynosim.inputs.memory import check_fits, run_demands
 from dynosim.inputs.router_config import parse_router_config
 from dynosim.inputs.synthetic import make_synthetic
 from dynosim.inputs.trace import load_mooncake, trace_line_numbers
-from engine.config import BACKEND_SGLANG, EngineConfig
+from engine.config import BACKEND_NAMES, BACKEND_SGLANG, EngineConfig
 from engine.sglang import never_fits
 from dynosim.outputs.records import RecordLayout
 from dynosim.outputs.rejections import rejection_warnings
@@ -409,6 +409,13 @@ def build_topology(o: RunOptions) -> tuple[Topology, list[ParsedEngineArgs], dic
         return topo, [args], router_norm
     pre = _pool_args(o.prefill_engine_args, "--prefill-engine-args", "prefill")
     dec = _pool_args(o.decode_engine_args, "--decode-engine-args", "decode")
+    if pre.config.backend != dec.config.backend:
+        # the reference refuses this too ("requires matching backend engine types")
+        field = "engine.backend" if dec.form == "nested" else "backend"
+        raise InputError(
+            f'backend must match the prefill pool\'s ("{BACKEND_NAMES[pre.config.backend]}") '
+            f'for the KV hand-off, got "{BACKEND_NAMES[dec.config.backend]}"',
+            source="--decode-engine-args", field=field)
     if pre.config.block_size != dec.config.block_size:
         raise InputError(
             f"block_size must match the prefill pool's ({pre.config.block_size}) for the KV "
