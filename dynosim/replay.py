@@ -437,12 +437,17 @@ def build_topology(o: RunOptions) -> tuple[Topology, list[ParsedEngineArgs], dic
     return topo, [pre, dec], router_norm
 
 
-def _sglang_unfit_note(o: RunOptions, wl: Workload, cfg: EngineConfig) -> str:
+def _sglang_unfit_note(o: RunOptions, wl: Workload, pools: list[ParsedEngineArgs]) -> str:
     """SGLang workers reject requests they could never admit (the reference deadlocks on them:
-    spec backends.md §5.1). Say how many up front, and where they are in the trace."""
+    spec backends.md §5.1). Say how many up front, and where they are in the trace. With two
+    pools the decode pool decides (a prefill worker holds the prompt and one token)."""
+    cfg = pools[-1].config
     if cfg.backend != BACKEND_SGLANG:
         return ""
-    bad = [i for i in range(len(wl)) if never_fits(cfg, wl.input_length[i], wl.output_length[i])]
+    pre = pools[0].config
+    bad = [i for i in range(len(wl))
+           if never_fits(cfg, wl.input_length[i], wl.output_length[i])
+           or never_fits(pre, wl.input_length[i], min(wl.output_length[i], 1))]
     if not bad:
         return ""
     if o.trace is not None:
@@ -482,7 +487,7 @@ def build_replay(o: RunOptions,
     sim = Simulation(workload, topo, o.replay_concurrency or 0, max_ms)
     replay = Replay(o, workload, pools, sim, (time.perf_counter() - t0) * 1000.0)
     replay.router_config = router_norm
-    note = _sglang_unfit_note(o, workload, pools[0].config)
+    note = _sglang_unfit_note(o, workload, pools)
     if note:
         replay.notes.append(note)
     if o.planner_config is not None:

@@ -24,6 +24,7 @@ from engine.pool import (
 from engine.request import Request
 from engine.rng import SplitMix64
 from engine.samples import WorkerSamples
+from engine.sglang import never_fits
 from engine.snapshot import SimSnapshot, WorkerSnapshot
 from engine.topology import ROUTER_KV, Topology
 from engine.traffic import TrafficWindowAcc
@@ -552,6 +553,12 @@ class Simulation:
         self.traffic.arrivals += 1
         h = self.handoff
         if h is not None and h.destination_first:
+            back = self.back
+            assert back is not None
+            if never_fits(back.cfg, r.prompt_len, r.max_out):
+                # no SGLang decode worker could ever run it (the reference spins on it)
+                self._terminal(r, t, STATUS_REJECTED)
+                return
             h.arrived(r)  # the prefill is submitted once its destination holds
             return
         self._submit_front(r, t)
