@@ -175,6 +175,42 @@ class Handoff:
                 n += 1
         w.pending_reservations = n
 
+    def wake_after_pass(self, w: Worker, t: float) -> None:
+        """SGLang decode worker, its pass ended: one reservation try for the pass end, then the
+        operations that waited for it, one try after each transfer that landed."""
+        ops = w.inbox_ops
+        reqs = w.inbox_reqs
+        w.inbox_ops = []
+        w.inbox_reqs = []
+        res: list[Request] = []
+        for k in range(len(ops)):
+            if ops[k] == OP_RESERVE:
+                res.append(reqs[k])
+        nxt = self._try_reserve(res, 0, t)
+        for k in range(len(ops)):
+            if ops[k] != OP_RESERVE:
+                self._apply(w, ops[k], reqs[k], t)
+                if ops[k] == OP_ACTIVATE:
+                    nxt = self._try_reserve(res, nxt, t)
+        sg = w.sg
+        assert sg is not None
+        if w.waiting and not w.running and not sg.landed:
+            while nxt < len(res):  # blocked queue: empty passes retry while they succeed
+                k = self._try_reserve(res, nxt, t)
+                if k == nxt:
+                    break
+                nxt = k
+        for k in range(nxt, len(res)):
+            w.inbox_ops.append(OP_RESERVE)
+            w.inbox_reqs.append(res[k])
+        w.pending_reservations = len(res) - nxt
+
+    def _try_reserve(self, res: list[Request], nxt: int, t: float) -> int:
+        """Try the front reservation; the index of the new front."""
+        if nxt < len(res) and self._reserve(res[nxt], t):
+            return nxt + 1
+        return nxt
+
     def _post(self, w: Worker, op: int, r: Request, t: float) -> None:
         w.inbox_ops.append(op)
         w.inbox_reqs.append(r)

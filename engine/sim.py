@@ -515,10 +515,12 @@ class Simulation:
                 w.handoffs.clear()
             if w.inbox_ops:
                 # one reservation per pass end, plus one per transfer that landed mid-pass
-                # (SGLang: one in all)
-                allowance = 1 + w.deferred_activations if w.sg is None else 1
+                allowance = 1 + w.deferred_activations
                 w.deferred_activations = 0
-                h.wake(w, t, allowance)
+                if w.sg is not None:
+                    h.wake_after_pass(w, t)
+                else:
+                    h.wake(w, t, allowance)
             self._queue_handoff_events(h)
         if w.state == STATE_DRAINING and not w.has_work() and not w.inbox_ops:
             self._stop(w, t)
