@@ -410,6 +410,8 @@ class SglangScheduler:
         rx.unlock_path(path)
         r.src_sg_path = []
         r.src_sg_pages = 0
+        if r.metrics_row >= 0:  # it already finished on its decode worker
+            r.hashes = []
 
     def reserve(self, r: Request) -> int:
         """Decode worker: hold the page-rounded prompt for an incoming hand-off, its cached
@@ -471,7 +473,6 @@ class SglangScheduler:
             if self.prefill_only:
                 # The prompt is done: its pages stay held here until the decode worker has
                 # them (release_source); the first token comes from the decode worker.
-                self._cache_pages(r)
                 r.status = HANDOFF
                 r.source_held_ms = now
                 self.handoffs.append(r)

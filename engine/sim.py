@@ -631,7 +631,8 @@ class Simulation:
                             workers[r.prefill_worker].local_idx if r.prefill_worker >= 0 else -1)
         # Free what the report does not need.
         r.gaps = []
-        r.hashes = []
+        if r.src_sg_pages == 0:  # an SGLang source still held caches the prompt when freed
+            r.hashes = []
         # Follow-ups: the session's next turn, or (closed loop) the next session.
         nxt = self.wl.next_turn[r.idx]
         if nxt >= 0:
