@@ -33,6 +33,8 @@ INIT_RATIO: Final = 0.7  # x schedule_conservativeness
 MIN_RATIO_FACTOR: Final = 0.14
 DECAY_STEPS: Final = 600.0
 RETRACT_DECODE_STEPS: Final = 20
+LPM_FALLBACK_WAITING: Final = 128  # more waiting than this: LPM keeps FIFO order
+LPM_DUPLICATE_TOKENS: Final = 32  # in-batch duplicate-prefix thresholds
 
 
 def ceil_div(a: int, b: int) -> int:
@@ -52,6 +54,7 @@ class SglangScheduler:
     bs: int
     max_num_seqs: int
     prefix_caching: bool
+    lpm: bool  # schedule_policy "lpm"
     max_model_len: int
     clip: int
     max_prefill_tokens: int
@@ -101,6 +104,7 @@ class SglangScheduler:
         self.bs = cfg.block_size
         self.max_num_seqs = cfg.max_num_seqs
         self.prefix_caching = cfg.enable_prefix_caching
+        self.lpm = cfg.sglang_lpm
         self.max_model_len = cfg.max_model_len
         self.clip = cfg.sglang_clip_max_new_tokens
         self.max_prefill_tokens = cfg.sglang_max_prefill_tokens
@@ -166,6 +170,8 @@ class SglangScheduler:
         blocked = False
         if self.decode_only:
             blocked = self._take_landed(now)
+        if self.lpm and self.prefix_caching and 1 < len(self.waiting) <= LPM_FALLBACK_WAITING:
+            self._longest_prefix_first()
         if not blocked:
             self._admit(now)
         while not blocked and not batch and not self.running and self.waiting:
@@ -214,6 +220,35 @@ class SglangScheduler:
         self.pass_decode_reqs = len(self.running)
         self.pass_decode_kv_tokens = ctx
         return now + self.timer.decode_ms(len(self.running), ctx)
+
+    def _longest_prefix_first(self) -> None:
+        """LPM: order the queue by cached prefix length, longest first (stable), after moving
+        back requests whose short match (<= 32 tokens) repeats the first pages of one already
+        seen in this scan (SGLang's in-batch duplicate-prefix deprioritisation)."""
+        rx = self.radix
+        bs = self.bs
+        dup_pages = ceil_div(LPM_DUPLICATE_TOKENS, bs)
+        seen: set[int] = set()
+        keys: list[tuple[int, int, int]] = []
+        reqs = list(self.waiting)
+        for k in range(len(reqs)):
+            r = reqs[k]
+            seq = r.prompt_len + r.gen
+            nfull = seq // bs
+            hashes = r.full_block_hashes(nfull)
+            prefix = len(rx.match(hashes, nfull)) * bs
+            dep = 0
+            if prefix <= LPM_DUPLICATE_TOKENS and seq >= dup_pages * bs:
+                h = hashes[dup_pages - 1]
+                if h in seen:
+                    dep = 1
+                else:
+                    seen.add(h)
+            keys.append((dep, -prefix, k))
+        keys.sort()
+        self.waiting.clear()
+        for e in keys:
+            self.waiting.append(reqs[e[2]])
 
     def _take_landed(self, now: float) -> bool:
         """Decode worker, pass start: landed hand-offs join the running set (up to
