@@ -15,7 +15,7 @@ from dynosim.inputs.memory import check_fits, run_demands
 from dynosim.inputs.router_config import parse_router_config
 from dynosim.inputs.synthetic import make_synthetic
 from dynosim.inputs.trace import load_mooncake, trace_line_numbers
-from engine.config import BACKEND_SGLANG, EngineConfig
+from engine.config import BACKEND_NAMES, BACKEND_SGLANG, EngineConfig
 from engine.sglang import never_fits
 from dynosim.outputs.records import RecordLayout
 from dynosim.outputs.rejections import rejection_warnings
@@ -410,16 +410,18 @@ def build_topology(o: RunOptions) -> tuple[Topology, list[ParsedEngineArgs], dic
         return topo, [args], router_norm
     pre = _pool_args(o.prefill_engine_args, "--prefill-engine-args", "prefill")
     dec = _pool_args(o.decode_engine_args, "--decode-engine-args", "decode")
+    if pre.config.backend != dec.config.backend:
+        # the reference refuses this too ("requires matching backend engine types")
+        field = "engine.backend" if dec.form == "nested" else "backend"
+        raise InputError(
+            f'backend must match the prefill pool\'s ("{BACKEND_NAMES[pre.config.backend]}") '
+            f'for the KV hand-off, got "{BACKEND_NAMES[dec.config.backend]}"',
+            source="--decode-engine-args", field=field)
     if pre.config.block_size != dec.config.block_size:
         raise InputError(
             f"block_size must match the prefill pool's ({pre.config.block_size}) for the KV "
             f"hand-off, got {dec.config.block_size}", source="--decode-engine-args",
             field="engine.block_size")
-    for flag, args in (("--prefill-engine-args", pre), ("--decode-engine-args", dec)):
-        if args.config.backend == BACKEND_SGLANG:
-            field = "engine.backend" if args.form == "nested" else "backend"
-            raise InputError("disaggregated serving with the sglang backend is not supported "
-                             "yet", source=flag, field=field)
     topo.disaggregated = True
     topo.prefill_cfg = pre.config
     topo.decode_cfg = dec.config
@@ -436,12 +438,17 @@ def build_topology(o: RunOptions) -> tuple[Topology, list[ParsedEngineArgs], dic
     return topo, [pre, dec], router_norm
 
 
-def _sglang_unfit_note(o: RunOptions, wl: Workload, cfg: EngineConfig) -> str:
+def _sglang_unfit_note(o: RunOptions, wl: Workload, pools: list[ParsedEngineArgs]) -> str:
     """SGLang workers reject requests they could never admit (the reference deadlocks on them:
-    spec backends.md §5.1). Say how many up front, and where they are in the trace."""
+    spec backends.md §5.1). Say how many up front, and where they are in the trace. With two
+    pools the decode pool decides (a prefill worker holds the prompt and one token)."""
+    cfg = pools[-1].config
     if cfg.backend != BACKEND_SGLANG:
         return ""
-    bad = [i for i in range(len(wl)) if never_fits(cfg, wl.input_length[i], wl.output_length[i])]
+    pre = pools[0].config
+    bad = [i for i in range(len(wl))
+           if never_fits(cfg, wl.input_length[i], wl.output_length[i])
+           or never_fits(pre, wl.input_length[i], min(wl.output_length[i], 1))]
     if not bad:
         return ""
     if o.trace is not None:
@@ -481,7 +488,7 @@ def build_replay(o: RunOptions,
     sim = Simulation(workload, topo, o.replay_concurrency or 0, max_ms)
     replay = Replay(o, workload, pools, sim, (time.perf_counter() - t0) * 1000.0)
     replay.router_config = router_norm
-    note = _sglang_unfit_note(o, workload, pools[0].config)
+    note = _sglang_unfit_note(o, workload, pools)
     if note:
         replay.notes.append(note)
     replay.notes.extend(length_notes)

@@ -18,7 +18,13 @@ transfer delays; README "Parity with the reference"):
   first (the last admitted).
 - While hand-offs wait for room, the worker's preempted requests are passed over
   (Worker.start_pass, pending_reservations).
-- The source is freed when the KV lands (at the prefill worker's next pass boundary)."""
+- The source is freed when the KV lands (at the prefill worker's next pass boundary).
+
+SGLang decode pools differ (docs/backends.md, probed on the 1.6.1 replay): the destination is
+reserved first, on arrival, and the prefill is submitted only once it holds (`arrived`,
+`submit`); a failed reservation is retried only after capacity came back on that worker (its
+capacity generation); landed KV is applied before reservations at a wake; a pass end allows
+one reservation; a worker whose queue is blocked by pending hand-offs retries while they fit."""
 from __future__ import annotations
 
 from typing import Final, final
@@ -26,6 +32,7 @@ from typing import Final, final
 from engine.kvrouter import KvRouter
 from engine.metrics import MetricColumns
 from engine.pool import Pool
+from engine.config import BACKEND_SGLANG
 from engine.request import WAITING, Request
 from engine.topology import TRANSFER_DESTINATION_MISSING, Topology
 from engine.worker import Worker, ceil_div
@@ -52,6 +59,10 @@ class Handoff:
     due_ms: list[float]
     due: list[Request]
     woken: list[Worker]
+    submit: list[Request]  # SGLang: destinations reserved, prefills to submit (in order)
+    # SGLang decode pool: reserve the destination on arrival, before the prefill
+    destination_first: bool
+    arrival_reserves: list[Worker]  # decode workers sent a reservation at this instant
 
     def __init__(self, workers: list[Worker], back: Pool, kv: KvRouter | None,
                  kv_decode: KvRouter | None, metrics: MetricColumns, cache_block_size: int,
@@ -68,6 +79,9 @@ class Handoff:
         self.due_ms = []
         self.due = []
         self.woken = []
+        self.submit = []
+        self.destination_first = back.cfg.backend == BACKEND_SGLANG
+        self.arrival_reserves = []
 
     def prefill_done(self, r: Request, t: float) -> None:
         """A prefill finished on a prefill worker (KV held there): pick a decode worker and ask
@@ -78,6 +92,28 @@ class Handoff:
             kv.on_prefill_done(src, r.route_prefill_tokens)
             kv.on_finished(src, r.hashes)
             r.route_prefill_open = False
+        sg = self.workers[r.prefill_worker].sg
+        if sg is not None:
+            sg.hold_source(r)
+        r.src_blocks = r.blocks
+        r.blocks = []
+        if self.destination_first:  # reserved before the prefill: the KV moves now
+            self._transfer(r, t, r.dest_missing)
+            return
+        self._route_decode(r)
+        self._post(self.workers[r.decode_worker], OP_RESERVE, r, t)
+
+    def arrived(self, r: Request) -> None:
+        """SGLang decode pool: a new request first asks a decode worker for its destination
+        (tried once the instant's passes started: Simulation._start_passes)."""
+        self._route_decode(r)
+        dw = self.workers[r.decode_worker]
+        dw.inbox_ops.append(OP_RESERVE)
+        dw.inbox_reqs.append(r)
+        dw.pending_reservations += 1
+        self.arrival_reserves.append(dw)
+
+    def _route_decode(self, r: Request) -> None:
         back = self.back
         kvd = self.kv_decode
         if kvd is not None:
@@ -87,9 +123,6 @@ class Handoff:
         else:
             d = back.route_round_robin()
         r.decode_worker = back.ids[d]
-        r.src_blocks = r.blocks
-        r.blocks = []
-        self._post(self.workers[r.decode_worker], OP_RESERVE, r, t)
 
     def kv_landed(self, r: Request, t: float) -> None:
         """r's transfer completed at t."""
@@ -104,9 +137,11 @@ class Handoff:
         reqs = w.inbox_reqs
         w.inbox_ops = []
         w.inbox_reqs = []
-        if w.compat_1_4:
+        sg = w.sg
+        if w.compat_1_4 or sg is not None:
             # 1.4.2 lands the KV it was waiting for before reserving for new hand-offs, so a
             # hand-off reserved here can share the prefix of one activated at the same wake.
+            # So does SGLang (a landed prompt frees the pages it shares with the cache).
             first_ops: list[int] = []
             first_reqs: list[Request] = []
             for k in range(len(ops)):
@@ -117,6 +152,10 @@ class Handoff:
                     first_reqs.append(reqs[k])
             ops = first_ops
             reqs = first_reqs
+        if sg is not None and w.waiting and not w.running and not sg.landed:
+            # An SGLang decode worker whose queue is blocked by pending hand-offs runs empty
+            # passes at this instant, each retrying one reservation, while they succeed.
+            allowance = len(ops)
         blocked = False
         for k in range(len(ops)):
             op = ops[k]
@@ -136,6 +175,42 @@ class Handoff:
                 n += 1
         w.pending_reservations = n
 
+    def wake_after_pass(self, w: Worker, t: float) -> None:
+        """SGLang decode worker, its pass ended: one reservation try for the pass end, then the
+        operations that waited for it, one try after each transfer that landed."""
+        ops = w.inbox_ops
+        reqs = w.inbox_reqs
+        w.inbox_ops = []
+        w.inbox_reqs = []
+        res: list[Request] = []
+        for k in range(len(ops)):
+            if ops[k] == OP_RESERVE:
+                res.append(reqs[k])
+        nxt = self._try_reserve(res, 0, t)
+        for k in range(len(ops)):
+            if ops[k] != OP_RESERVE:
+                self._apply(w, ops[k], reqs[k], t)
+                if ops[k] == OP_ACTIVATE:
+                    nxt = self._try_reserve(res, nxt, t)
+        sg = w.sg
+        assert sg is not None
+        if w.waiting and not w.running and not sg.landed:
+            while nxt < len(res):  # blocked queue: empty passes retry while they succeed
+                k = self._try_reserve(res, nxt, t)
+                if k == nxt:
+                    break
+                nxt = k
+        for k in range(nxt, len(res)):
+            w.inbox_ops.append(OP_RESERVE)
+            w.inbox_reqs.append(res[k])
+        w.pending_reservations = len(res) - nxt
+
+    def _try_reserve(self, res: list[Request], nxt: int, t: float) -> int:
+        """Try the front reservation; the index of the new front."""
+        if nxt < len(res) and self._reserve(res[nxt], t):
+            return nxt + 1
+        return nxt
+
     def _post(self, w: Worker, op: int, r: Request, t: float) -> None:
         w.inbox_ops.append(op)
         w.inbox_reqs.append(r)
@@ -151,7 +226,11 @@ class Handoff:
         if op == OP_ACTIVATE:
             self._activate(r, t)
         else:
-            w.pool.release(r.src_blocks)
+            sg = w.sg
+            if sg is not None:
+                sg.release_source(r)
+            else:
+                w.pool.release(r.src_blocks)
             r.src_blocks = []
             r.source_released_ms = t
             if r.metrics_row >= 0:  # finished before its source was freed
@@ -159,6 +238,18 @@ class Handoff:
 
     def _reserve(self, r: Request, t: float) -> bool:
         dw = self.workers[r.decode_worker]
+        sg = dw.sg
+        if sg is not None:
+            if r.reserve_failed_gen == sg.generation:
+                return False  # no capacity came back since the last try
+            fresh = sg.reserve(r)
+            if fresh < 0:
+                r.reserve_failed_gen = sg.generation
+                return False
+            r.dest_reserved_ms = t
+            r.dest_missing = fresh * dw.bs
+            self.submit.append(r)
+            return True
         pool = dw.pool
         bs = dw.bs
         nfull = r.prompt_len // bs
@@ -183,9 +274,15 @@ class Handoff:
         r.dest_reserved_ms = t
         if dw.no_evict:
             dw.inbound.append(r)
+        self._transfer(r, t, fresh * bs)
+        return True
+
+    def _transfer(self, r: Request, t: float, missing_tokens: int) -> None:
+        """The destination holds r's prompt: move the KV (all of it, or only what the
+        destination lacks)."""
         tokens = r.prompt_len
         if self.transfer_mode == TRANSFER_DESTINATION_MISSING:
-            tokens = fresh * bs
+            tokens = missing_tokens
         delay = 0.0
         if self.transfer_bandwidth_gbps > 0.0 and self.transfer_bytes_per_token > 0.0:
             # Not rounded to the nanosecond (the reference's hand-off times show the raw value).
@@ -193,13 +290,21 @@ class Handoff:
                      / (self.transfer_bandwidth_gbps * 1e9) * 1000.0)
         self.due_ms.append(t + delay)
         self.due.append(r)  # the loop sets r.reserve_seq when it queues the transfer
-        return True
 
     def _activate(self, r: Request, t: float) -> None:
         """The KV is in place: queue the request on its decode worker with the prompt
         materialised (its first visible token comes from a decode pass there)."""
         r.dest_activated_ms = t
         dw = self.workers[r.decode_worker]
+        sg = dw.sg
+        if sg is not None:
+            r.decode_side = True
+            r.status = WAITING
+            r.worker = dw.idx
+            sg.activate(r)  # it joins the running set at the next pass start
+            self.woken.append(dw)
+            self._post(self.workers[r.prefill_worker], OP_RELEASE, r, t)
+            return
         if dw.cfg.enable_prefix_caching and dw.bs == self.cache_block_size:
             nfull = r.prompt_len // dw.bs
             for k in range(r.n_final, nfull):

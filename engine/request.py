@@ -65,6 +65,12 @@ class Request:
     # SGLang: pages allocated, and the locked radix path (its cached leading pages)
     sg_pages: int
     sg_path: list[RadixNode]
+    src_sg_pages: int  # disagg: the prefill worker's pages and path, held during the transfer
+    src_sg_path: list[RadixNode]
+    dest_sg_pages: int  # SGLang disagg: the decode worker's reservation, held during the prefill
+    dest_sg_path: list[RadixNode]
+    reserve_failed_gen: int  # SGLang disagg: destination capacity generation of a failed try
+    dest_missing: int  # disagg: prompt tokens the destination lacks (what a transfer must fill)
 
     def __init__(self, idx: int, prompt_len: int, max_out: int, hashes: list[int],
                  arrival_ms: float) -> None:
@@ -114,6 +120,12 @@ class Request:
         self.metrics_row = -1
         self.sg_pages = 0
         self.sg_path = []
+        self.src_sg_pages = 0
+        self.src_sg_path = []
+        self.dest_sg_pages = 0
+        self.dest_sg_path = []
+        self.reserve_failed_gen = -1
+        self.dest_missing = 0
 
     def seq_len(self) -> int:
         return self.prompt_len + self.gen

@@ -7,7 +7,15 @@ pages become visible to the next pass. A decode pass that would run out of pages
 the running request with the fewest generated tokens to the back of the queue.
 
 The worker (engine/worker.py) owns the queues and hands its passes to this class; it shares the
-waiting/running/rejected lists, which are only ever mutated in place here.
+waiting/running/rejected/handoffs lists, which are only ever mutated in place here.
+
+Disaggregated (docs/backends.md): a prefill worker runs each request as a one-token request and
+holds its pages once the prompt is done until the decode worker has them (release_source). A
+decode worker reserves the page-rounded prompt (its cached prefix locked, the rest fresh pages)
+when a hand-off reaches it, caches the prompt's pages when the KV lands, and takes landed
+hand-offs into the running set at the start of its next pass; while any wait (to land or for
+room) it admits nothing from its queue (retracted requests wait). Its prefill passes (a retracted
+request's recompute) cost no time.
 """
 from __future__ import annotations
 
@@ -16,8 +24,8 @@ from typing import Final, final
 
 from engine.config import EngineConfig
 from engine.kvpool import KvPool
-from engine.radix import RadixCache
-from engine.request import DONE, PREEMPTED, RUNNING, Request
+from engine.radix import RadixCache, RadixNode
+from engine.request import DONE, HANDOFF, PREEMPTED, RUNNING, Request
 from engine.timing import TimingModel
 
 # SGLang's hidden constants (spec backends.md §1).
@@ -25,6 +33,8 @@ INIT_RATIO: Final = 0.7  # x schedule_conservativeness
 MIN_RATIO_FACTOR: Final = 0.14
 DECAY_STEPS: Final = 600.0
 RETRACT_DECODE_STEPS: Final = 20
+LPM_FALLBACK_WAITING: Final = 128  # more waiting than this: LPM keeps FIFO order
+LPM_DUPLICATE_TOKENS: Final = 32  # in-batch duplicate-prefix thresholds
 
 
 def ceil_div(a: int, b: int) -> int:
@@ -44,6 +54,7 @@ class SglangScheduler:
     bs: int
     max_num_seqs: int
     prefix_caching: bool
+    lpm: bool  # schedule_policy "lpm"
     max_model_len: int
     clip: int
     max_prefill_tokens: int
@@ -57,20 +68,43 @@ class SglangScheduler:
     waiting: deque[Request]
     running: list[Request]
     rejected: list[Request]
+    handoffs: list[Request]  # prefill worker: prompts done at the pass end, pages held
     cfg: EngineConfig
+    prefill_only: bool  # a disagg prefill worker
+    decode_only: bool  # a disagg decode worker
+    landed: list[Request]  # decode worker: hand-offs whose KV is here, not yet running
+    pending: int  # decode worker: hand-offs waiting for a reservation (set by the worker)
+    # Capacity generation: bumped when pages come back (a completion, a retraction, a landed
+    # prompt sharing cached pages). A hand-off whose reservation failed is retried only after
+    # a bump, as the reference does.
+    generation: int
     # the pass in flight
     prefill: bool
     batch: list[Request]  # a prefill pass's admissions, in order
     committed: int  # prompt tokens computed (committed_prefill_tokens)
     retractions: int
+    # the pass in flight, for the planner's forward-pass metrics
+    pass_prefill_reqs: int
+    pass_prefill_tokens: int
+    pass_prefill_kv_tokens: int
+    pass_decode_reqs: int
+    pass_decode_kv_tokens: int
     stuck: int  # requests rejected because an idle worker could not admit them
 
     def __init__(self, cfg: EngineConfig, waiting: deque[Request], running: list[Request],
-                 rejected: list[Request], timer: TimingModel, events: KvPool) -> None:
+                 rejected: list[Request], handoffs: list[Request], timer: TimingModel,
+                 events: KvPool) -> None:
         self.cfg = cfg
+        self.handoffs = handoffs
+        self.prefill_only = False
+        self.decode_only = False
+        self.landed = []
+        self.pending = 0
+        self.generation = 0
         self.bs = cfg.block_size
         self.max_num_seqs = cfg.max_num_seqs
         self.prefix_caching = cfg.enable_prefix_caching
+        self.lpm = cfg.sglang_lpm
         self.max_model_len = cfg.max_model_len
         self.clip = cfg.sglang_clip_max_new_tokens
         self.max_prefill_tokens = cfg.sglang_max_prefill_tokens
@@ -91,6 +125,11 @@ class SglangScheduler:
         self.batch = []
         self.committed = 0
         self.retractions = 0
+        self.pass_prefill_reqs = 0
+        self.pass_prefill_tokens = 0
+        self.pass_prefill_kv_tokens = 0
+        self.pass_decode_reqs = 0
+        self.pass_decode_kv_tokens = 0
         self.stuck = 0
 
     # ---- queue entry --------------------------------------------------------------------------
@@ -103,7 +142,13 @@ class SglangScheduler:
                 return False
             if r.max_out > mml - r.prompt_len:
                 r.max_out = mml - r.prompt_len
-        return not never_fits(self.cfg, r.prompt_len, r.max_out)
+        return not never_fits(self.cfg, r.prompt_len, self._out(r))
+
+    def _out(self, r: Request) -> int:
+        """Output tokens r generates here: a prefill worker produces only the first."""
+        if self.prefill_only and r.max_out > 1:
+            return 1
+        return r.max_out
 
     # ---- counts for views ---------------------------------------------------------------------
     def used_pages(self) -> int:
@@ -122,8 +167,14 @@ class SglangScheduler:
         """Decide the pass at `now`; its end time, or -1.0 if nothing can run."""
         batch = self.batch
         batch.clear()
-        self._admit(now)
-        while not batch and not self.running and self.waiting:
+        blocked = False
+        if self.decode_only:
+            blocked = self._take_landed(now)
+        if self.lpm and self.prefix_caching and 1 < len(self.waiting) <= LPM_FALLBACK_WAITING:
+            self._longest_prefix_first()
+        if not blocked:
+            self._admit(now)
+        while not blocked and not batch and not self.running and self.waiting:
             # An idle worker that cannot admit its head never will (e.g. max_prefill_tokens
             # below the page-rounded prompt): reject it rather than stall, as the reference does.
             r = self.waiting.popleft()
@@ -141,6 +192,13 @@ class SglangScheduler:
             for r in batch:
                 sum_end += r.computed
                 sum_start += r.pass_p_start
+            self.pass_prefill_reqs = n
+            self.pass_prefill_tokens = sum_end - sum_start
+            self.pass_prefill_kv_tokens = sum_end
+            self.pass_decode_reqs = 0
+            self.pass_decode_kv_tokens = 0
+            if self.decode_only:
+                return now
             return now + self.timer.prefill_ms(n, sum_end, sum_start)
         if not self.running:
             return -1.0
@@ -156,7 +214,59 @@ class SglangScheduler:
                 rx.take(need)
                 r.sg_pages += need
             ctx += seq
+        self.pass_prefill_reqs = 0
+        self.pass_prefill_tokens = 0
+        self.pass_prefill_kv_tokens = 0
+        self.pass_decode_reqs = len(self.running)
+        self.pass_decode_kv_tokens = ctx
         return now + self.timer.decode_ms(len(self.running), ctx)
+
+    def _longest_prefix_first(self) -> None:
+        """LPM: order the queue by cached prefix length, longest first (stable), after moving
+        back requests whose short match (<= 32 tokens) repeats the first pages of one already
+        seen in this scan (SGLang's in-batch duplicate-prefix deprioritisation)."""
+        rx = self.radix
+        bs = self.bs
+        dup_pages = ceil_div(LPM_DUPLICATE_TOKENS, bs)
+        seen: set[int] = set()
+        keys: list[tuple[int, int, int]] = []
+        reqs = list(self.waiting)
+        for k in range(len(reqs)):
+            r = reqs[k]
+            seq = r.prompt_len + r.gen
+            nfull = seq // bs
+            hashes = r.full_block_hashes(nfull)
+            prefix = len(rx.match(hashes, nfull)) * bs
+            dep = 0
+            if prefix <= LPM_DUPLICATE_TOKENS and seq >= dup_pages * bs:
+                h = hashes[dup_pages - 1]
+                if h in seen:
+                    dep = 1
+                else:
+                    seen.add(h)
+            keys.append((dep, -prefix, k))
+        keys.sort()
+        self.waiting.clear()
+        for e in keys:
+            self.waiting.append(reqs[e[2]])
+
+    def _take_landed(self, now: float) -> bool:
+        """Decode worker, pass start: landed hand-offs join the running set (up to
+        max_num_seqs). True while hand-offs still wait here (to land, for room or for a
+        running slot): then nothing is admitted from the queue this pass."""
+        landed = self.landed
+        k = 0
+        while k < len(landed) and len(self.running) < self.max_num_seqs:
+            r = landed[k]
+            r.status = RUNNING
+            r.admissions += 1
+            if r.decode_admit_ms < 0.0:
+                r.decode_admit_ms = now
+            self.running.append(r)
+            k += 1
+        if k > 0:
+            del landed[:k]
+        return len(landed) > 0 or self.pending > 0
 
     def _admit(self, now: float) -> None:
         """FCFS admission into a prefill batch (SGLang's PrefillAdder): the pool at the pass
@@ -183,8 +293,9 @@ class SglangScheduler:
             fresh = r.computed == 0
             path = r.sg_path
             cached = 0
+            out_total = self._out(r)
             if fresh and self.prefix_caching:
-                match_len = seq - 1 if r.max_out > 0 else seq
+                match_len = seq - 1 if out_total > 0 else seq
                 path = rx.match(r.full_block_hashes(seq // bs), match_len // bs)
                 cached = len(path) * bs
             start = r.computed if r.computed > cached else cached
@@ -196,7 +307,7 @@ class SglangScheduler:
             charged = ceil_div(chunk, bs) * bs
             out_res = 0
             if chunk == extend:
-                left = r.max_out - r.gen
+                left = out_total - r.gen
                 out_res = left if left < clip else clip
             if (chunk == 0 or float(charged + out_res) >= rem_total or charged > rem_input
                     or charged > rem_chunk):
@@ -231,9 +342,15 @@ class SglangScheduler:
     def _record_admission(self, r: Request, now: float, cached: int) -> None:
         r.admissions += 1
         r.status = RUNNING
+        if r.decode_side:  # a retracted hand-off readmitted on its decode worker
+            if cached > r.decode_reused:
+                r.decode_reused = cached
+            return
         if r.admissions == 1:
             r.first_admit_ms = now
             r.first_reused = cached
+            if self.prefill_only:
+                r.prefill_admit_ms = now
         if cached > r.reused:
             r.reused = cached
 
@@ -262,6 +379,7 @@ class SglangScheduler:
             self.retractions += 1
             retracted = True
         if retracted:
+            self.generation += 1
             out = 0
             total = 0
             for r in running:
@@ -273,21 +391,24 @@ class SglangScheduler:
             nr = self.ratio - self.decay
             self.ratio = nr if nr > self.min_ratio else self.min_ratio
 
-    def _cache_pages(self, r: Request) -> None:
+    def _cache_pages(self, r: Request) -> int:
         """Insert r's full materialised pages not yet in the tree (a duplicate of a page another
-        request cached meanwhile frees r's copy)."""
+        request cached meanwhile frees r's copy). The pages so freed."""
         rx = self.radix
         full = r.computed // self.bs
         path = r.sg_path
         k = len(path)
         if k >= full:
-            return
+            return 0
         hashes = r.full_block_hashes(full)
+        freed = 0
         while k < full:
             if not rx.insert(path, hashes[k]):
                 rx.free += 1
+                freed += 1
             k += 1
         rx.touch(path)
+        return freed
 
     def _release(self, r: Request) -> None:
         """Cache r's full pages, unlock its path, free its private pages."""
@@ -297,6 +418,72 @@ class SglangScheduler:
         rx.unlock_path(r.sg_path)
         r.sg_path = []
         r.sg_pages = 0
+
+    # ---- disaggregated hand-off ----------------------------------------------------------------
+    def hold_source(self, r: Request) -> None:
+        """Prefill worker: r's pages become the hand-off's source (the request itself moves on)."""
+        r.src_sg_path = r.sg_path
+        r.src_sg_pages = r.sg_pages
+        r.sg_path = []
+        r.sg_pages = 0
+
+    def release_source(self, r: Request) -> None:
+        """Prefill worker: the KV reached the decode worker; cache the prompt's full pages and
+        free the rest, as for a request completing here."""
+        rx = self.radix
+        path = r.src_sg_path
+        full = r.prompt_len // self.bs
+        k = len(path)
+        if k < full:
+            hashes = r.full_block_hashes(full)
+            while k < full:
+                if not rx.insert(path, hashes[k]):
+                    rx.free += 1
+                k += 1
+            rx.touch(path)
+        rx.free += r.src_sg_pages - len(path)
+        rx.unlock_path(path)
+        r.src_sg_path = []
+        r.src_sg_pages = 0
+        if r.metrics_row >= 0:  # it already finished on its decode worker
+            r.hashes = []
+
+    def reserve(self, r: Request) -> int:
+        """Decode worker: hold the page-rounded prompt for an incoming hand-off, its cached
+        prefix locked, the rest fresh pages (LRU eviction if needed). The fresh pages (what the
+        transfer must fill), or -1 when they cannot be had."""
+        rx = self.radix
+        bs = self.bs
+        path: list[RadixNode] = []
+        if self.prefix_caching:
+            nfull = r.prompt_len // bs
+            path = rx.match(r.full_block_hashes(nfull), nfull)
+        fresh = ceil_div(r.prompt_len, bs) - len(path)
+        rx.lock_path(path)
+        if fresh > rx.free + rx.unlocked:
+            rx.unlock_path(path)
+            return -1
+        rx.touch(path)
+        rx.take(fresh)
+        r.dest_sg_path = path
+        r.dest_sg_pages = len(path) + fresh
+        return fresh
+
+    def activate(self, r: Request) -> None:
+        """Decode worker: the KV landed; the prompt's full pages enter the radix cache and the
+        request waits for the next pass (landed, in reservation order)."""
+        r.sg_path = r.dest_sg_path
+        r.sg_pages = r.dest_sg_pages
+        r.dest_sg_path = []
+        r.dest_sg_pages = 0
+        r.computed = r.prompt_len
+        if self._cache_pages(r) > 0:
+            self.generation += 1
+        landed = self.landed
+        k = len(landed)
+        while k > 0 and landed[k - 1].reserve_seq > r.reserve_seq:
+            k -= 1
+        landed.insert(k, r)
 
     def finish_pass(self, now: float, done: list[Request], firsts: list[Request]) -> None:
         """Apply the pass that ends at `now`."""
@@ -317,6 +504,13 @@ class SglangScheduler:
                 continue
             if r.max_out == 0:
                 self._complete(r, now, done)
+                continue
+            if self.prefill_only:
+                # The prompt is done: its pages stay held here until the decode worker has
+                # them (release_source); the first token comes from the decode worker.
+                r.status = HANDOFF
+                r.source_held_ms = now
+                self.handoffs.append(r)
                 continue
             if r.gen + 1 < r.max_out:
                 need = ceil_div(seq + 1, bs) - r.sg_pages
@@ -372,6 +566,7 @@ class SglangScheduler:
         r.last_token_ms = now
 
     def _complete(self, r: Request, now: float, done: list[Request]) -> None:
+        self.generation += 1
         self._release(r)
         r.status = DONE
         done.append(r)

@@ -32,6 +32,7 @@ from engine.routing import (
     route_arrival,
 )
 from engine.samples import WorkerSamples
+from engine.sglang import never_fits
 from engine.snapshot import SimSnapshot, WorkerSnapshot
 from engine.topology import ROUTER_KV, Topology
 from engine.traffic import TrafficWindowAcc
@@ -287,7 +288,7 @@ class Simulation:
                 self._pass_end(w, t, self.done_buf)
             nxt: list[Worker] = []
             for w in pending:
-                if not w.busy and (w.running or w.waiting) and self._begin_pass(w, t):
+                if not w.busy and w.has_work() and self._begin_pass(w, t):
                     nxt.append(w)
             pending = nxt
         # Only now do the zero-delay transfers land: every hand-off of the instant reserves its
@@ -310,6 +311,22 @@ class Simulation:
         self.n_startable = n + 1
 
     def _start_passes(self, t: float) -> None:
+        self._start_listed(t)
+        h = self.handoff
+        while h is not None and h.arrival_reserves:
+            # SGLang destinations: an arrival's reservation reaches its decode worker after the
+            # instant's passes started (a follow-up turn released by a decode pass end waits
+            # for that worker's next pass end); an idle worker tries it now, and the prefills
+            # it lets through start at this instant.
+            ws = h.arrival_reserves
+            h.arrival_reserves = []
+            for w in ws:
+                if not w.busy:
+                    h.wake(w, t, 1)
+            self._queue_handoff_events(h)
+            self._start_listed(t)
+
+    def _start_listed(self, t: float) -> None:
         n = self.n_startable
         if n == 0:
             return
@@ -327,7 +344,7 @@ class Simulation:
         for k in range(n):
             w = listed[k]
             w.listed = False  # starting a pass touches no other worker, so one loop will do
-            if not w.busy and (w.running or w.waiting):
+            if not w.busy and w.has_work():
                 if self._begin_pass(w, t):
                     if free is None:
                         free = []
@@ -399,7 +416,7 @@ class Simulation:
             w = self.workers[live[k]]
             pool.set_active(w.local_idx, False)
             w.state = STATE_DRAINING
-            if not w.busy and not w.running and not w.waiting and not w.inbox_ops:
+            if not w.busy and not w.has_work() and not w.inbox_ops:
                 self._stop(w, t)
             else:
                 self._list_startable(w)
@@ -408,7 +425,7 @@ class Simulation:
 
     def _add_worker(self, pool: Pool, t: float, ready: bool) -> Worker:
         w = Worker(len(self.workers), pool.cfg)
-        w.kind = pool.kind
+        w.set_kind(pool.kind)
         w.local_idx = pool.size()
         w.created_ms = t
         w.track_fpm = self.tick_ms > 0.0
@@ -502,11 +519,15 @@ class Simulation:
                     h.prefill_done(r, t)
                 w.handoffs.clear()
             if w.inbox_ops:
+                # one reservation per pass end, plus one per transfer that landed mid-pass
                 allowance = 1 + w.deferred_activations
                 w.deferred_activations = 0
-                h.wake(w, t, allowance)
+                if w.sg is not None:
+                    h.wake_after_pass(w, t)
+                else:
+                    h.wake(w, t, allowance)
             self._queue_handoff_events(h)
-        if w.state == STATE_DRAINING and not w.running and not w.waiting and not w.inbox_ops:
+        if w.state == STATE_DRAINING and not w.has_work() and not w.inbox_ops:
             self._stop(w, t)
 
     def _publish_kv_events(self, w: Worker, t: float) -> None:
@@ -537,8 +558,22 @@ class Simulation:
         r = Request(i, n_in, wl.output_length[i], hashes, t)
         self.arrived += 1
         self.traffic.arrivals += 1
+        h = self.handoff
+        if h is not None and h.destination_first:
+            back = self.back
+            assert back is not None
+            if never_fits(back.cfg, r.prompt_len, r.max_out):
+                # no SGLang decode worker could ever run it (the reference spins on it)
+                self._terminal(r, t, STATUS_REJECTED)
+                return
+            h.arrived(r)  # the prefill is submitted once its destination holds
+            return
+        self._submit_front(r, t)
+
+    def _submit_front(self, r: Request, t: float) -> None:
+        """Route r to an aggregated or prefill worker and queue it there."""
         front = self.front
-        w = front.ids[route_arrival(r, front, self.kv, bs)]
+        w = front.ids[route_arrival(r, front, self.kv, self.hasher.block_size)]
         if self.back is not None:
             r.prefill_worker = w
         wk = self.workers[w]
@@ -566,6 +601,11 @@ class Simulation:
             for w in woken:
                 self._list_startable(w)
             woken.clear()
+        submit = h.submit
+        if submit:
+            h.submit = []
+            for r in submit:
+                self._submit_front(r, self.now)
 
     # ---- terminal states ----------------------------------------------------------------------
     def _terminal(self, r: Request, t: float, status: int) -> None:
@@ -581,7 +621,8 @@ class Simulation:
                             workers[r.prefill_worker].local_idx if r.prefill_worker >= 0 else -1)
         # Free what the report does not need.
         r.gaps = []
-        r.hashes = []
+        if r.src_sg_pages == 0:  # an SGLang source still held caches the prompt when freed
+            r.hashes = []
         # Follow-ups: the session's next turn, or (closed loop) the next session.
         nxt = self.wl.next_turn[r.idx]
         if nxt >= 0:

@@ -119,8 +119,23 @@ class Worker:
         self.preempted_any = False
         self.sg = None
         if cfg.backend == BACKEND_SGLANG:
-            self.sg = SglangScheduler(cfg, self.waiting, self.running, self.rejected, self.timer,
-                                      self.pool)
+            self.sg = SglangScheduler(cfg, self.waiting, self.running, self.rejected,
+                                      self.handoffs, self.timer, self.pool)
+
+    def set_kind(self, kind: int) -> None:
+        """Place the worker in a pool (aggregated, prefill or decode)."""
+        self.kind = kind
+        sg = self.sg
+        if sg is not None:
+            sg.prefill_only = kind == POOL_PREFILL
+            sg.decode_only = kind == POOL_DECODE
+
+    def has_work(self) -> bool:
+        """Requests queued or running here (an SGLang decode worker's landed hand-offs too)."""
+        if self.running or self.waiting:
+            return True
+        sg = self.sg
+        return sg is not None and len(sg.landed) > 0
 
     # ---- KV occupancy for views (blocks, or SGLang pages) ---------------------------------------
     def kv_active(self) -> int:
@@ -179,11 +194,17 @@ class Worker:
         sg = self.sg
         if sg is not None:
             self.passes += 1
+            sg.pending = self.pending_reservations
             end = sg.start_pass(now)
             if end < 0.0:
                 return -1.0
             self.busy = True
             self.pass_end = end
+            if self.track_fpm:
+                self.batch_n = sg.pass_prefill_reqs
+                self.sum_end = sg.pass_prefill_kv_tokens
+                self.sum_start = sg.pass_prefill_kv_tokens - sg.pass_prefill_tokens
+                self._record_fpm(now, sg.pass_decode_reqs, sg.pass_decode_kv_tokens)
             return end
         cfg = self.cfg
         bs = self.bs
@@ -494,6 +515,8 @@ class Worker:
         """Apply the pass that ends at `now`: emit tokens, complete requests (appended to done)."""
         sg = self.sg
         if sg is not None:
+            if self.track_fpm:
+                self.fpm.publish(self.fpm_staged, now)
             sg.finish_pass(now, done, self.firsts)
             self.committed_prefill = sg.committed
             self.preemptions = sg.retractions

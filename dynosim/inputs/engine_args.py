@@ -416,9 +416,6 @@ def _check_backend(ctx: _Ctx, eng: dict[str, Any], given: dict[str, Any], prefix
             raise ctx.fail(f"must be divisible by block_size {eng['block_size']}, got "
                            f"{sg['chunked_prefill_size']}",
                            field=prefix + "sglang.chunked_prefill_size")
-        if sg["schedule_policy"] == "lpm":
-            raise _not_supported(ctx, prefix + "sglang.schedule_policy",
-                                 'schedule_policy "lpm" (longest prefix match)')
         # SGLang budgets prefill by chunked_prefill_size and never preempts (it retracts).
         for name in ("max_num_batched_tokens", "preemption_mode"):
             if given.get(name) is not None:

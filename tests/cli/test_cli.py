@@ -280,9 +280,13 @@ BAD_INPUTS: list[tuple[str, dict[str, str], list[str], list[str]]] = [
     ("legacy_is_decode", {}, [TINY, "--extra-engine-args", '{"is_decode": true}'],
      ["--extra-engine-args: ", "field 'worker_type'", "decode",
       "give the pools with --prefill-engine-args/--decode-engine-args"]),
+    ("disagg_mixed_backends", {},
+     [TINY, "--prefill-engine-args", '{"engine": {"backend": "sglang", "block_size": 64}}',
+      "--decode-engine-args", '{"engine": {"backend": "vllm"}}'],
+     ["--decode-engine-args: ", "field 'engine.backend'", 'match the prefill pool\'s ("sglang")']),
     ("unsupported_backend", {}, [TINY, "--extra-engine-args",
-                                 '{"engine": {"backend": "sglang", "sglang": {"schedule_policy": "lpm"}}}'],
-     ["--extra-engine-args: ", "field 'engine.sglang.schedule_policy'", "not supported yet"]),
+                                 '{"engine": {"backend": "sglang", "prefill_decode_interval": 2}}'],
+     ["--extra-engine-args: ", "field 'engine.prefill_decode_interval'", "not supported yet"]),
 ]
 
 OUTPUT_FLAGS = ["--export", "out", "--report-json", "r.json", "--report-jsonl", "r.jsonl"]

@@ -104,3 +104,14 @@ def test_an_unadmittable_head_is_rejected_by_an_idle_worker() -> None:
     eng = {"engine": {"backend": "sglang", "block_size": 64, "sglang": {"max_prefill_tokens": 100}}}
     s = _run_checking_progress(RunOptions(trace=TINY, extra_engine_args=json.dumps(eng)))
     assert s["num_requests"] == 16 and s["completed_requests"] < 16
+
+
+def test_disaggregated_requests_that_never_fit_are_rejected_up_front() -> None:
+    # Default page size 1 on both pools: the decode pool (16,384 tokens) must take the prompt and
+    # the clipped output; the three long prompts of mooncake_tiny cannot, the rest run.
+    eng = '{"engine": {"backend": "sglang"}}'
+    opts = RunOptions(trace=TINY, prefill_engine_args=eng, decode_engine_args=eng)
+    warnings = build_replay(opts).warnings()
+    assert any("3 request(s) rejected" in w and "trace lines 9, 11, 13" in w for w in warnings)
+    s = _run_checking_progress(opts)
+    assert (s["num_requests"], s["completed_requests"]) == (16, 13)

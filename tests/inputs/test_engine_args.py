@@ -320,8 +320,6 @@ def test_same_checks_apply_in_flat_form():
     ('{"dp_size": 2}', "dp_size"),
     ('{"engine": {"backend": "sglang", "prefill_decode_interval": 2}}',
      "engine.prefill_decode_interval"),
-    ('{"engine": {"backend": "sglang", "sglang": {"schedule_policy": "lpm"}}}',
-     "engine.sglang.schedule_policy"),
     ('{"engine": {"aic_nextn": 2}}', "engine.aic_nextn"),
     ('{"engine": {"native_host_offload": {"num_host_blocks": 4}}}', "engine.native_host_offload"),
     ('{"engine": {"kv_cache_groups": []}}', "engine.kv_cache_groups"),
