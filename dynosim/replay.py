@@ -16,6 +16,7 @@ from dynosim.inputs.synthetic import make_synthetic
 from dynosim.inputs.trace import load_mooncake, trace_line_numbers
 from engine.config import BACKEND_SGLANG, EngineConfig
 from engine.sglang import never_fits
+from dynosim.gc_pause import paused_gc
 from dynosim.outputs.records import RecordLayout
 from dynosim.outputs.rejections import rejection_warnings
 from dynosim.outputs.report import PlannerRecord, Report, ReportInputs, build_report
@@ -281,11 +282,14 @@ class Replay:
     def advance(self, max_steps: int) -> bool:
         """Run up to max_steps engine instants. True while work remains."""
         t0 = time.perf_counter()
-        more = self.sim.run_steps(max_steps)
-        driver = self.planner_driver
-        if self.sim.at_tick and driver is not None:
-            # the engine resumes the tick's instant on its next step
-            self.decisions.append(driver.on_tick())
+        # The engine allocates millions of long-lived objects (requests, KV blocks) and no
+        # garbage cycles: the cyclic GC would only rescan them (~9% of a run).
+        with paused_gc():
+            more = self.sim.run_steps(max_steps)
+            driver = self.planner_driver
+            if self.sim.at_tick and driver is not None:
+                # the engine resumes the tick's instant on its next step
+                self.decisions.append(driver.on_tick())
         self.engine_wall_ms += (time.perf_counter() - t0) * 1000.0
         return more
 
