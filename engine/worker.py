@@ -232,7 +232,6 @@ class Worker:
         self.sum_end = 0
         self.sum_start = 0
         self.preempted_any = False
-        empty: list[int] = []
 
         # (A) running requests in admission order
         i = 0
@@ -267,7 +266,7 @@ class Worker:
                 continue
             # The index is not shifted when a FIFO victim leaves the front of the list, so the
             # request after `r` waits a pass: the reference does this (overload_fifo golden).
-            res = self._schedule(r, False, 0, empty, now, pid)
+            res = self._schedule(r, False, 0, now, pid)
             if res == OK:
                 i += 1
             elif res == BLOCKED:
@@ -295,7 +294,6 @@ class Worker:
                 continue
             hit = 0
             active_hit = 0
-            hashes = empty
             if r.computed > 0:
                 # A disagg hand-off: the prompt's KV is already in place here.
                 if self.no_evict:
@@ -307,6 +305,8 @@ class Worker:
                     if needed > self.capacity - self.pool.num_active():
                         break
             else:
+                if not self.no_evict and seq > 0 and self.pool.num_active() >= self.capacity:
+                    break  # needs >= 1 block beyond any prefix hit and none is left: skip lookup
                 if cfg.enable_prefix_caching:
                     nfull = seq // bs
                     # vLLM recomputes at least one token; TRT-LLM may hit the whole prompt
@@ -315,7 +315,7 @@ class Worker:
                         limit = nfull
                     hashes = r.full_block_hashes(nfull)
                     hit = self.pool.match_prefix(hashes, limit)
-                    active_hit = self.pool.count_active(hashes, hit)
+                    active_hit = self.pool.matched_active
                 if self.no_evict:
                     needed = self.footprint(r) - active_hit
                     if needed > self._no_evict_available():
@@ -324,7 +324,7 @@ class Worker:
                     needed = ceil_div(seq, bs) - active_hit
                     if needed > self.capacity - self.pool.num_active():
                         break  # head-of-line blocking, no watermark
-            res = self._schedule(r, True, hit, hashes, now, pid)
+            res = self._schedule(r, True, hit, now, pid)
             if res != OK:
                 break
             if waiting[j] is r:
@@ -407,8 +407,7 @@ class Worker:
         self.fpm_queued_prefill_reqs = self.nx_queued_prefill_reqs
         self.fpm_queued_prefill_tokens = self.nx_queued_prefill_tokens
 
-    def _schedule(self, r: Request, from_waiting: bool, hit: int, hashes: list[int],
-                  now: float, pid: int) -> int:
+    def _schedule(self, r: Request, from_waiting: bool, hit: int, now: float, pid: int) -> int:
         bs = self.bs
         cached = hit * bs if r.computed == 0 else 0
         start = r.computed + cached
@@ -424,7 +423,7 @@ class Worker:
         end = start + take
         reuse_blocks = cached // bs
         while True:
-            if self._allocate(r, end, reuse_blocks, hashes):
+            if self._allocate(r, end, reuse_blocks):
                 r.computed = end
                 break
             v = self._preempt_one()
@@ -490,7 +489,7 @@ class Worker:
         r.pass_p_tokens = p_tokens
         return OK
 
-    def _allocate(self, r: Request, target: int, reuse_blocks: int, hashes: list[int]) -> bool:
+    def _allocate(self, r: Request, target: int, reuse_blocks: int) -> bool:
         bs = self.bs
         prev = len(r.blocks)
         want = ceil_div(target, bs)
@@ -503,12 +502,15 @@ class Worker:
             reuse = 0
         fresh = (want - prev) - reuse
         pool = self.pool
-        pinned_inactive = pool.count_inactive(hashes, prev, prev + reuse) if reuse > 0 else 0
+        # The reused blocks are the pool's `matched` ones: match_prefix ran just before this
+        # admission and nothing was evicted since (a preemption only releases blocks).
+        pinned_inactive = pool.count_inactive(prev, prev + reuse) if reuse > 0 else 0
         if not pool.can_take(fresh, pinned_inactive):
             return False
         blocks = r.blocks
+        matched = pool.matched
         for k in range(prev, prev + reuse):
-            blocks.append(pool.pin(hashes[k]))
+            blocks.append(pool.pin(matched[k]))
         for _ in range(fresh):
             blocks.append(pool.take_fresh())
         if reuse > 0:
