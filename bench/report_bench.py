@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from hour_trace import hour_trace  # noqa: E402
 
@@ -46,8 +48,9 @@ def _planner_report(tmp: str) -> Any:
 def _with_events(report: Any, base_snaps: list, base_events: list, n: int) -> None:
     """The report as if its run had had n scaling events, one every other 10-s tick."""
     ticks = 2 * n
-    report.planner_snapshots = [dict(base_snaps[i % len(base_snaps)], timestamp_s=10.0 * (i + 1))
-                                for i in range(ticks)]
+    report.planner_snapshots = [
+        msgspec.structs.replace(base_snaps[i % len(base_snaps)], timestamp_s=10.0 * (i + 1))
+        for i in range(ticks)]
     report.run["planner"]["scaling_events"] = [
         dict(base_events[i % len(base_events)], time_s=20.0 * (i + 1)) for i in range(n)]
 

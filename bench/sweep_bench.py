@@ -68,9 +68,15 @@ def main() -> int:
         rows = res.rows  # type: ignore[attr-defined]
         point_s = med([r["wall_s"] for r in rows])
         rss = max(r["worker_rss_mb"] for r in rows)
+        # bounded: a worker's peak RSS after its first point against after its last one
+        per_worker: dict[object, list[float]] = {}
+        for r in sorted(rows, key=lambda r: r["point"]):
+            per_worker.setdefault(r["worker"], []).append(r["worker_rss_mb"])
+        growth = ", ".join(f"{v[0]:.0f} -> {v[-1]:.0f} MB over {len(v)} points"
+                           for v in per_worker.values())
         print(f"sweep, cold-start preset (31 points, 1-hour 19,965-request trace, 2 jobs): "
               f"{wall:.1f} s (target <= 60 s); median point {point_s:.2f} s; peak worker RSS "
-              f"{rss:.0f} MB")
+              f"{rss:.0f} MB (per worker, first -> last point: {growth})")
 
     spec6 = preset_spec("cold-start", trace, axis_overrides=subset)
     one, two = [], []

@@ -158,16 +158,11 @@ def run_inputs(o: RunOptions) -> list[tuple[str, str | None]]:
 
 def plan_headless(a: argparse.Namespace, o: RunOptions,
                   planner: PlannerConfig | None) -> OutputPlan:
-    from dynosim.outputs.files import planner_files
-    from dynosim.outputs.plan import plan_outputs
+    from dynosim.outputs.plan import plan_run_outputs
 
-    pf = planner_files(planner) if planner is not None else None
-    return plan_outputs(
-        report_json=a.report_json, report_jsonl=a.report_jsonl, export_dir=a.export,
-        planner_log_in_export=planner is not None,
-        planner_html=pf.html if pf is not None else None,
-        planner_log=pf.log if pf is not None else None,
-        default_json=True, inputs=run_inputs(o))
+    return plan_run_outputs(report_json=a.report_json, report_jsonl=a.report_jsonl,
+                            export_dir=a.export, planner=planner, inputs=run_inputs(o),
+                            default_json=True)
 
 
 class _Console:
@@ -294,7 +289,7 @@ def _run(argv: Sequence[str] | None, state: _RunState) -> int:
         from tui.launch import run_tui  # Textual is imported only for the live view
 
         replay = build_replay(o, lambda cfg: plan_live_outputs(
-            args.report_json, args.report_jsonl, run_inputs(o)))
+            args.report_json, args.report_jsonl, run_inputs(o), planner=cfg))
         return run_tui(replay, report_json=args.report_json, report_jsonl=args.report_jsonl,
                        inputs=run_inputs(o))
     except (InputError, OutputError) as exc:
@@ -306,8 +301,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["sweep"]:  # `dynosim-tui sweep ...` (a trace named "sweep": ./sweep)
         from dynosim.sweep.cli import main as sweep_main
+        from tui.launch import run_sweep_tui  # Textual is imported only when it is called
 
-        return sweep_main(argv[1:])
+        return sweep_main(argv[1:], live=run_sweep_tui)
     state = _RunState()
     previous = None
     try:

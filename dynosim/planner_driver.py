@@ -6,16 +6,10 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from engine.passmetrics import PassMetrics
+from engine.pool import POOL_AGG, POOL_DECODE, POOL_PREFILL, STATE_ACTIVE, STATE_DRAINING, STATE_STARTING
 from engine.sim import Simulation
-from engine.worker import (
-    POOL_AGG,
-    POOL_DECODE,
-    POOL_PREFILL,
-    STATE_ACTIVE,
-    STATE_DRAINING,
-    STATE_STARTING,
-    Worker,
-)
+from engine.worker import Worker
 from planner.types import Decision, ForwardPassMetrics, Observation, TrafficWindow
 
 
@@ -24,13 +18,14 @@ class PlannerLike(Protocol):
 
 
 def _fpm(w: Worker) -> ForwardPassMetrics:
+    m: PassMetrics = w.fpm
     return ForwardPassMetrics(
-        worker_id=w.local_idx, dp_rank=0, wall_time_s=w.fpm_wall_ms / 1000.0,
-        num_prefill_requests=w.fpm_prefill_reqs, sum_prefill_tokens=w.fpm_prefill_tokens,
-        sum_prefill_kv_tokens=w.fpm_prefill_kv_tokens, var_prefill_length=0.0,
-        num_decode_requests=w.fpm_decode_reqs, sum_decode_kv_tokens=w.fpm_decode_kv_tokens,
-        var_decode_kv_tokens=0.0, queued_prefill_requests=w.fpm_queued_prefill_reqs,
-        queued_prefill_tokens=w.fpm_queued_prefill_tokens, queued_decode_requests=0,
+        worker_id=w.local_idx, dp_rank=0, wall_time_s=m.wall_ms / 1000.0,
+        num_prefill_requests=m.prefill_reqs, sum_prefill_tokens=m.prefill_tokens,
+        sum_prefill_kv_tokens=m.prefill_kv_tokens, var_prefill_length=0.0,
+        num_decode_requests=m.decode_reqs, sum_decode_kv_tokens=m.decode_kv_tokens,
+        var_decode_kv_tokens=0.0, queued_prefill_requests=m.queued_prefill_reqs,
+        queued_prefill_tokens=m.queued_prefill_tokens, queued_decode_requests=0,
         queued_decode_kv_tokens=0)
 
 
@@ -77,11 +72,12 @@ class PlannerDriver:
                     starting[name].append(w.local_idx)
                 elif w.state == STATE_DRAINING:
                     draining[name].append(w.local_idx)
-                fresh = w.fpm_passes > self.seen_passes.get(g, 0)
-                self.seen_passes[g] = w.fpm_passes
-                if w.state != STATE_ACTIVE or w.fpm_passes == 0:
+                passes = w.fpm.passes
+                fresh = passes > self.seen_passes.get(g, 0)
+                self.seen_passes[g] = passes
+                if w.state != STATE_ACTIVE or passes == 0:
                     continue  # absent until its first pass (the planner sees the mismatch)
-                if sim.now - w.fpm_end_ms >= IDLE_FPM_AFTER_MS:
+                if sim.now - w.fpm.end_ms >= IDLE_FPM_AFTER_MS:
                     fpms[name].append(_idle_fpm(w))
                 elif fresh:
                     fpms[name].append(_fpm(w))

@@ -25,11 +25,11 @@ from dynosim.planner_setup import build_planner
 from engine import is_compiled
 from engine.sim import Simulation
 from engine.topology import ROUTER_KV, TRANSFER_DESTINATION_MISSING, Topology
-from engine.worker import POOL_AGG, POOL_DECODE, POOL_PREFILL
+from engine.pool import POOL_AGG, POOL_DECODE, POOL_PREFILL
 from engine.workload import Workload
 from planner.config import PlannerConfig
 from planner.planner import Planner
-from planner.types import Decision
+from planner.types import Decision, ScalingEvent, TickSnapshot
 
 ROUTER_MODES = ("round_robin", "kv_router")
 TRACE_FORMATS = ("mooncake",)
@@ -293,6 +293,14 @@ class Replay:
         self.engine_wall_ms += (time.perf_counter() - t0) * 1000.0
         return more
 
+    def scaling_events(self) -> list[ScalingEvent]:
+        """The planner's scaling events so far, in order (from the decisions)."""
+        return [ev for d in self.decisions for ev in d.events]
+
+    def tick_snapshots(self) -> list[TickSnapshot]:
+        """The planner's per-tick snapshots so far (ticks that decided or looked)."""
+        return [d.snapshot for d in self.decisions if d.snapshot is not None]
+
     def run_to_end(self, chunk: int = 100_000) -> None:
         """Advance until no work is left (or --max-sim-time-seconds stops the replay)."""
         while self.advance(chunk):
@@ -340,8 +348,7 @@ class Replay:
             p = self.planner
             planner = PlannerRecord(
                 self.planner_config, p.gpus,
-                events=[ev for d in self.decisions for ev in d.events],
-                snapshots=[d.snapshot.as_row() for d in self.decisions if d.snapshot is not None],
+                events=self.scaling_events(), snapshots=self.tick_snapshots(),
                 total_ticks=p.total_ticks, gpu_hours=p.gpu_hours)
         return ReportInputs(
             cols=cols, workload=self.workload,
@@ -358,11 +365,7 @@ class Replay:
             compiled_engine=is_compiled(),
             layout=RecordLayout(topo.disaggregated, topo.router_mode == ROUTER_KV,
                                 topo.num_prefill, self.pools[0].config.block_size),
-            worker_samples={
-                "t_ms": list(sim.sample_t_ms), "worker": list(sim.sample_worker),
-                "kind": list(sim.sample_kind), "kv_blocks": list(sim.sample_kv_blocks),
-                "kv_capacity": list(sim.sample_kv_capacity), "waiting": list(sim.sample_waiting),
-                "running": list(sim.sample_running)},
+            worker_samples=sim.samples.copy(),
             planner=planner,
             backend=self.backend(), kv_unit=self.kv_unit(),
         )
@@ -403,6 +406,7 @@ def build_topology(o: RunOptions) -> tuple[Topology, list[ParsedEngineArgs], dic
     if not o.disaggregated:
         args = parse_engine_args(o.extra_engine_args, what="--extra-engine-args")
         check_aggregated(args)
+        topo.agg_cfg = args.config
         for key in ("kv_transfer_bandwidth", "kv_transfer_bytes_per_token"):
             if args.normalized["engine"].get(key) is not None:
                 args.ignored.append(f"engine.{key}")  # only a disaggregated hand-off uses it
@@ -477,8 +481,7 @@ def build_replay(o: RunOptions,
         before_engine(planned[1] if planned is not None else None)
     t0 = time.perf_counter()
     max_ms = o.max_sim_time_seconds * 1000.0 if o.max_sim_time_seconds is not None else -1.0
-    sim = Simulation(workload, pools[0].config, o.num_workers, o.replay_concurrency or 0,
-                     max_ms, topo)
+    sim = Simulation(workload, topo, o.replay_concurrency or 0, max_ms)
     replay = Replay(o, workload, pools, sim, (time.perf_counter() - t0) * 1000.0)
     replay.router_config = router_norm
     note = _sglang_unfit_note(o, workload, pools[0].config)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import math
 from typing import Final, final
 
+from engine.request import Request
+
 # DDSketch relative accuracy used by the reference for ITL and per-user throughput percentiles.
 SKETCH_ALPHA: Final = 0.001
 SKETCH_GAMMA: Final = (1.0 + SKETCH_ALPHA) / (1.0 - SKETCH_ALPHA)
@@ -179,3 +181,40 @@ class MetricColumns:
 
     def __len__(self) -> int:
         return len(self.req)
+
+    def record(self, r: Request, t: float, status: int, worker: int, prefill_worker: int) -> None:
+        """r reached a terminal state at t: one row (worker and prefill_worker are local pool
+        indices, -1 = none); a completed request's gaps join the pooled statistics."""
+        if status == STATUS_COMPLETED:
+            itl = self.itl
+            tput = self.user_tput
+            for g in r.gaps:
+                itl.add(g)
+                if g > 0.0:
+                    tput.add(1000.0 / g)
+        r.metrics_row = len(self.req)
+        self.req.append(r.idx)
+        self.worker.append(worker)
+        self.status.append(status)
+        self.arrival_ms.append(r.arrival_ms)
+        self.first_admit_ms.append(r.first_admit_ms)
+        self.first_token_ms.append(r.first_token_ms)
+        self.second_token_ms.append(r.second_token_ms)
+        self.last_token_ms.append(r.last_token_ms)
+        self.terminal_ms.append(t)
+        self.input_length.append(r.prompt_len)
+        self.requested_output.append(r.requested_out)
+        self.output_tokens.append(r.gen)
+        self.reused_tokens.append(r.reused)
+        self.first_reused_tokens.append(r.first_reused)
+        self.admissions.append(r.admissions)
+        self.route_overlap_blocks.append(r.route_overlap)
+        self.route_best_overlap_blocks.append(r.route_best_overlap)
+        self.prefill_worker.append(prefill_worker)
+        self.prefill_admit_ms.append(r.prefill_admit_ms)
+        self.source_held_ms.append(r.source_held_ms)
+        self.dest_reserved_ms.append(r.dest_reserved_ms)
+        self.dest_activated_ms.append(r.dest_activated_ms)
+        self.decode_admit_ms.append(r.decode_admit_ms)
+        self.source_released_ms.append(r.source_released_ms)
+        self.decode_reused_tokens.append(r.decode_reused)

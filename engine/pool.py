@@ -6,15 +6,27 @@ draining ones finish their in-flight work and stop."""
 from __future__ import annotations
 
 from bisect import bisect_left, insort
-from typing import final
+from typing import Final, final
 
 from engine.config import EngineConfig
 from engine.kvrouter import KvRouter
 
+# A pool's role (Pool.kind, Worker.kind).
+POOL_AGG: Final = 0
+POOL_PREFILL: Final = 1
+POOL_DECODE: Final = 2
+
+# A worker's lifecycle (Worker.state): starting (not routable yet), active, draining (not
+# routable, finishing its work), stopped.
+STATE_STARTING: Final = 0
+STATE_ACTIVE: Final = 1
+STATE_DRAINING: Final = 2
+STATE_STOPPED: Final = 3
+
 
 @final
 class Pool:
-    kind: int  # worker.POOL_*
+    kind: int  # POOL_*
     cfg: EngineConfig
     ids: list[int]  # global worker index by local index
     eligible: list[bool]  # by local index: routable now

@@ -8,16 +8,10 @@ import math
 from typing import Final, final
 
 from engine.blockhash import BlockHasher
-from engine.config import EngineConfig
+from engine.handoff import Handoff
 from engine.kvrouter import KvRouter, KvRouterConfig
 from engine.metrics import STATUS_COMPLETED, STATUS_REJECTED, MetricColumns
-from engine.pool import Pool
-from engine.request import WAITING, Request
-from engine.rng import SplitMix64
-from engine.snapshot import SimSnapshot, WorkerSnapshot
-from engine.topology import ROUTER_KV, TRANSFER_DESTINATION_MISSING, Topology
-from engine.traffic import TrafficWindowAcc
-from engine.worker import (
+from engine.pool import (
     POOL_AGG,
     POOL_DECODE,
     POOL_PREFILL,
@@ -25,9 +19,15 @@ from engine.worker import (
     STATE_DRAINING,
     STATE_STARTING,
     STATE_STOPPED,
-    Worker,
-    ceil_div,
+    Pool,
 )
+from engine.request import Request
+from engine.rng import SplitMix64
+from engine.samples import WorkerSamples
+from engine.snapshot import SimSnapshot, WorkerSnapshot
+from engine.topology import ROUTER_KV, Topology
+from engine.traffic import TrafficWindowAcc
+from engine.worker import Worker
 from engine.workload import Workload
 
 INF: Final = math.inf
@@ -38,11 +38,6 @@ EV_PASS: Final = 0
 EV_KV: Final = 1
 EV_READY: Final = 2
 EV_TRANSFER: Final = 3
-
-# Hand-off operations queued on a worker (applied when it is between passes).
-OP_RESERVE: Final = 0  # decode worker: reserve the prompt's blocks, start the transfer
-OP_ACTIVATE: Final = 1  # decode worker: the KV arrived, queue the request
-OP_RELEASE: Final = 2  # prefill worker: free the source blocks
 
 
 @final
@@ -66,6 +61,7 @@ class Simulation:
     back: Pool | None  # the decode pool when disaggregated
     kv: KvRouter | None  # front pool's KV router
     kv_decode: KvRouter | None
+    handoff: Handoff | None  # disaggregated: prefill -> decode (engine/handoff.py)
     hasher: BlockHasher
     metrics: MetricColumns
     traffic: TrafficWindowAcc  # since the last planner tick
@@ -99,23 +95,12 @@ class Simulation:
     startup_ms: float  # start-up delay of workers added by scaling
     free_prefill_decode: bool  # 1.4 compatibility: prefill workers decode, free of charge
     rng: SplitMix64
-    # Fixed-interval per-worker samples for the HTML report / worker_samples.parquet: at the
-    # first instant at or after each multiple of sample_ms (0 = off), one row per live worker.
-    sample_ms: float
-    next_sample_ms: float
-    sample_t_ms: list[float]
-    sample_worker: list[int]
-    sample_kind: list[int]
-    sample_kv_blocks: list[int]  # blocks held by running requests (active)
-    sample_kv_capacity: list[int]
-    sample_waiting: list[int]
-    sample_running: list[int]
+    samples: WorkerSamples  # every simulated second, for the report
 
-    def __init__(self, wl: Workload, cfg: EngineConfig, num_workers: int,
-                 replay_concurrency: int, max_time_ms: float,
-                 topo: Topology | None = None) -> None:
-        if topo is None:
-            topo = Topology(num_workers)
+    def __init__(self, wl: Workload, topo: Topology, replay_concurrency: int = 0,
+                 max_time_ms: float = -1.0) -> None:
+        """A replay of wl on topo's workers: open loop (arrival timestamps), or closed loop
+        with replay_concurrency sessions in flight; max_time_ms < 0 = no time limit."""
         self.wl = wl
         self.topo = topo
         self.workers = []
@@ -138,26 +123,19 @@ class Simulation:
             self.free_prefill_decode = topo.prefill_cfg.compat_1_4
         else:
             self.free_prefill_decode = False
+            cfg = topo.agg_cfg
             self.front = Pool(POOL_AGG, cfg)
             if topo.router_mode == ROUTER_KV:
                 self.kv = KvRouter(topo.router_cfg, 0, cfg.block_size, self.rng)
-            n_front = num_workers
+            n_front = topo.num_workers
         self.front.kv = self.kv
         self.tick_ms = 0.0
         self.next_tick_ms = INF
         self.at_tick = False
         self.startup_ms = 0.0
-        self.sample_ms = 1000.0
-        self.next_sample_ms = 0.0
-        self.sample_t_ms = []
-        self.sample_worker = []
-        self.sample_kind = []
-        self.sample_kv_blocks = []
-        self.sample_kv_capacity = []
-        self.sample_waiting = []
-        self.sample_running = []
+        self.samples = WorkerSamples(1000.0)
         self.traffic = TrafficWindowAcc()
-        self.events = []
+        self.events = []  # before the workers: one that starts later queues its ready event
         self.serial = 0
         self.hasher = BlockHasher(self.front.cfg.block_size, wl.trace_block_size)
         for _ in range(n_front):
@@ -166,12 +144,14 @@ class Simulation:
             for _ in range(topo.num_decode):
                 self._add_worker(self.back, 0.0, True)
         self.metrics = MetricColumns()
+        self.handoff = None
+        if self.back is not None:
+            self.handoff = Handoff(self.workers, self.back, self.kv, self.kv_decode,
+                                   self.metrics, self.hasher.block_size, topo)
         self.now = 0.0
         self.max_time_ms = max_time_ms if max_time_ms >= 0.0 else INF
-        self.events = []
         self.kv_batches = {}
         self.transfers = {}
-        self.serial = 0
         self.concurrency = replay_concurrency
         self.arrived = 0
         self.completed = 0
@@ -228,8 +208,9 @@ class Simulation:
         while arrivals and arrivals[0][0] <= t:
             a = heapq.heappop(arrivals)
             self._arrive(a[1], t)
-        if t >= self.next_sample_ms and self.sample_ms > 0.0:
-            self._sample(t)
+        samples = self.samples
+        if t >= samples.next_ms and samples.every_ms > 0.0:
+            samples.take(t, self.workers)
         if t >= self.next_tick_ms:
             self.at_tick = True  # the planner decides before this instant's passes start
             return True
@@ -261,7 +242,10 @@ class Simulation:
             elif kind == EV_READY:
                 self._worker_ready(workers[ev[3]])
             else:
-                self._transfer_done(self.transfers.pop(ev[3]), t)
+                h = self.handoff
+                assert h is not None
+                h.kv_landed(self.transfers.pop(ev[3]), t)
+                self._queue_handoff_events(h)
         if done:
             for r in done:
                 self._terminal(r, t, STATUS_COMPLETED)
@@ -434,20 +418,6 @@ class Simulation:
             self._push(w.ready_ms, EV_READY, w.idx)
         return w
 
-    def _sample(self, t: float) -> None:
-        """One row per live worker; read-only (never changes the replay)."""
-        for w in self.workers:
-            if w.state == STATE_STOPPED:
-                continue
-            self.sample_t_ms.append(t)
-            self.sample_worker.append(w.idx)
-            self.sample_kind.append(w.kind)
-            self.sample_kv_blocks.append(w.kv_active())
-            self.sample_kv_capacity.append(w.capacity)
-            self.sample_waiting.append(len(w.waiting))
-            self.sample_running.append(len(w.running))
-        self.next_sample_ms = (math.floor(t / self.sample_ms) + 1.0) * self.sample_ms
-
     def _worker_ready(self, w: Worker) -> None:
         if w.state == STATE_DRAINING or w.state == STATE_STOPPED:
             return  # scaled away before it became ready
@@ -520,14 +490,17 @@ class Simulation:
             w.firsts.clear()
         if w.pool.track_events:
             self._publish_kv_events(w, t)
-        if w.handoffs:
-            for r in w.handoffs:
-                self._handoff(r, t)
-            w.handoffs.clear()
-        if w.inbox_ops:
-            allowance = 1 + w.deferred_activations
-            w.deferred_activations = 0
-            self._wake(w, t, allowance)
+        h = self.handoff
+        if h is not None:
+            if w.handoffs:
+                for r in w.handoffs:
+                    h.prefill_done(r, t)
+                w.handoffs.clear()
+            if w.inbox_ops:
+                allowance = 1 + w.deferred_activations
+                w.deferred_activations = 0
+                h.wake(w, t, allowance)
+            self._queue_handoff_events(h)
         if w.state == STATE_DRAINING and not w.running and not w.waiting and not w.inbox_ops:
             self._stop(w, t)
 
@@ -583,234 +556,36 @@ class Simulation:
             wk.rejected.clear()
         self._list_startable(wk)
 
-    # ---- disaggregated hand-off ---------------------------------------------------------------
-    # The reference's rule (probed with per-request milestones under decode-side KV pressure and
-    # transfer delays; README "Parity with the reference"):
-    # - A worker's KV state changes only between its passes: hand-off operations aimed at a busy
-    #   worker wait in its inbox until its pass ends.
-    # - Reservations are FIFO per decode worker, one per wake-up (_wake); one that does not fit
-    #   blocks the later ones until a later wake finds room. Nothing is preempted for it.
-    # - A reservation holds the whole prompt's blocks (cached prefix pinned, the rest fresh)
-    #   during the transfer; they become cache-visible when the KV lands (_activate).
-    # - Landed hand-offs join the decode queue in reservation order (_activate), whatever order
-    #   their transfers finished in: that order decides who gets room first and who is
-    #   preempted first (the last admitted).
-    # - While hand-offs wait for room, the worker's preempted requests are passed over
-    #   (Worker.start_pass, pending_reservations).
-    # - The source is freed when the KV lands (at the prefill worker's next pass boundary).
-    def _post(self, w: Worker, op: int, r: Request, t: float) -> None:
-        w.inbox_ops.append(op)
-        w.inbox_reqs.append(r)
-        if op == OP_RESERVE:
-            w.pending_reservations += 1
-        if w.busy:
-            if op == OP_ACTIVATE:
-                w.deferred_activations += 1
-        else:
-            self._wake(w, t, 1)
-
-    def _wake(self, w: Worker, t: float, allowance: int) -> None:
-        """The worker is between passes: apply its queued hand-off operations, reserving at
-        most `allowance` destinations (FIFO). The reference's milestones show one reservation
-        attempt per event that reaches a worker between passes: its pass end (plus one per
-        transfer that completed while it was mid-pass), a hand-off or an activation while idle."""
-        ops = w.inbox_ops
-        reqs = w.inbox_reqs
-        w.inbox_ops = []
-        w.inbox_reqs = []
-        if w.compat_1_4:
-            # 1.4.2 lands the KV it was waiting for before reserving for new hand-offs, so a
-            # hand-off reserved here can share the prefix of one activated at the same wake.
-            first_ops: list[int] = []
-            first_reqs: list[Request] = []
-            for k in range(len(ops)):
-                if ops[k] != OP_RESERVE:
-                    self._apply(w, ops[k], reqs[k], t)
-                else:
-                    first_ops.append(ops[k])
-                    first_reqs.append(reqs[k])
-            ops = first_ops
-            reqs = first_reqs
-        blocked = False
-        for k in range(len(ops)):
-            op = ops[k]
-            r = reqs[k]
-            if op == OP_RESERVE:
-                if blocked or allowance == 0 or not self._reserve(r, t):
-                    w.inbox_ops.append(op)  # waits for a later wake-up (or for room)
-                    w.inbox_reqs.append(r)
-                    blocked = True  # keep FIFO order among reservations
-                    continue
-                allowance -= 1
-            else:
-                self._apply(w, op, r, t)
-        n = 0
-        for op in w.inbox_ops:
-            if op == OP_RESERVE:
-                n += 1
-        w.pending_reservations = n
-
-    def _apply(self, w: Worker, op: int, r: Request, t: float) -> None:
-        if op == OP_ACTIVATE:
-            self._activate(r, t)
-        else:
-            w.pool.release(r.src_blocks)
-            r.src_blocks = []
-            r.source_released_ms = t
-            if r.metrics_row >= 0:  # finished before its source was freed
-                self.metrics.source_released_ms[r.metrics_row] = t
-
-    def _handoff(self, r: Request, t: float) -> None:
-        """A prefill finished on a prefill worker (KV held there): pick a decode worker and ask
-        it to reserve the prompt's blocks."""
-        kv = self.kv
-        if kv is not None and r.route_prefill_open:
-            src = self.workers[r.prefill_worker].local_idx
-            kv.on_prefill_done(src, r.route_prefill_tokens)
-            kv.on_finished(src, r.hashes)
-            r.route_prefill_open = False
-        back = self.back
-        assert back is not None
-        kvd = self.kv_decode
-        if kvd is not None:
-            d = kvd.route(r.hashes, r.prompt_len, back.eligible)
-            r.decode_route_overlap = kvd.last_overlap
-            kvd.on_routed(d, r.hashes, 0)
-        else:
-            d = back.route_round_robin()
-        r.decode_worker = back.ids[d]
-        r.src_blocks = r.blocks
-        r.blocks = []
-        self._post(self.workers[r.decode_worker], OP_RESERVE, r, t)
-
-    def _reserve(self, r: Request, t: float) -> bool:
-        dw = self.workers[r.decode_worker]
-        pool = dw.pool
-        bs = dw.bs
-        nfull = r.prompt_len // bs
-        nblocks = ceil_div(r.prompt_len, bs)
-        hashes = r.hashes
-        hit = 0
-        if dw.no_evict:
-            # TRT-LLM: no prefix credit; the whole to-completion footprint must fit
-            if dw.footprint(r) > dw._no_evict_available():
-                return False
-        elif dw.cfg.enable_prefix_caching and dw.bs == self.hasher.block_size:
-            hit = pool.match_prefix(hashes, nfull)
-        pinned = pool.count_inactive(0, hit) if hit > 0 else 0
-        fresh = nblocks - hit
-        if not pool.can_take(fresh, pinned):
-            return False
-        matched = pool.matched
-        blocks = [pool.pin(matched[k]) for k in range(hit)]
-        for _ in range(fresh):
-            blocks.append(pool.take_fresh())
-        r.blocks = blocks
-        r.n_final = hit
-        r.dest_reserved_ms = t
-        if dw.no_evict:
-            dw.inbound.append(r)
-        topo = self.topo
-        tokens = r.prompt_len
-        if topo.transfer_mode == TRANSFER_DESTINATION_MISSING:
-            tokens = fresh * bs
-        delay = 0.0
-        if topo.transfer_bandwidth_gbps > 0.0 and topo.transfer_bytes_per_token > 0.0:
-            # Not rounded to the nanosecond (the reference's hand-off times show the raw value).
-            delay = float(tokens) * topo.transfer_bytes_per_token / (topo.transfer_bandwidth_gbps * 1e9) * 1000.0
-        r.reserve_seq = self.serial + 1
-        self.transfers[self._push(t + delay, EV_TRANSFER, self.serial + 1)] = r
-        return True
-
-    def _transfer_done(self, r: Request, t: float) -> None:
-        self._post(self.workers[r.decode_worker], OP_ACTIVATE, r, t)
-
-    def _activate(self, r: Request, t: float) -> None:
-        """The KV is in place: queue the request on its decode worker with the prompt
-        materialised (its first visible token comes from a decode pass there)."""
-        r.dest_activated_ms = t
-        dw = self.workers[r.decode_worker]
-        if dw.cfg.enable_prefix_caching and dw.bs == self.hasher.block_size:
-            nfull = r.prompt_len // dw.bs
-            for k in range(r.n_final, nfull):
-                dw.pool.publish(r.blocks[k], r.hashes[k])
-            r.n_final = nfull
-        r.computed = r.prompt_len
-        r.alloc_tokens = r.prompt_len
-        r.decode_side = True
-        r.status = WAITING
-        # Hand-offs queue in reservation order: one whose transfer finished first still waits
-        # behind an earlier-reserved hand-off that landed later but is not admitted yet (the
-        # reference's admissions and preemption victims under 3P1D and 2P2D show it).
-        waiting = dw.waiting
-        k = len(waiting)
-        while k > 0:
-            q = waiting[k - 1]
-            if not (q.decode_side and q.decode_admit_ms < 0.0 and q.reserve_seq > r.reserve_seq):
-                break
-            k -= 1
-        r.worker = dw.idx
-        waiting.insert(k, r)
-        self._list_startable(dw)
-        # The source is freed once the destination holds the KV (at the prefill worker's next
-        # pass boundary if it is busy).
-        self._post(self.workers[r.prefill_worker], OP_RELEASE, r, t)
+    def _queue_handoff_events(self, h: Handoff) -> None:
+        """Push the transfers the hand-off scheduled and list the workers it gave work to."""
+        due = h.due
+        if due:
+            due_ms = h.due_ms
+            for k in range(len(due)):
+                r = due[k]
+                key = self.serial + 1  # the event carries its own serial as payload
+                r.reserve_seq = key  # reservation order: hand-offs queue in it (handoff.py)
+                self.transfers[self._push(due_ms[k], EV_TRANSFER, key)] = r
+            due.clear()
+            due_ms.clear()
+        woken = h.woken
+        if woken:
+            for w in woken:
+                self._list_startable(w)
+            woken.clear()
 
     # ---- terminal states ----------------------------------------------------------------------
     def _terminal(self, r: Request, t: float, status: int) -> None:
-        m = self.metrics
         if status == STATUS_COMPLETED:
             self.completed += 1
-            itl = m.itl
-            tput = m.user_tput
-            for g in r.gaps:
-                itl.add(g)
-                if g > 0.0:
-                    tput.add(1000.0 / g)
-            tr = self.traffic
-            tr.completed += 1
-            tr.sum_isl += r.prompt_len
-            tr.sum_osl += r.gen
-            if r.gen >= 1:
-                tr.ttft_count += 1
-                tr.sum_ttft_ms += r.first_token_ms - r.arrival_ms
-            if r.gen >= 2:
-                tr.itl_count += 1
-                tr.sum_itl_ms += (r.last_token_ms - r.first_token_ms) / float(r.gen - 1)
-            if self.kv is not None and len(r.hashes) > 0:
-                tr.kv_hit_count += 1
-                tr.sum_kv_hit_rate += float(r.route_overlap) / float(len(r.hashes))
+            self.traffic.add_completed(r, self.kv is not None)
         else:
             self.rejected += 1
         self._release_route(r)
-        r.metrics_row = len(m.req)
-        m.req.append(r.idx)
-        m.worker.append(self.workers[r.decode_worker if self.back is not None else r.worker].local_idx
-                        if r.worker >= 0 else -1)
-        m.status.append(status)
-        m.arrival_ms.append(r.arrival_ms)
-        m.first_admit_ms.append(r.first_admit_ms)
-        m.first_token_ms.append(r.first_token_ms)
-        m.second_token_ms.append(r.second_token_ms)
-        m.last_token_ms.append(r.last_token_ms)
-        m.terminal_ms.append(t)
-        m.input_length.append(r.prompt_len)
-        m.requested_output.append(r.requested_out)
-        m.output_tokens.append(r.gen)
-        m.reused_tokens.append(r.reused)
-        m.first_reused_tokens.append(r.first_reused)
-        m.admissions.append(r.admissions)
-        m.route_overlap_blocks.append(r.route_overlap)
-        m.route_best_overlap_blocks.append(r.route_best_overlap)
-        m.prefill_worker.append(self.workers[r.prefill_worker].local_idx
-                                if r.prefill_worker >= 0 else -1)
-        m.prefill_admit_ms.append(r.prefill_admit_ms)
-        m.source_held_ms.append(r.source_held_ms)
-        m.dest_reserved_ms.append(r.dest_reserved_ms)
-        m.dest_activated_ms.append(r.dest_activated_ms)
-        m.decode_admit_ms.append(r.decode_admit_ms)
-        m.source_released_ms.append(r.source_released_ms)
-        m.decode_reused_tokens.append(r.decode_reused)
+        workers = self.workers
+        served = r.decode_worker if self.back is not None else r.worker
+        self.metrics.record(r, t, status, workers[served].local_idx if r.worker >= 0 else -1,
+                            workers[r.prefill_worker].local_idx if r.prefill_worker >= 0 else -1)
         # Free what the report does not need.
         r.gaps = []
         r.hashes = []

@@ -7,8 +7,8 @@ from typing import final
 @final
 class WorkerSnapshot:
     idx: int
-    kind: int  # worker.POOL_*
-    state: int  # worker.STATE_*
+    kind: int  # pool.POOL_*
+    state: int  # pool.STATE_*
     busy: bool
     waiting: int
     running: int

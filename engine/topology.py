@@ -18,6 +18,7 @@ TRANSFER_DESTINATION_MISSING: Final = 1
 class Topology:
     disaggregated: bool
     num_workers: int  # aggregated
+    agg_cfg: EngineConfig  # aggregated workers' engine config
     prefill_cfg: EngineConfig
     decode_cfg: EngineConfig
     num_prefill: int
@@ -31,9 +32,10 @@ class Topology:
     transfer_bytes_per_token: float  # <= 0: no delay
     transfer_mode: int  # TRANSFER_*
 
-    def __init__(self, num_workers: int) -> None:
+    def __init__(self, num_workers: int, agg_cfg: EngineConfig | None = None) -> None:
         self.disaggregated = False
         self.num_workers = num_workers
+        self.agg_cfg = agg_cfg if agg_cfg is not None else EngineConfig()
         self.prefill_cfg = EngineConfig()
         self.decode_cfg = EngineConfig()
         self.num_prefill = 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import final
 
+from engine.request import Request
+
 
 @final
 class TrafficWindowAcc:
@@ -35,3 +37,17 @@ class TrafficWindowAcc:
         self.sum_itl_ms = 0.0
         self.kv_hit_count = 0
         self.sum_kv_hit_rate = 0.0
+
+    def add_completed(self, r: Request, routed_by_kv: bool) -> None:
+        self.completed += 1
+        self.sum_isl += r.prompt_len
+        self.sum_osl += r.gen
+        if r.gen >= 1:
+            self.ttft_count += 1
+            self.sum_ttft_ms += r.first_token_ms - r.arrival_ms
+        if r.gen >= 2:
+            self.itl_count += 1
+            self.sum_itl_ms += (r.last_token_ms - r.first_token_ms) / float(r.gen - 1)
+        if routed_by_kv and len(r.hashes) > 0:
+            self.kv_hit_count += 1
+            self.sum_kv_hit_rate += float(r.route_overlap) / float(len(r.hashes))

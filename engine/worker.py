@@ -7,6 +7,8 @@ from typing import Final, final
 
 from engine.config import BACKEND_SGLANG, BACKEND_TRTLLM, EngineConfig
 from engine.kvpool import KvPool
+from engine.passmetrics import PassMetrics
+from engine.pool import POOL_AGG, POOL_DECODE, POOL_PREFILL, STATE_ACTIVE
 from engine.request import DONE, HANDOFF, PREEMPTED, RUNNING, Request
 from engine.sglang import SglangScheduler
 from engine.timing import TimingModel, make_timing
@@ -14,15 +16,6 @@ from engine.timing import TimingModel, make_timing
 OK: Final = 0
 BLOCKED: Final = 1
 SELF_PREEMPTED: Final = 2
-
-POOL_AGG: Final = 0
-POOL_PREFILL: Final = 1
-POOL_DECODE: Final = 2
-
-STATE_STARTING: Final = 0
-STATE_ACTIVE: Final = 1
-STATE_DRAINING: Final = 2
-STATE_STOPPED: Final = 3
 
 
 def ceil_div(a: int, b: int) -> int:
@@ -36,26 +29,10 @@ class Worker:
     created_ms: float  # lifetime for worker-seconds: created .. stopped (or the end)
     stopped_ms: float  # -1.0 while alive
     ready_ms: float  # when it becomes routable (start-up delay)
-    # The last pass's forward-pass metrics (for the planner), unboxed and overwritten per pass.
-    fpm_passes: int  # passes run so far (tells the planner whether it ran since a tick)
-    fpm_wall_ms: float
-    fpm_end_ms: float  # when the last published pass ended
-    fpm_prefill_reqs: int
-    fpm_prefill_tokens: int
-    fpm_prefill_kv_tokens: int
-    fpm_decode_reqs: int
-    fpm_decode_kv_tokens: int
-    fpm_queued_prefill_reqs: int
-    fpm_queued_prefill_tokens: int
-    track_fpm: bool  # record the metrics above (only when a planner is attached)
-    nx_wall_ms: float  # the pass in flight, published at its end
-    nx_prefill_reqs: int
-    nx_prefill_tokens: int
-    nx_prefill_kv_tokens: int
-    nx_decode_reqs: int
-    nx_decode_kv_tokens: int
-    nx_queued_prefill_reqs: int
-    nx_queued_prefill_tokens: int
+    # Forward-pass metrics for the planner: the pass in flight, and the last finished one.
+    fpm_staged: PassMetrics
+    fpm: PassMetrics
+    track_fpm: bool  # record them (only when a planner is attached)
     cfg: EngineConfig
     bs: int
     capacity: int
@@ -103,25 +80,9 @@ class Worker:
         self.created_ms = 0.0
         self.stopped_ms = -1.0
         self.ready_ms = 0.0
-        self.fpm_passes = 0
-        self.fpm_wall_ms = 0.0
-        self.fpm_end_ms = 0.0
-        self.fpm_prefill_reqs = 0
-        self.fpm_prefill_tokens = 0
-        self.fpm_prefill_kv_tokens = 0
-        self.fpm_decode_reqs = 0
-        self.fpm_decode_kv_tokens = 0
-        self.fpm_queued_prefill_reqs = 0
-        self.fpm_queued_prefill_tokens = 0
+        self.fpm_staged = PassMetrics()
+        self.fpm = PassMetrics()
         self.track_fpm = False
-        self.nx_wall_ms = 0.0
-        self.nx_prefill_reqs = 0
-        self.nx_prefill_tokens = 0
-        self.nx_prefill_kv_tokens = 0
-        self.nx_decode_reqs = 0
-        self.nx_decode_kv_tokens = 0
-        self.nx_queued_prefill_reqs = 0
-        self.nx_queued_prefill_tokens = 0
         self.cfg = cfg
         self.bs = cfg.block_size
         self.capacity = cfg.num_gpu_blocks
@@ -380,32 +341,19 @@ class Worker:
         return self.pass_end
 
     def _record_fpm(self, now: float, n_dec: int, sum_ctx: int) -> None:
-        # Staged when the pass is scheduled, published when it completes: an observer sees the
-        # last finished pass, as the reference's planner does (its snapshot logs show it).
-        self.nx_wall_ms = self.pass_end - now
-        self.nx_prefill_reqs = self.batch_n
-        self.nx_prefill_tokens = self.sum_end - self.sum_start
-        self.nx_prefill_kv_tokens = self.sum_end
-        self.nx_decode_reqs = n_dec
-        self.nx_decode_kv_tokens = sum_ctx
-        self.nx_queued_prefill_reqs = len(self.waiting)
+        m = self.fpm_staged
+        m.wall_ms = self.pass_end - now
+        m.prefill_reqs = self.batch_n
+        m.prefill_tokens = self.sum_end - self.sum_start
+        m.prefill_kv_tokens = self.sum_end
+        m.decode_reqs = n_dec
+        m.decode_kv_tokens = sum_ctx
+        m.queued_prefill_reqs = len(self.waiting)
         queued = 0
         for r in self.waiting:
             if r.computed < r.prompt_len:
                 queued += r.prompt_len - r.computed
-        self.nx_queued_prefill_tokens = queued
-
-    def _publish_fpm(self, now: float) -> None:
-        self.fpm_passes += 1
-        self.fpm_end_ms = now
-        self.fpm_wall_ms = self.nx_wall_ms
-        self.fpm_prefill_reqs = self.nx_prefill_reqs
-        self.fpm_prefill_tokens = self.nx_prefill_tokens
-        self.fpm_prefill_kv_tokens = self.nx_prefill_kv_tokens
-        self.fpm_decode_reqs = self.nx_decode_reqs
-        self.fpm_decode_kv_tokens = self.nx_decode_kv_tokens
-        self.fpm_queued_prefill_reqs = self.nx_queued_prefill_reqs
-        self.fpm_queued_prefill_tokens = self.nx_queued_prefill_tokens
+        m.queued_prefill_tokens = queued
 
     def _schedule(self, r: Request, from_waiting: bool, hit: int, now: float, pid: int) -> int:
         bs = self.bs
@@ -553,7 +501,7 @@ class Worker:
             self.busy = False
             return
         if self.track_fpm:
-            self._publish_fpm(now)
+            self.fpm.publish(self.fpm_staged, now)
         any_done = False
         mml = self.max_model_len
         prefill_pool = self.kind == POOL_PREFILL

@@ -147,9 +147,7 @@ class Planner:
         self._observed: dict[str, float | None] = {}
 
         self.gpu_hours = 0.0
-        self.total_ticks = 0
-        self.events: list[ScalingEvent] = []
-        self.snapshots: list[TickSnapshot] = []
+        self.total_ticks = 0  # the decisions themselves are the caller's to keep
 
     @property
     def scale_interval_s(self) -> float:
@@ -254,7 +252,6 @@ class Planner:
 
         if is_load or is_tp or scale_to is not None:
             decision.snapshot = self._snapshot(t, ready, load, tp, pred, scale_to)
-            self.snapshots.append(decision.snapshot)
         return decision
 
     # ---------------------------------------------------------------------------------------
@@ -346,7 +343,6 @@ class Planner:
             ev = ScalingEvent(t_s=t, component=name, from_replicas=non_draining[c],
                               to_replicas=target,
                               reason="scale_up" if target > non_draining[c] else "scale_down")
-            self.events.append(ev)
             decision.events.append(ev)
             self._pending_target[c] = target
         decision.target = dict(scale_to)

@@ -10,8 +10,9 @@ import os
 from typing import Sequence
 
 from dynosim.outputs.files import WrittenFiles, write_outputs
-from dynosim.outputs.plan import plan_outputs
+from dynosim.outputs.plan import plan_run_outputs
 from dynosim.outputs.report import Report
+from planner.config import PlannerConfig
 
 
 def default_export_dir(base: str = ".", now: _dt.datetime | None = None) -> str:
@@ -28,10 +29,11 @@ def default_export_dir(base: str = ".", now: _dt.datetime | None = None) -> str:
 
 def export_report(report: Report, export_dir: str, report_json: str | None = None,
                   report_jsonl: str | None = None,
-                  inputs: Sequence[tuple[str, str | None]] = ()) -> WrittenFiles:
+                  inputs: Sequence[tuple[str, str | None]] = (),
+                  planner: PlannerConfig | None = None) -> WrittenFiles:
     """Same files as a headless `--export DIR` run (plus --report-json/--report-jsonl when
-    given), planned and then written together."""
-    plan = plan_outputs(report_json=report_json, report_jsonl=report_jsonl,
-                        export_dir=export_dir,
-                        planner_log_in_export=report.planner_sla is not None, inputs=inputs)
+    given, and with a planner its page and log in its report_output_dir), planned and then
+    written together."""
+    plan = plan_run_outputs(report_json=report_json, report_jsonl=report_jsonl,
+                            export_dir=export_dir, planner=planner, inputs=inputs)
     return write_outputs(report, plan)

@@ -20,7 +20,7 @@ from textual.screen import Screen
 from textual.worker import Worker
 
 from dynosim.outputs.report import Report
-from engine.worker import POOL_AGG, STATE_ACTIVE, STATE_DRAINING, STATE_STARTING
+from engine.pool import POOL_AGG, STATE_ACTIVE, STATE_DRAINING, STATE_STARTING
 from tui.dialogs import ConfirmQuit, FinishedDialog, HelpScreen
 from tui.driver import EngineDriver
 from tui.export import default_export_dir, export_report
@@ -364,8 +364,9 @@ class MainScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="export", exit_on_error=False)
     def _write_export(self, report: Report, path: str, settings: ExportSettings) -> None:
         try:
+            # with a planner, also its page and log in its report_output_dir, as headless
             export_report(report, path, settings.report_json, settings.report_jsonl,
-                          settings.inputs)
+                          settings.inputs, self.driver.replay.planner_config)
         except Exception as exc:  # shown to the user; the run goes on
             self.post_message(ExportFailed(path, str(exc)))
         else:

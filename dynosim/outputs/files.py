@@ -3,33 +3,13 @@ appears together or not at all (an error, Ctrl-C or SIGTERM leaves nothing behin
 is rendered once per call (an export and the planner's page share it)."""
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import IO, Any, Callable, NamedTuple
 
 from dynosim.outputs.html_report import render_html
 from dynosim.outputs.plan import EXPORT_PLANNER_LOG, OutputPlan, Target
-from dynosim.outputs.planner_log import dump_snapshot_log, snapshot_log_path
+from dynosim.outputs.planner_log import dump_snapshot_log
 from dynosim.outputs.report import Report
 from dynosim.outputs.writers import StagedFiles, dump_json, dump_ndjson, dump_parquet, dump_text
-from planner.config import PlannerConfig
-
-
-@dataclass(frozen=True)
-class PlannerFiles:
-    """Where a planner run's diagnostics go, as the reference puts them."""
-
-    html: str  # <report_output_dir>/<basename>.html
-    log: str  # <report_output_dir>/<basename>.log.jsonl.gz
-
-
-def planner_files(config: PlannerConfig, now: datetime | None = None) -> PlannerFiles:
-    base = config.report_filename or (now or datetime.now(timezone.utc)).strftime(
-        "planner_report_%Y%m%d_%H%M%S")
-    html = os.path.join(config.report_output_dir,
-                        base if base.endswith(".html") else f"{base}.html")
-    return PlannerFiles(html=html, log=snapshot_log_path(config.report_output_dir, base))
 
 
 class WrittenFiles(NamedTuple):
@@ -52,7 +32,8 @@ def write_outputs(report: Report, plan: OutputPlan,
 
     def planner_log(fh: IO[bytes]) -> None:
         assert report.planner_sla is not None
-        dump_snapshot_log(fh, report.planner_snapshots, *report.planner_sla)
+        dump_snapshot_log(fh, [x.as_row() for x in report.planner_snapshots],
+                          *report.planner_sla)
 
     export: dict[str, Callable[[IO[bytes]], Any]] = {
         "report.json": lambda fh: dump_json(fh, obj),

@@ -18,9 +18,11 @@ import functools
 import html
 import json
 import math
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
+
+from planner.types import TickSnapshot
 
 if TYPE_CHECKING:
     from dynosim.outputs.report import Report
@@ -67,12 +69,16 @@ def _fmt_clock(seconds: float) -> str:
     return f"{s // 3600:02d}:{(s % 3600) // 60:02d}:{s % 60:02d}"
 
 
-def _col(snaps: Sequence[dict[str, Any]], key: str) -> np.ndarray:
-    """A snapshot field as float array, missing/None as NaN (plotly leaves a gap)."""
+Number = Callable[[TickSnapshot], "float | int | None"]  # one snapshot field, typed
+Reason = Callable[[TickSnapshot], "str | None"]
+
+
+def _col(snaps: Sequence[TickSnapshot], field: Number) -> np.ndarray:
+    """A snapshot field as float array, None as NaN (plotly leaves a gap)."""
     out = np.full(len(snaps), np.nan)
     for i, s in enumerate(snaps):
-        v = s.get(key)
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
+        v = field(s)
+        if v is not None:
             out[i] = float(v)
     return out
 
@@ -91,13 +97,15 @@ def decimate(x: np.ndarray, *ys: np.ndarray, max_points: int = MAX_POINTS
     return (x[idx], *(y[idx] for y in ys))
 
 
-def replica_transitions(snaps: Sequence[dict[str, Any]]) -> int:
+def replica_transitions(snaps: Sequence[TickSnapshot]) -> int:
     """Changes in the recorded replica counts, prefill and decode together."""
     n = 0
-    for key in ("num_prefill_replicas", "num_decode_replicas"):
+    fields: tuple[Number, Number] = (lambda s: s.num_prefill_replicas,
+                                     lambda s: s.num_decode_replicas)
+    for field in fields:
         prev = None
         for s in snaps:
-            v = s.get(key)
+            v = field(s)
             if v is None:
                 continue
             if prev is not None and v != prev:
@@ -240,12 +248,12 @@ def _sla_line(fig: _Figure, y: float, label: str) -> None:
 
 def _planner_panels(page: _Page, report: Report) -> None:
     snaps = report.planner_snapshots
-    t = _col(snaps, "timestamp_s")
+    t = _col(snaps, lambda s: s.timestamp_s)
     sla = report.planner_sla or (math.nan, math.nan)
 
-    def line(fig: _Figure, key: str, name: str, *, dash: str | None = None,
+    def line(fig: _Figure, field: Number, name: str, *, dash: str | None = None,
              mode: str = "lines+markers", shape: str = "linear", color: str | None = None) -> None:
-        y = _col(snaps, key)
+        y = _col(snaps, field)
         if not _has(y):
             return
         x, y = decimate(t, y)
@@ -255,84 +263,92 @@ def _planner_panels(page: _Page, report: Report) -> None:
 
     # Replica counts
     fig = _Figure()
-    line(fig, "num_prefill_replicas", "Prefill Replicas", shape="hv", color="#636efa")
-    line(fig, "num_decode_replicas", "Decode Replicas", shape="hv", color="#ef553b")
-    line(fig, "scale_to_prefill", "Recommended Prefill Replicas", mode="markers",
+    line(fig, lambda s: s.num_prefill_replicas, "Prefill Replicas", shape="hv", color="#636efa")
+    line(fig, lambda s: s.num_decode_replicas, "Decode Replicas", shape="hv", color="#ef553b")
+    line(fig, lambda s: s.scale_to_prefill, "Recommended Prefill Replicas", mode="markers",
          color="#00cc96")
-    line(fig, "scale_to_decode", "Recommended Decode Replicas", mode="markers", color="#00cc96")
-    line(fig, "throughput_lower_bound_prefill", "Prefill TP Lower Bound", dash="dash",
+    line(fig, lambda s: s.scale_to_decode, "Recommended Decode Replicas", mode="markers",
+         color="#00cc96")
+    line(fig, lambda s: s.throughput_lower_bound_prefill, "Prefill TP Lower Bound", dash="dash",
          mode="lines", shape="hv", color="#636efa")
-    line(fig, "throughput_lower_bound_decode", "Decode TP Lower Bound", dash="dash",
+    line(fig, lambda s: s.throughput_lower_bound_decode, "Decode TP Lower Bound", dash="dash",
          mode="lines", shape="hv", color="#ef553b")
     page.figure("panel-replicas", fig, "Replica Counts")
 
     fig = _Figure()
-    line(fig, "observed_requests_per_second", "Observed RPS", shape="hv", mode="lines")
-    line(fig, "predicted_requests_per_second", "Predicted RPS", dash="dot", mode="lines")
+    line(fig, lambda s: s.observed_requests_per_second, "Observed RPS", shape="hv", mode="lines")
+    line(fig, lambda s: s.predicted_requests_per_second, "Predicted RPS", dash="dot", mode="lines")
     page.figure("panel-request-rate", fig, "Request Rate (Observed vs Predicted)")
 
-    for div, key, title, target in (
-            ("panel-observed-ttft", "observed_ttft_ms", "Observed TTFT vs SLA", sla[0]),
-            ("panel-observed-itl", "observed_itl_ms", "Observed ITL vs SLA", sla[1]),
-            ("panel-estimated-ttft", "estimated_ttft_ms", "Estimated TTFT vs SLA", sla[0]),
-            ("panel-estimated-itl", "estimated_itl_ms", "Estimated ITL vs SLA", sla[1])):
+    latency: tuple[tuple[str, Number, str, float], ...] = (
+        ("panel-observed-ttft", lambda s: s.observed_ttft_ms, "Observed TTFT vs SLA", sla[0]),
+        ("panel-observed-itl", lambda s: s.observed_itl_ms, "Observed ITL vs SLA", sla[1]),
+        ("panel-estimated-ttft", lambda s: s.estimated_ttft_ms, "Estimated TTFT vs SLA", sla[0]),
+        ("panel-estimated-itl", lambda s: s.estimated_itl_ms, "Estimated ITL vs SLA", sla[1]))
+    for div, field, title, target in latency:
         fig = _Figure()
         name = title.split(" vs ")[0]
-        line(fig, key, name, mode="lines" if key.startswith("observed") else "lines+markers")
+        line(fig, field, name, mode="lines" if name.startswith("Observed") else "lines+markers")
         if math.isfinite(target):
             _sla_line(fig, target, f"SLA ({target:g}ms)")
         fig.axis("yaxis", title={"text": "ms"})
         page.figure(div, fig, title)
 
-    for div, field, title, value in (
-            ("panel-prefill-load", "prefill_engines", "Prefill Engine Load (queued prefill tokens)",
-             lambda e: e.get("queued_prefill_tokens") or 0),
-            ("panel-decode-load", "decode_engines",
-             "Decode Engine Load (queued + inflight decode KV tokens)",
-             lambda e: (e.get("queued_decode_kv_tokens") or 0)
-             + (e.get("inflight_decode_kv_tokens") or 0))):
-        page.figure(div, _engine_load_figure(t, snaps, field, value), title)
+    page.figure("panel-prefill-load",
+                _engine_load_figure(t, [s.prefill_engines for s in snaps],
+                                    lambda e: e.get("queued_prefill_tokens") or 0),
+                "Prefill Engine Load (queued prefill tokens)")
+    page.figure("panel-decode-load",
+                _engine_load_figure(t, [s.decode_engines for s in snaps],
+                                    lambda e: (e.get("queued_decode_kv_tokens") or 0)
+                                    + (e.get("inflight_decode_kv_tokens") or 0)),
+                "Decode Engine Load (queued + inflight decode KV tokens)")
 
     fig = _Figure()
-    line(fig, "engine_rps_prefill", "Prefill Engine RPS")
-    line(fig, "engine_rps_decode", "Decode Engine RPS")
+    line(fig, lambda s: s.engine_rps_prefill, "Prefill Engine RPS")
+    line(fig, lambda s: s.engine_rps_decode, "Decode Engine RPS")
     fig.axis("yaxis", title={"text": "req/s per engine"})
     page.figure("panel-engine-capacity", fig, "Engine Capacity (req/s)")
 
     fig = _Figure()
-    line(fig, "observed_input_sequence_tokens", "Observed ISL", mode="lines", shape="hv")
-    line(fig, "predicted_input_sequence_tokens", "Predicted ISL", dash="dot", mode="lines")
-    line(fig, "observed_output_sequence_tokens", "Observed OSL", mode="lines", shape="hv")
-    line(fig, "predicted_output_sequence_tokens", "Predicted OSL", dash="dot", mode="lines")
+    line(fig, lambda s: s.observed_input_sequence_tokens, "Observed ISL", mode="lines", shape="hv")
+    line(fig, lambda s: s.predicted_input_sequence_tokens, "Predicted ISL", dash="dot", mode="lines")
+    line(fig, lambda s: s.observed_output_sequence_tokens, "Observed OSL", mode="lines", shape="hv")
+    line(fig, lambda s: s.predicted_output_sequence_tokens, "Predicted OSL", dash="dot", mode="lines")
     fig.axis("yaxis", title={"text": "tokens"})
     page.figure("panel-seq-lengths", fig, "Sequence Lengths (Observed vs Predicted)")
 
     disagg = report.run.get("topology") == "disaggregated"
     page.figure("panel-load-decisions",
-                _decision_figure(t, snaps, "load_decision_reason", disagg),
+                _decision_figure(t, snaps, disagg, lambda s: s.load_decision_reason,
+                                 lambda s: s.load_decision_reason_prefill,
+                                 lambda s: s.load_decision_reason_decode),
                 "Load Scaling Decisions")
     page.figure("panel-throughput-decisions",
-                _decision_figure(t, snaps, "throughput_decision_reason", disagg),
+                _decision_figure(t, snaps, disagg, lambda s: s.throughput_decision_reason,
+                                 lambda s: s.throughput_decision_reason_prefill,
+                                 lambda s: s.throughput_decision_reason_decode),
                 "Throughput Scaling Decisions")
 
     fig = _Figure()
-    line(fig, "gpu_hours", "Cumulative GPU Hours", color="#ff66ff")
+    line(fig, lambda s: s.gpu_hours, "Cumulative GPU Hours", color="#ff66ff")
     fig.axis("yaxis", title={"text": "GPU hours"})
     page.figure("panel-gpu-hours", fig, "Cumulative GPU Hours")
 
 
-def _engine_load_figure(t: np.ndarray, snaps: Sequence[dict[str, Any]], field: str,
-                        value: Any) -> _Figure:
+def _engine_load_figure(t: np.ndarray, engines: Sequence[list[dict[str, object]]],
+                        value: Callable[[dict[str, Any]], float]) -> _Figure:
+    """One line (or heat-map row) per engine of the FPM cache, one point per snapshot."""
     ids: list[str] = []
-    for s in snaps:
-        for e in s.get(field) or []:
+    for snap_engines in engines:
+        for e in snap_engines:
             wid = f"{e.get('worker_id')}/{e.get('dp_rank', 0)}"
             if wid not in ids:
                 ids.append(wid)
-    grid = np.full((len(ids), len(snaps)), np.nan)
+    grid = np.full((len(ids), len(engines)), np.nan)
     pos = {w: i for i, w in enumerate(ids)}
-    for j, s in enumerate(snaps):
-        for e in s.get(field) or []:
+    for j, snap_engines in enumerate(engines):
+        for e in snap_engines:
             grid[pos[f"{e.get('worker_id')}/{e.get('dp_rank', 0)}"], j] = float(value(e))
     fig = _Figure()
     if len(ids) > MAX_LINE_WORKERS:
@@ -349,20 +365,21 @@ def _engine_load_figure(t: np.ndarray, snaps: Sequence[dict[str, Any]], field: s
     return fig
 
 
-def _decision_figure(t: np.ndarray, snaps: Sequence[dict[str, Any]], key: str,
-                     disagg: bool) -> _Figure:
-    """Colored reason markers: one track (agg), or prefill (y=1) and decode (y=0) tracks."""
-    tracks = ([(f"{key}_prefill", 1.0, "prefill"), (f"{key}_decode", 0.0, "decode")]
-              if disagg else [(key, 1.0, "")])
+def _decision_figure(t: np.ndarray, snaps: Sequence[TickSnapshot], disagg: bool,
+                     both: Reason, prefill: Reason, decode: Reason) -> _Figure:
+    """Colored reason markers: one track (agg), or prefill (y=1) and decode (y=0) tracks (a
+    pool's own reason, else the shared one)."""
+    tracks: list[tuple[Reason, float, str]] = (
+        [(prefill, 1.0, "prefill"), (decode, 0.0, "decode")] if disagg else [(both, 1.0, "")])
     fig = _Figure()
     seen: set[str] = set()
     for field, y, label in tracks:
         by_reason: dict[str, list[float]] = {}
         for i, s in enumerate(snaps):
-            r = s.get(field)
+            r = field(s)
             if r is None and disagg:
-                r = s.get(key)
-            if isinstance(r, str) and math.isfinite(t[i]):
+                r = both(s)
+            if r is not None and math.isfinite(t[i]):
                 by_reason.setdefault(r, []).append(float(t[i]))
         for reason, xs in sorted(by_reason.items()):
             x = np.asarray(xs)
@@ -510,8 +527,7 @@ def header_lines(report: Report) -> list[str]:
     snaps = report.planner_snapshots
     planner = report.run.get("planner") or {}
     ticks = int(planner.get("total_ticks", report.planner_ticks))
-    ts = [float(v) for v in (x.get("timestamp_s") for x in snaps)
-          if isinstance(v, (int, float))]
+    ts = [x.timestamp_s for x in snaps]
     if ts:
         span = (f"Time range: {_fmt_clock(ts[0])} — {_fmt_clock(ts[-1])} simulated "
                 f"({ts[0]:.1f} s — {ts[-1]:.1f} s, {ticks} ticks)")

@@ -25,7 +25,9 @@ import stat
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
+from dynosim.outputs.planner_log import snapshot_log_path
 from dynosim.outputs.writers import STAGE_SUFFIX, OutputError, os_reason, stream_target
+from planner.config import PlannerConfig
 
 # The files `--export DIR` writes (the planner log only with a planner in the loop).
 EXPORT_FILES: tuple[str, ...] = ("report.json", "requests.jsonl", "requests.parquet",
@@ -268,11 +270,46 @@ def plan_outputs(*, report_json: str | None = None, report_jsonl: str | None = N
     return plan
 
 
+@dataclass(frozen=True)
+class PlannerFiles:
+    """Where a planner run's diagnostics go, as the reference puts them."""
+
+    html: str  # <report_output_dir>/<basename>.html
+    log: str  # <report_output_dir>/<basename>.log.jsonl.gz
+
+
+def planner_files(config: PlannerConfig, now: _dt.datetime | None = None) -> PlannerFiles:
+    base = config.report_filename or (now or _dt.datetime.now(_dt.timezone.utc)).strftime(
+        "planner_report_%Y%m%d_%H%M%S")
+    html = os.path.join(config.report_output_dir,
+                        base if base.endswith(".html") else f"{base}.html")
+    return PlannerFiles(html=html, log=snapshot_log_path(config.report_output_dir, base))
+
+
+def plan_run_outputs(*, report_json: str | None, report_jsonl: str | None,
+                     export_dir: str | None, planner: PlannerConfig | None,
+                     inputs: Sequence[tuple[str, str | None]],
+                     default_json: bool = False) -> OutputPlan:
+    """What a run writes, for both front ends (a headless run, each TUI export): the named
+    reports, the export folder, and with a planner its HTML page and log in its
+    report_output_dir, as the reference puts them."""
+    pf = planner_files(planner) if planner is not None else None
+    return plan_outputs(
+        report_json=report_json, report_jsonl=report_jsonl, export_dir=export_dir,
+        planner_log_in_export=planner is not None,
+        planner_html=pf.html if pf is not None else None,
+        planner_log=pf.log if pf is not None else None,
+        default_json=default_json, inputs=inputs)
+
+
 def plan_live_outputs(report_json: str | None, report_jsonl: str | None,
-                      inputs: Sequence[tuple[str, str | None]], base_dir: str = ".") -> None:
+                      inputs: Sequence[tuple[str, str | None]], base_dir: str = ".",
+                      planner: PlannerConfig | None = None) -> None:
     """The live view's check at start-up: what its exports will write (--report-json,
-    --report-jsonl, a new folder in `base_dir`) can be written. Each export plans again."""
-    plan_outputs(report_json=report_json, report_jsonl=report_jsonl, inputs=inputs)
+    --report-jsonl, a new folder in `base_dir`, the planner's page and log) can be written.
+    Each export plans again (outputs.files.plan_run_outputs)."""
+    plan_run_outputs(report_json=report_json, report_jsonl=report_jsonl, export_dir=None,
+                     planner=planner, inputs=inputs)
     check_folder(base_dir, os.path.abspath(base_dir))
 
 

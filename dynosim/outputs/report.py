@@ -15,10 +15,11 @@ from dynosim.outputs.records import RecordLayout, flat_frame, records_table
 from dynosim.outputs.summary import build_summary
 from dynosim.outputs.table import format_report_table
 from engine.metrics import MetricColumns
-from engine.worker import POOL_AGG, POOL_DECODE, POOL_PREFILL
+from engine.samples import WorkerSamples
+from engine.pool import POOL_AGG, POOL_DECODE, POOL_PREFILL
 from engine.workload import Workload
 from planner.config import PlannerConfig, ResolvedGpus
-from planner.types import ScalingEvent
+from planner.types import ScalingEvent, TickSnapshot
 
 SCHEMA_VERSION = 1
 VERSION = "0.1.0"
@@ -35,10 +36,10 @@ class Report:
         # planner in the loop (empty without one)
         self.planner_events: list[ScalingEvent] = []
         self.planner_ticks = 0
-        self.planner_snapshots: list[dict[str, object]] = []
+        self.planner_snapshots: list[TickSnapshot] = []
         self.planner_sla: tuple[float, float] | None = None
-        # fixed-interval per-worker samples (engine/sim.py `_sample`), see samples_frame()
-        self.worker_samples: dict[str, list[Any]] = {}
+        # fixed-interval per-worker samples (engine/samples.py), see samples_frame()
+        self.worker_samples = WorkerSamples(0.0)
         self._records: pl.DataFrame | None = None
 
     def planner_lines(self, log_path: str | None = None) -> list[str]:
@@ -74,16 +75,15 @@ class Report:
         """Per-worker time series sampled every second of simulated time: time_s, worker,
         pool, kv_blocks_active, kv_blocks_total, kv_usage, waiting, running."""
         d = self.worker_samples
-        t = d.get("t_ms", [])
         kinds = {POOL_AGG: "agg", POOL_PREFILL: "prefill", POOL_DECODE: "decode"}
         frame = pl.DataFrame({
-            "time_s": pl.Series(t, dtype=pl.Float64) / 1000.0,
-            "worker": pl.Series(d.get("worker", []), dtype=pl.Int64),
-            "pool": pl.Series([kinds.get(k, str(k)) for k in d.get("kind", [])], dtype=pl.Utf8),
-            "kv_blocks_active": pl.Series(d.get("kv_blocks", []), dtype=pl.Int64),
-            "kv_blocks_total": pl.Series(d.get("kv_capacity", []), dtype=pl.Int64),
-            "waiting": pl.Series(d.get("waiting", []), dtype=pl.Int64),
-            "running": pl.Series(d.get("running", []), dtype=pl.Int64),
+            "time_s": pl.Series(d.t_ms, dtype=pl.Float64) / 1000.0,
+            "worker": pl.Series(d.worker, dtype=pl.Int64),
+            "pool": pl.Series([kinds.get(k, str(k)) for k in d.kind], dtype=pl.Utf8),
+            "kv_blocks_active": pl.Series(d.kv_blocks, dtype=pl.Int64),
+            "kv_blocks_total": pl.Series(d.kv_capacity, dtype=pl.Int64),
+            "waiting": pl.Series(d.waiting, dtype=pl.Int64),
+            "running": pl.Series(d.running, dtype=pl.Int64),
         })
         return frame.with_columns(
             (pl.col("kv_blocks_active") / pl.col("kv_blocks_total")).alias("kv_usage"))
@@ -96,7 +96,7 @@ class PlannerRecord:
     config: PlannerConfig
     gpus: ResolvedGpus
     events: list[ScalingEvent]
-    snapshots: list[dict[str, object]]  # log rows (`TickSnapshot.as_row()`)
+    snapshots: list[TickSnapshot]
     total_ticks: int
     gpu_hours: float
 
@@ -126,7 +126,7 @@ class ReportInputs:
     stranded: int  # left waiting when no event remained (outgrew the whole KV cache)
     compiled_engine: bool
     layout: RecordLayout
-    worker_samples: dict[str, list[Any]]  # per-worker samples every simulated second
+    worker_samples: WorkerSamples  # per-worker samples every simulated second
     planner: PlannerRecord | None
     backend: str = "vllm"  # engine.backend (both pools' when they differ: "prefill/decode")
     kv_unit: str = "blocks of 64 tokens"  # what the workers' KV counts are in

@@ -5,14 +5,16 @@ import argparse
 import os
 import signal
 import sys
-from typing import Sequence
+from dataclasses import dataclass
+from typing import Callable, Sequence
 
 import yaml
 
 from dynosim.inputs.errors import InputError
-from dynosim.sweep.executors import default_jobs, make_executor
+from dynosim.sweep.axes import Point
+from dynosim.sweep.executors import Executor, default_jobs, make_executor
 from dynosim.sweep.presets import PRESETS, preset_mapping, preset_spec
-from dynosim.sweep.spec import load_spec
+from dynosim.sweep.spec import SweepSpec, load_spec
 
 EPILOG = """\
 examples:
@@ -72,6 +74,9 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-html", action="store_true", help="skip the sweep HTML report")
     p.add_argument("--top", type=int, default=25, help="rows of the ranked table (default 25)")
     p.add_argument("--quiet", action="store_true", help="no per-point progress lines")
+    p.add_argument("--headless", action="store_true",
+                   help="no live sweep screen: progress on stderr (the default when stdin or "
+                   "stdout is not a terminal)")
     return p
 
 
@@ -79,7 +84,23 @@ def _sigterm(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+@dataclass(frozen=True)
+class LiveSweep:
+    """What the live sweep screen needs to run the sweep itself (the spec already checked)."""
+    spec: SweepSpec
+    points: list[Point]
+    out: str
+    make_executor: Callable[[], Executor]
+    force: bool
+    keep_html: bool
+    html: bool
+    executor_name: str
+
+
+def main(argv: Sequence[str] | None = None,
+         live: Callable[[LiveSweep], int] | None = None) -> int:
+    """`live` opens the sweep screen (the entry point passes it: dynosim never imports the
+    view); without it, or with --headless or no terminal, the sweep runs headless."""
     a = make_parser().parse_args(argv)
     try:
         if a.jobs is not None and a.jobs < 1:
@@ -102,25 +123,31 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise InputError("only applies with --preset",
                                  source="--gpus" if a.gpus is not None else "--print-spec")
             spec = load_spec(a.spec, a.axis)
-        from dynosim.sweep.runner import build_points, run_sweep
+        from dynosim.sweep.progress import HeadlessProgress
+        from dynosim.sweep.html import write_sweep_html
+        from dynosim.sweep.runner import build_points, describe_point, run_sweep
         from dynosim.sweep.table import format_summary
 
         points = build_points(spec)  # every point checked before anything runs
         out = a.out or f"sweep_{spec.name}"
-        progress = None if a.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+
+        def executor() -> Executor:
+            return make_executor(a.executor, a.jobs, a.ray_address, a.ray_ship_code)
+
+        if live is not None and not a.headless and sys.stdin.isatty() and sys.stdout.isatty():
+            return live(LiveSweep(spec, points, out, executor, force=a.force,
+                                  keep_html=a.keep_html, html=not a.no_html,
+                                  executor_name=a.executor))
+        progress = HeadlessProgress(lambda i: describe_point(spec, points[i]),
+                                    lines=not a.quiet)
         print(f"sweep '{spec.name}': {len(points)} points, executor {a.executor}, "
               f"results in {out}", file=sys.stderr)
         old = signal.signal(signal.SIGTERM, _sigterm)
         try:
-            res = run_sweep(spec, out, lambda: make_executor(a.executor, a.jobs, a.ray_address,
-                                                         a.ray_ship_code),
-                            force=a.force, keep_html=a.keep_html, on_progress=progress,
-                            points=points)
+            res = run_sweep(spec, out, executor, force=a.force, keep_html=a.keep_html,
+                            observer=progress, points=points)
             if not a.no_html:
-                from dynosim.sweep.html import render_sweep_html
-                from dynosim.sweep.results import ResultStore
-
-                res.files.append(ResultStore(out).write_html(render_sweep_html(res)))
+                res.files.append(write_sweep_html(res, out))
         finally:
             signal.signal(signal.SIGTERM, old)
     except InputError as exc:

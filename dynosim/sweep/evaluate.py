@@ -9,7 +9,7 @@ import os
 import resource
 import socket
 import time
-from typing import Any
+from typing import Any, Callable, Final
 
 import msgspec
 
@@ -31,7 +31,7 @@ class PointTask(msgspec.Struct, frozen=True):
 class PointOutcome(msgspec.Struct):
     index: int
     config_hash: str
-    status: str  # "ok" | "failed"
+    status: str  # "ok" | "failed" | "cancelled" (asked to stop; not stored)
     error: str | None = None
     report: dict[str, Any] | None = None  # the run's JSON report, as --report-json writes it
     html: str | None = None  # the run's HTML report (only with keep_html)
@@ -105,6 +105,19 @@ class WorkloadCache:
         return wl
 
 
+# Progress of a running point: `report(sim_ms, done, total) -> keep_going`, called about every
+# PROGRESS_EVERY_S of wall time from the point's run loop, which runs chunks of CHUNK_STEPS
+# instants (ms each: the clock check per chunk costs nothing measurable, and a cancel lands
+# within a chunk). Returning False cancels the point.
+ProgressFn = Callable[[float, int, int], bool]
+PROGRESS_EVERY_S: Final = 0.25
+CHUNK_STEPS: Final = 1_000
+
+
+class PointCancelled(Exception):
+    pass
+
+
 def precheck(o: RunOptions) -> None:
     """Every check the factory makes before loading the trace (engine args, router, planner),
     so a bad point fails the sweep before anything runs."""
@@ -123,16 +136,35 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def evaluate(task: PointTask, workloads: WorkloadCache) -> PointOutcome:
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def evaluate(task: PointTask, workloads: WorkloadCache,
+             progress: ProgressFn | None = None) -> PointOutcome:
     t0 = time.perf_counter()
-    worker = f"{socket.gethostname()}:{os.getpid()}"
+    worker = worker_name()
     try:
         replay = build_replay(task.options, load=workloads.get)
-        while replay.advance(1_000_000):
-            pass
+        if progress is None:
+            while replay.advance(1_000_000):
+                pass
+        else:
+            sim, total = replay.sim, len(replay.workload)
+            last = time.perf_counter()
+            while replay.advance(CHUNK_STEPS):
+                now = time.perf_counter()
+                if now - last >= PROGRESS_EVERY_S:
+                    last = now
+                    if not progress(sim.now, sim.completed + sim.rejected, total):
+                        raise PointCancelled
         report = replay.report()
         obj = report.json_obj()
         html = render_html(report) if task.keep_html else None
+    except PointCancelled:
+        return PointOutcome(task.index, task.config_hash, "cancelled", error="cancelled",
+                            wall_s=time.perf_counter() - t0, rss_mb=_peak_rss_mb(),
+                            worker=worker, trace_parses=workloads.parses)
     except Exception as exc:  # a failing point is recorded, the sweep goes on
         return PointOutcome(task.index, task.config_hash, "failed", error=_one_line(exc),
                             wall_s=time.perf_counter() - t0, rss_mb=_peak_rss_mb(),

@@ -6,19 +6,41 @@
 
 The interface is ask-and-tell friendly: a search can `submit` a few tasks, read the next
 finished `PointOutcome` and decide what to submit next. `run_all` keeps `slots` tasks in
-flight. Every executor runs the same `evaluate`, so the results do not depend on which ran."""
+flight. Every executor runs the same `evaluate`, so the results do not depend on which ran.
+
+While points run, their workers send `Note`s (started; simulated-time progress every
+PROGRESS_EVERY_S) to the listener set with `set_listener`; the executor delivers them on the
+thread that calls `poll_outcome`/`next_outcome` (a process queue for the pool, a Ray queue
+actor for Ray, direct calls for serial). `cancel(index)` stops a running point: its outcome
+comes back with status "cancelled"."""
 from __future__ import annotations
 
 import collections
 import concurrent.futures as cf
 import multiprocessing
 import os
+import queue
 import re
 import signal
-from typing import Any, Callable, Iterable, Protocol
+from typing import Any, Callable, Iterable, NamedTuple, Protocol
 
-from dynosim.sweep.evaluate import PointOutcome, PointTask, WorkloadCache, evaluate, \
-    pack_workload, unpack_workload, workload_key
+from dynosim.sweep.evaluate import PointOutcome, PointTask, ProgressFn, WorkloadCache, \
+    evaluate, pack_workload, unpack_workload, worker_name, workload_key
+
+POLL_S = 0.1  # how often a blocked next_outcome delivers the workers' notes
+
+
+class Note(NamedTuple):
+    """A worker's word about a running point: kind "started" or "progress"."""
+    kind: str
+    point: int  # the task's point index
+    worker: str = ""
+    sim_ms: float = 0.0
+    done: int = 0
+    total: int = 0
+
+
+Listener = Callable[[Note], None]
 
 
 class Executor(Protocol):
@@ -30,6 +52,16 @@ class Executor(Protocol):
 
     def next_outcome(self) -> PointOutcome:
         """Blocks until a submitted task finishes; outcomes come in completion order."""
+        ...
+
+    def poll_outcome(self, timeout_s: float) -> PointOutcome | None:
+        """The next finished outcome, or None after timeout_s; notes are delivered meanwhile."""
+        ...
+
+    def set_listener(self, listener: Listener | None) -> None: ...
+
+    def cancel(self, index: int) -> None:
+        """Ask the running (or submitted) task of point `index` to stop."""
         ...
 
     def close(self, cancel: bool = False) -> None: ...
@@ -49,12 +81,21 @@ def run_all(executor: Executor, tasks: Iterable[PointTask],
             break
 
 
+def _blocking(executor: Executor) -> PointOutcome:
+    while True:
+        out = executor.poll_outcome(POLL_S)
+        if out is not None:
+            return out
+
+
 class SerialExecutor:
     slots = 1
 
     def __init__(self) -> None:
         self._queue: collections.deque[PointTask] = collections.deque()
         self.workloads = WorkloadCache()
+        self._listener: Listener | None = None
+        self._cancelled: set[int] = set()  # may be added to from another thread
 
     def submit(self, task: PointTask) -> None:
         self._queue.append(task)
@@ -62,8 +103,29 @@ class SerialExecutor:
     def pending(self) -> int:
         return len(self._queue)
 
+    def set_listener(self, listener: Listener | None) -> None:
+        self._listener = listener
+
+    def cancel(self, index: int) -> None:
+        self._cancelled.add(index)
+
     def next_outcome(self) -> PointOutcome:
-        return evaluate(self._queue.popleft(), self.workloads)
+        task = self._queue.popleft()
+        listener = self._listener
+        if task.index in self._cancelled:
+            return PointOutcome(task.index, task.config_hash, "cancelled", error="cancelled")
+        if listener is None:
+            return evaluate(task, self.workloads)
+        listener(Note("started", task.index, worker_name()))
+
+        def report(sim_ms: float, done: int, total: int) -> bool:
+            listener(Note("progress", task.index, "", sim_ms, done, total))
+            return task.index not in self._cancelled
+
+        return evaluate(task, self.workloads, report)
+
+    def poll_outcome(self, timeout_s: float) -> PointOutcome | None:
+        return self.next_outcome()  # runs the point here: never times out
 
     def close(self, cancel: bool = False) -> None:
         self._queue.clear()
@@ -72,21 +134,37 @@ class SerialExecutor:
 # --- local process pool -----------------------------------------------------------------------
 
 _WORKER_CACHE: WorkloadCache | None = None
+_NOTES: Any = None  # the pool's note queue, in each worker process
+_CANCELLED: Any = None  # shared ring of recently cancelled point indices
+CANCEL_RING = 64
 
 
-def _init_worker() -> None:
+def _init_worker(notes: Any = None, cancelled: Any = None) -> None:
     # Ctrl-C and a scheduler's SIGTERM reach the whole process group: the driver alone decides
     # what happens. A worker that died on the signal by itself could do so mid-write to the
     # result queue, leaving its lock held and the driver's exit hanging on the pool's threads.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    global _WORKER_CACHE
+    global _WORKER_CACHE, _NOTES, _CANCELLED
     _WORKER_CACHE = WorkloadCache()
+    _NOTES, _CANCELLED = notes, cancelled
 
 
 def _pool_task(task: PointTask) -> PointOutcome:
     assert _WORKER_CACHE is not None
-    return evaluate(task, _WORKER_CACHE)  # the trace is parsed once per worker process
+    notes, cancelled = _NOTES, _CANCELLED
+    if notes is None:
+        return evaluate(task, _WORKER_CACHE)  # the trace is parsed once per worker process
+    index = task.index
+    if index in cancelled[:]:
+        return PointOutcome(index, task.config_hash, "cancelled", error="cancelled")
+    notes.put(Note("started", index, worker_name()))
+
+    def report(sim_ms: float, done: int, total: int) -> bool:
+        notes.put(Note("progress", index, "", sim_ms, done, total))
+        return index not in cancelled[:]
+
+    return evaluate(task, _WORKER_CACHE, report)
 
 
 def default_jobs() -> int:
@@ -104,12 +182,25 @@ class LocalPoolExecutor:
         self.slots = self.jobs
         self._pool: cf.ProcessPoolExecutor | None = None
         self._futures: dict[cf.Future[PointOutcome], PointTask] = {}
+        self._ctx = multiprocessing.get_context("spawn")
+        self._listener: Listener | None = None
+        self._notes: Any = None
+        self._cancelled: Any = None
+        self._next_cancel = 0
+        self._user_cancelled: set[int] = set()
+
+    def set_listener(self, listener: Listener | None) -> None:
+        """Set before the first submit: the workers get the note queue when they start."""
+        self._listener = listener
+        if listener is not None and self._notes is None:
+            self._notes = self._ctx.Queue()
+            self._cancelled = self._ctx.RawArray("q", [-1] * CANCEL_RING)
 
     def _get_pool(self) -> cf.ProcessPoolExecutor:
         if self._pool is None:
             self._pool = cf.ProcessPoolExecutor(
-                self.jobs, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker)
+                self.jobs, mp_context=self._ctx, initializer=_init_worker,
+                initargs=(self._notes, self._cancelled))
         return self._pool
 
     def submit(self, task: PointTask) -> None:
@@ -118,10 +209,39 @@ class LocalPoolExecutor:
     def pending(self) -> int:
         return len(self._futures)
 
+    def cancel(self, index: int) -> None:
+        self._user_cancelled.add(index)
+        for fut, task in self._futures.items():
+            if task.index == index and fut.cancel():  # not started yet
+                return
+        if self._cancelled is not None:
+            self._cancelled[self._next_cancel % CANCEL_RING] = index
+            self._next_cancel += 1
+
+    def _deliver_notes(self) -> None:
+        notes, listener = self._notes, self._listener
+        if notes is None or listener is None:
+            return
+        while True:
+            try:
+                note = notes.get_nowait()
+            except queue.Empty:
+                return
+            listener(note)
+
     def next_outcome(self) -> PointOutcome:
-        done, _ = cf.wait(self._futures, return_when=cf.FIRST_COMPLETED)
+        return _blocking(self)
+
+    def poll_outcome(self, timeout_s: float) -> PointOutcome | None:
+        self._deliver_notes()
+        done, _ = cf.wait(self._futures, timeout=timeout_s, return_when=cf.FIRST_COMPLETED)
+        self._deliver_notes()
+        if not done:
+            return None
         fut = next(iter(done))
         task = self._futures.pop(fut)
+        if fut.cancelled():
+            return PointOutcome(task.index, task.config_hash, "cancelled", error="cancelled")
         try:
             return fut.result()
         except cf.process.BrokenProcessPool:
@@ -145,8 +265,13 @@ class LocalPoolExecutor:
                 p.kill()  # SIGTERM is ignored by the workers (_init_worker)
         for p in procs:
             p.join(timeout=5)
-        # the tasks that were in flight in the dead pool go to the new one
-        lost = [(f, t) for f, t in self._futures.items() if not f.done() or f.cancelled()]
+        if self._notes is not None:  # a killed worker may hold the old queue's write lock
+            self._deliver_notes()
+            self._notes = self._ctx.Queue()
+        # the tasks that were in flight in the dead pool go to the new one (not those the
+        # user cancelled before they started)
+        lost = [(f, t) for f, t in self._futures.items()
+                if not f.done() or (f.cancelled() and t.index not in self._user_cancelled)]
         for f, t in lost:
             del self._futures[f]
             self.submit(t)
@@ -165,7 +290,7 @@ class LocalPoolExecutor:
 _RAY_WORKLOADS: dict[str, Any] = {}  # object id -> parsed workload, per Ray worker process
 
 
-def _ray_task(task: PointTask, wrapped_ref: list[Any]) -> PointOutcome:
+def _ray_task(task: PointTask, wrapped_ref: list[Any], notes: Any = None) -> PointOutcome:
     import ray
 
     ref = wrapped_ref[0]  # wrapped in a list so Ray passes the reference, not a copy per task
@@ -173,7 +298,19 @@ def _ray_task(task: PointTask, wrapped_ref: list[Any]) -> PointOutcome:
     wl = _RAY_WORKLOADS.get(key)
     if wl is None:
         wl = _RAY_WORKLOADS[key] = unpack_workload(ray.get(ref))
-    return evaluate(task, WorkloadCache({workload_key(task.options): wl}))
+    cache = WorkloadCache({workload_key(task.options): wl})
+    if notes is None:
+        return evaluate(task, cache)
+    # the queue actor takes notes without waiting for an answer (a cancel arrives as
+    # ray.cancel, which interrupts the task)
+    index = task.index
+    notes.actor.put_nowait_batch.remote([Note("started", index, worker_name())])
+
+    def report(sim_ms: float, done: int, total: int) -> bool:
+        notes.actor.put_nowait_batch.remote([Note("progress", index, "", sim_ms, done, total)])
+        return True
+
+    return evaluate(task, cache, report)
 
 
 def _ship_code_env() -> dict[str, Any]:
@@ -182,6 +319,7 @@ def _ship_code_env() -> dict[str, Any]:
     The nodes need the same Python version and platform; otherwise install the package on
     them and pass --no-ray-ship-code."""
     import glob
+    import importlib.util
     import shutil
     import tempfile
 
@@ -191,13 +329,50 @@ def _ship_code_env() -> dict[str, Any]:
 
     site = os.path.dirname(os.path.dirname(os.path.abspath(engine.__file__ or "")))
     stage = tempfile.mkdtemp(prefix="dynosim_ray_code_")
-    for mod in (dynosim, engine, planner):
-        src = os.path.dirname(os.path.abspath(mod.__file__ or ""))
+    # tui is shipped too (dynosim checks at import that its sibling packages are ours), found
+    # without importing it: dynosim does not import the view
+    tui = importlib.util.find_spec("tui")
+    files = [m.__file__ for m in (dynosim, engine, planner)] + [tui.origin if tui else None]
+    for file in files:
+        if not file:
+            continue
+        src = os.path.dirname(os.path.abspath(file))
         shutil.copytree(src, os.path.join(stage, os.path.basename(src)),
                         ignore=shutil.ignore_patterns("__pycache__"))
     for helper in glob.glob(os.path.join(site, "*__mypyc*")):
         shutil.copy2(helper, stage)
     return {"working_dir": stage}
+
+
+def _check_reachable(address: str) -> None:
+    """Ray keeps retrying a head that does not answer for many minutes; a plain TCP connect
+    to a HOST:PORT address (not ray:// or "auto") tells in seconds."""
+    import socket
+
+    host, sep, port = address.rpartition(":")
+    if not sep or "://" in address or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=10).close()
+    except OSError as exc:
+        raise RuntimeError(f"nothing answers at {address} ({exc.strerror or exc}); is "
+                           "`ray start --head` running there, and is that its port?") from None
+
+
+def _join_error(address: str, exc: BaseException) -> str:
+    """Ray's connection failures are multi-line tracebacks: keep the outer first line, and say
+    what to do when the cause is the token authentication newer Rays enable by default."""
+    full = []
+    e: BaseException | None = exc
+    while e is not None:
+        full.append(str(e))
+        e = e.__cause__ or e.__context__
+    text = " ".join(str(exc).split("\n")[0].split()) or type(exc).__name__
+    hint = ""
+    if "InvalidAuthToken" in " ".join(full) or "AuthenticationError" in " ".join(full):
+        hint = (" (token authentication failed: set RAY_AUTH_MODE=token here, with the "
+                "cluster's token in ~/.ray/auth_token or RAY_AUTH_TOKEN)")
+    return f"--ray-address {address}: cannot join the Ray cluster: {text[:300]}{hint}"
 
 
 class RayExecutor:
@@ -220,14 +395,22 @@ class RayExecutor:
                 if ship_code is None or ship_code:
                     kwargs["runtime_env"] = _ship_code_env()
                 try:
+                    _check_reachable(address)
                     ray.init(address=address, **kwargs)
+                except Exception as exc:  # unreachable head, wrong port, auth: one line, exit 2
+                    raise RuntimeError(_join_error(address, exc)) from None
                 finally:  # uploaded by init: the staged copy is no longer needed
                     if "runtime_env" in kwargs:
                         import shutil
 
                         shutil.rmtree(kwargs["runtime_env"]["working_dir"], ignore_errors=True)
             else:
-                ray.init(num_cpus=jobs, **kwargs)
+                try:
+                    ray.init(num_cpus=jobs, **kwargs)
+                except ValueError as exc:  # e.g. a `ray start` cluster on this machine
+                    raise RuntimeError(f"--executor ray: cannot start a local Ray: "
+                                       f"{' '.join(str(exc).split())} (to use a running "
+                                       "cluster, pass --ray-address)") from None
             self._started = True
         cpus = int(ray.cluster_resources().get("CPU", 1))  # type: ignore[no-untyped-call, unused-ignore]
         self.slots = max(1, 2 * cpus)  # a little queue per CPU, not every task at once
@@ -236,6 +419,32 @@ class RayExecutor:
         self._workload_refs: dict[tuple[Any, ...], Any] = {}
         self._driver_cache = WorkloadCache()
         self.puts = 0  # workloads put in the object store (one per distinct trace)
+        self._listener: Listener | None = None
+        self._notes: Any = None  # a ray.util.queue.Queue (an actor) while someone listens
+
+    def set_listener(self, listener: Listener | None) -> None:
+        self._listener = listener
+        if listener is not None and self._notes is None:
+            from ray.util.queue import Queue
+
+            self._notes = Queue(actor_options={"num_cpus": 0})
+
+    def _deliver_notes(self) -> None:
+        notes, listener = self._notes, self._listener
+        if notes is None or listener is None:
+            return
+        n = notes.qsize()
+        if n:
+            for note in notes.get_nowait_batch(n):
+                listener(note)
+
+    def cancel(self, index: int) -> None:
+        for ref, task in self._refs.items():
+            if task.index == index:
+                try:  # interrupts the running task (or drops it if not started)
+                    self._ray.cancel(ref, force=False)
+                except Exception:
+                    pass
 
     def _workload_ref(self, task: PointTask) -> Any:
         key = workload_key(task.options)
@@ -253,18 +462,27 @@ class RayExecutor:
             self._refs[self._ray.put(PointOutcome(task.index, task.config_hash, "failed",
                                                   error=" ".join(str(exc).split())))] = task
             return
-        self._refs[self._remote.remote(task, [wl_ref])] = task
+        self._refs[self._remote.remote(task, [wl_ref], self._notes)] = task
 
     def pending(self) -> int:
         return len(self._refs)
 
     def next_outcome(self) -> PointOutcome:
-        ready, _ = self._ray.wait(list(self._refs), num_returns=1)
+        return _blocking(self)
+
+    def poll_outcome(self, timeout_s: float) -> PointOutcome | None:
+        self._deliver_notes()
+        ready, _ = self._ray.wait(list(self._refs), num_returns=1, timeout=timeout_s)
+        self._deliver_notes()
+        if not ready:
+            return None
         ref = ready[0]
         task = self._refs.pop(ref)
         try:
             outcome: PointOutcome = self._ray.get(ref)
             return outcome
+        except self._ray.exceptions.TaskCancelledError:
+            return PointOutcome(task.index, task.config_hash, "cancelled", error="cancelled")
         except Exception as exc:  # the task crashed outside evaluate (Ray or the worker)
             text = re.sub(r"\x1b\[[0-9;]*m", "", f"{type(exc).__name__}: {exc}")
             return PointOutcome(task.index, task.config_hash, "failed",
@@ -279,6 +497,12 @@ class RayExecutor:
                     pass
         self._refs.clear()
         self._workload_refs.clear()
+        if self._notes is not None:
+            try:
+                self._notes.shutdown()
+            except Exception:
+                pass
+            self._notes = None
         if self._started:
             self._ray.shutdown()
 

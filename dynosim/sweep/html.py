@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from dynosim.sweep.results import ResultStore
 from dynosim.sweep.runner import SweepResult
 from dynosim.sweep.table import _fmt, summary_columns
 
@@ -220,3 +221,6 @@ def render_sweep_html(res: SweepResult) -> str:
             "String(Math.round(performance.now())));</script>\n</body>\n</html>\n")
 
 
+def write_sweep_html(res: SweepResult, out_dir: str) -> str:
+    """The sweep's HTML report, written atomically into out_dir; returns its path."""
+    return ResultStore(out_dir).write_html(render_sweep_html(res))

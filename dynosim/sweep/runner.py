@@ -5,6 +5,7 @@ Ctrl-C (or SIGTERM, which the CLI turns into the same) stops the executor; every
 so far is already on disk and the tables are written from it, so a rerun resumes."""
 from __future__ import annotations
 
+import collections
 import math
 import os
 import time
@@ -19,7 +20,10 @@ from dynosim.sweep.axes import Point, config_hash, display_value, file_digest, g
     point_config, to_options
 from dynosim.sweep.command import command_line
 from dynosim.sweep.evaluate import PointOutcome, PointTask, precheck
-from dynosim.sweep.executors import Executor, run_all
+from dynosim.sweep.events import Assembled, LazyTable, Observer, PointFinished, \
+    PointProgress, PointQueued, PointStarted, SweepControl, SweepEnded, SweepEvent, \
+    SweepStarted
+from dynosim.sweep.executors import Executor, Note
 from dynosim.sweep.metrics import METRIC_NAMES, point_metrics
 from dynosim.sweep.rank import pareto_set, penalty, rank_order, violations
 from dynosim.sweep.results import LEAD_COLUMNS, TAIL_COLUMNS, ResultStore
@@ -28,6 +32,10 @@ from dynosim.sweep.spec import SweepSpec
 
 def _describe(spec: SweepSpec, combo: tuple[Any, ...]) -> str:
     return ", ".join(f"{a.name}={display_value(v)}" for a, v in zip(spec.axes, combo))
+
+
+def describe_point(spec: SweepSpec, point: Point) -> str:
+    return _describe(spec, tuple(point.values.values()))
 
 
 def _spec_error(spec: SweepSpec, exc: InputError, combo: tuple[Any, ...]) -> InputError:
@@ -104,6 +112,7 @@ class SweepResult:
     skipped: int = 0  # finished in an earlier run
     ran: int = 0
     failed: int = 0
+    cancelled: int = 0  # cancelled or skipped from the live view (not stored: a rerun runs them)
     files: list[str] = field(default_factory=list)
 
 
@@ -166,9 +175,11 @@ def check_columns(spec: SweepSpec) -> None:
 
 def run_sweep(spec: SweepSpec, out_dir: str, make_executor: Callable[[], Executor], *,
               force: bool = False, keep_html: bool = False,
-              on_progress: Callable[[str], None] | None = None,
+              observer: Observer | None = None, control: SweepControl | None = None,
               points: list[Point] | None = None,
               table_every_s: float = 5.0) -> SweepResult:
+    """Run every point not already stored. `observer` sees the events of dynosim.sweep.events
+    (on this thread); `control` lets another thread pause dispatching, skip, cancel or stop."""
     check_columns(spec)
     points = points if points is not None else build_points(spec)
     store = ResultStore(out_dir)
@@ -189,37 +200,126 @@ def run_sweep(spec: SweepSpec, out_dir: str, make_executor: Callable[[], Executo
         by_hash.setdefault(p.config_hash, []).append(p)
     tasks = [PointTask(ps[0].index, h, ps[0].options, keep_html) for h, ps in by_hash.items()]
     result = SweepResult(spec, points, [], [], set(), None, skipped=skipped)
-    total = len(points)
     last_tables = time.monotonic()
+    emit: Observer = observer if observer is not None else (lambda ev: None)
+
+    def table() -> LazyTable:
+        snapshot = dict(done)
+        return LazyTable(lambda: Assembled(*assemble(spec, points, snapshot)))
+
+    hash_of = {p.index: p.config_hash for p in todo}
+
+    def each(task_index: int, make: Callable[[int], SweepEvent]) -> None:
+        for p in by_hash[hash_of[task_index]]:
+            emit(make(p.index))
+
+    def on_skip(t: PointTask) -> None:
+        result.cancelled += 1
+        view = table()
+        for p in by_hash[t.config_hash]:
+            emit(PointFinished(p.index, "skipped", None, 0.0, view))
 
     def on_outcome(o: PointOutcome) -> None:
         nonlocal last_tables
+        if o.status == "cancelled":
+            result.cancelled += 1
+        else:
+            for p in by_hash[o.config_hash]:
+                meta = _meta(p, o)
+                store.save(o, meta)
+                done[p.index] = Finished(o.report, o.error, meta)
+            result.ran += 1
+            if o.status != "ok":
+                result.failed += 1
+        view = table()
         for p in by_hash[o.config_hash]:
-            meta = _meta(p, o)
-            store.save(o, meta)
-            done[p.index] = Finished(o.report, o.error, meta)
-        result.ran += 1
-        if o.status != "ok":
-            result.failed += 1
-        if on_progress is not None:
-            p = by_hash[o.config_hash][0]
-            state = "ok" if o.status == "ok" else f"FAILED: {o.error}"
-            on_progress(f"[{len(done)}/{total}] {_describe(spec, tuple(p.values.values()))}: "
-                        f"{state} ({o.wall_s:.1f} s)")
+            emit(PointFinished(p.index, o.status, o.error, o.wall_s, view))
         if time.monotonic() - last_tables >= table_every_s:
             store.write_tables(assemble(spec, points, done)[0])
             last_tables = time.monotonic()
 
+    emit(SweepStarted(points, sorted(done), [p.index for p in todo], table()))
+    for t in tasks:
+        each(t.index, PointQueued)
     if tasks:
         executor = make_executor()
+        ctl = control if control is not None else SweepControl()
+
+        def on_note(n: Note) -> None:
+            if n.kind == "started":
+                each(n.point, lambda i: PointStarted(i, n.worker))
+            else:
+                each(n.point, lambda i: PointProgress(i, n.sim_ms, n.done, n.total))
+            dispatcher.forward_cancels()  # a serial point checks them from inside its run
+
+        dispatcher = _Dispatcher(executor, tasks, ctl, hash_of, on_outcome, on_skip)
+        if observer is not None or control is not None:
+            executor.set_listener(on_note)
         try:
-            run_all(executor, tasks, on_outcome)
+            dispatcher.run()
         except KeyboardInterrupt:
             result.interrupted = True
             executor.close(cancel=True)
         else:
-            executor.close()
+            result.interrupted = ctl.stopped
+            executor.close(cancel=ctl.stopped)
     rows, order, front, best = assemble(spec, points, done)
     result.rows, result.ranked, result.pareto, result.best = rows, order, front, best
     result.files = store.write_tables(rows)
+    emit(SweepEnded(result))
     return result
+
+
+class _Dispatcher:
+    """Keeps `executor.slots` tasks in flight, honouring the control's pause, skip, cancel and
+    stop requests (checked at least every POLL_S)."""
+    POLL_S = 0.1
+
+    def __init__(self, executor: Executor, tasks: list[PointTask], control: SweepControl,
+                 hash_of: dict[int, str], on_outcome: Callable[[PointOutcome], None],
+                 on_skip: Callable[[PointTask], None]) -> None:
+        self.executor = executor
+        self.queue = collections.deque(tasks)
+        self.control = control
+        self.task_of = {t.config_hash: t for t in tasks}
+        self.hash_of = hash_of  # point index -> its task's config hash
+        self.on_outcome = on_outcome
+        self.on_skip = on_skip
+        self.in_flight: set[str] = set()
+
+    def _drop_queued(self, h: str) -> bool:
+        task = self.task_of.get(h)
+        if task is not None and task in self.queue:
+            self.queue.remove(task)
+            self.on_skip(task)
+            return True
+        return False
+
+    def forward_cancels(self) -> None:
+        for idx in self.control.take_requests():
+            h = self.hash_of.get(idx)
+            if h is None or self._drop_queued(h):
+                continue
+            if h in self.in_flight:
+                self.executor.cancel(self.task_of[h].index)
+
+    def run(self) -> None:
+        ex, ctl = self.executor, self.control
+        while True:
+            if ctl.stopped:
+                return
+            self.forward_cancels()
+            while self.queue and not ctl.paused and ex.pending() < ex.slots:
+                task = self.queue.popleft()
+                ex.submit(task)
+                self.in_flight.add(task.config_hash)
+            if not ex.pending():
+                if not self.queue:
+                    return
+                ctl.wake.wait(self.POLL_S)  # paused with nothing running: wait for a request
+                ctl.wake.clear()
+                continue
+            out = ex.poll_outcome(self.POLL_S)
+            if out is not None:
+                self.in_flight.discard(out.config_hash)
+                self.on_outcome(out)

@@ -6,7 +6,7 @@ import pytest
 from helpers import fixed_timing
 from engine.sim import Simulation
 from engine.topology import Topology
-from engine.worker import POOL_DECODE, POOL_PREFILL
+from engine.pool import POOL_DECODE, POOL_PREFILL
 from engine.workload import Workload
 
 
@@ -19,7 +19,7 @@ def disagg(wl: Workload, p: int = 1, d: int = 1, bw: float = 0.0, bpt: float = 0
     topo.num_decode = d
     topo.transfer_bandwidth_gbps = bw
     topo.transfer_bytes_per_token = bpt
-    sim = Simulation(wl, topo.decode_cfg, 0, 0, -1.0, topo)
+    sim = Simulation(wl, topo)
     sim.run()
     return sim
 

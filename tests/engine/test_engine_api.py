@@ -20,6 +20,7 @@ from dynosim.inputs.trace import load_mooncake
 from engine.config import EngineConfig
 from engine.sim import Simulation
 from engine.snapshot import SimSnapshot
+from engine.topology import Topology
 from engine.workload import Workload
 
 TINY = Path(_TINY)
@@ -47,7 +48,7 @@ def config(**kw: Any) -> EngineConfig:
 
 def make_sim(path: Path = TINY, workers: int = 1, max_time_ms: float = -1.0,
              concurrency: int = 0, **cfg: Any) -> Simulation:
-    return Simulation(workload(path), config(**cfg), workers, concurrency, max_time_ms)
+    return Simulation(workload(path), Topology(workers, config(**cfg)), concurrency, max_time_ms)
 
 
 # tiny trace, 150 blocks per worker: some prompts exceed the pool (rejections) and one running
@@ -182,8 +183,9 @@ def test_run_until_infinity_runs_to_the_end() -> None:
         "from dynosim.inputs.trace import load_mooncake\n"
         "from engine.config import EngineConfig\n"
         "from engine.sim import Simulation\n"
+        "from engine.topology import Topology\n"
         f"wl = load_mooncake({str(TINY)!r})\n"
-        "s = Simulation(wl, EngineConfig(), 1, 0, -1.0)\n"
+        "s = Simulation(wl, Topology(1, EngineConfig()))\n"
         "s.run_until(math.inf)\n"
         "assert s.completed == 16 and s.is_finished() and s.now < math.inf, s.now\n"
     )

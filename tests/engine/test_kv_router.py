@@ -7,6 +7,7 @@ from engine.config import EngineConfig
 from engine.kvrouter import KvRouter, KvRouterConfig
 from engine.rng import SplitMix64
 from engine.sim import Simulation
+from engine.topology import Topology
 from engine.topology import ROUTER_KV, Topology
 from engine.workload import Workload
 
@@ -120,7 +121,7 @@ def test_kv_router_reuses_more_than_round_robin(mode: str) -> None:
     topo = Topology(4)
     if mode == "kv_router":
         topo.router_mode = ROUTER_KV
-    sim = Simulation(wl, EngineConfig(), 4, 0, -1.0, topo)
+    sim = Simulation(wl, topo)
     sim.run()
     m = sim.collect()
     reused = sum(m.reused_tokens)

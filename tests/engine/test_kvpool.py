@@ -9,6 +9,7 @@ from helpers import TINY, fixed_timing
 from engine.config import EngineConfig
 from engine.kvpool import KvPool
 from engine.sim import Simulation
+from engine.topology import Topology
 
 
 def test_huge_pool_is_a_counter() -> None:
@@ -39,7 +40,7 @@ def test_full_pool_evicts_only_after_capacity_is_used() -> None:
 def _tiny_sim(workers: int, blocks: int) -> Simulation:
     cfg = fixed_timing()  # the polynomial decode time depends on the configured capacity
     cfg.num_gpu_blocks = blocks
-    return Simulation(load_mooncake(TINY), cfg, workers, 0, -1.0)
+    return Simulation(load_mooncake(TINY), Topology(workers, cfg))
 
 
 def test_configured_capacity_costs_nothing_up_front() -> None:
@@ -48,7 +49,7 @@ def test_configured_capacity_costs_nothing_up_front() -> None:
     cfg.num_gpu_blocks = 200_000
     tracemalloc.start()
     try:
-        Simulation(wl, cfg, 10, 0, -1.0)
+        Simulation(wl, Topology(10, cfg))
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

@@ -6,7 +6,8 @@ import pytest
 
 from helpers import fixed_timing
 from engine.sim import Simulation
-from engine.worker import POOL_AGG, STATE_ACTIVE, STATE_DRAINING, STATE_STARTING, STATE_STOPPED
+from engine.topology import Topology
+from engine.pool import POOL_AGG, STATE_ACTIVE, STATE_DRAINING, STATE_STARTING, STATE_STOPPED
 from engine.workload import Workload
 
 
@@ -27,7 +28,7 @@ def run_with_ticks(sim: Simulation, on_tick) -> list[float]:  # type: ignore[no-
 
 
 def test_ticks_stop_the_step_before_passes_and_end_with_the_work() -> None:
-    sim = Simulation(steady(10, 100.0), fixed_timing(), 1, 0, -1.0)
+    sim = Simulation(steady(10, 100.0), Topology(1, fixed_timing()))
     sim.enable_ticks(250.0, 0.0)
     ticks = run_with_ticks(sim, lambda s: None)
     assert ticks[:3] == [250.0, 500.0, 750.0]
@@ -37,7 +38,7 @@ def test_ticks_stop_the_step_before_passes_and_end_with_the_work() -> None:
 
 
 def test_scale_up_waits_for_startup_then_routes_round_robin_over_active() -> None:
-    sim = Simulation(steady(40, 50.0), fixed_timing(), 1, 0, -1.0)
+    sim = Simulation(steady(40, 50.0), Topology(1, fixed_timing()))
     sim.enable_ticks(500.0, 300.0)
     seen: dict[float, list[int]] = {}
 
@@ -60,7 +61,7 @@ def test_scale_up_waits_for_startup_then_routes_round_robin_over_active() -> Non
 
 
 def test_scale_down_drains_the_newest_worker_then_stops_it() -> None:
-    sim = Simulation(steady(60, 20.0, osl=40), fixed_timing(), 3, 0, -1.0)
+    sim = Simulation(steady(60, 20.0, osl=40), Topology(3, fixed_timing()))
     sim.enable_ticks(300.0, 0.0)
     states: list[list[int]] = []
 
@@ -81,7 +82,7 @@ def test_scale_down_drains_the_newest_worker_then_stops_it() -> None:
 
 
 def test_scaling_away_a_starting_worker_never_routes_to_it() -> None:
-    sim = Simulation(steady(30, 50.0), fixed_timing(), 1, 0, -1.0)
+    sim = Simulation(steady(30, 50.0), Topology(1, fixed_timing()))
     sim.enable_ticks(200.0, 1000.0)
 
     def tick(s: Simulation) -> None:

@@ -10,6 +10,7 @@ from helpers import TINY
 from dynosim.replay import RunOptions, build_replay
 from engine.config import BACKEND_SGLANG, EngineConfig
 from engine.sim import Simulation
+from engine.topology import Topology
 from engine.workload import Workload
 
 
@@ -27,7 +28,7 @@ def replay(reqs: list[tuple[float, int, int, list[int]]], cfg: EngineConfig) -> 
     wl = Workload(512)
     for t, isl, osl, ids in reqs:
         wl.add(t, 0.0, isl, osl, ids, -1, 0)
-    sim = Simulation(wl, cfg, 1, 0, -1.0)
+    sim = Simulation(wl, Topology(1, cfg))
     sim.run()
     return sim
 

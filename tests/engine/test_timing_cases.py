@@ -7,6 +7,7 @@ import pytest
 
 from engine.config import TIMING_FIXED, EngineConfig
 from engine.sim import Simulation
+from engine.topology import Topology
 from engine.timing import PolynomialTiming, round_ns
 from engine.workload import Workload
 
@@ -25,7 +26,7 @@ def replay(reqs: list[tuple[float, int, int]], cfg: EngineConfig | None = None) 
     for k, (t, isl, osl) in enumerate(reqs):
         n = -(-isl // 512)
         wl.add(t, 0.0, isl, osl, [1000 * k + j for j in range(n)], -1, 0)
-    sim = Simulation(wl, cfg or EngineConfig(), 1, 0, -1.0)
+    sim = Simulation(wl, Topology(1, cfg))
     sim.run()
     return sim
 
@@ -121,7 +122,7 @@ def test_prefix_hit_capped_to_leave_one_token() -> None:
     wl = Workload(512)
     wl.add(0.0, 0.0, 1024, 2, [7, 8], -1, 0)
     wl.add(1000.0, 0.0, 1024, 2, [7, 8], -1, 0)
-    sim = Simulation(wl, EngineConfig(), 1, 0, -1.0)
+    sim = Simulation(wl, Topology(1))
     sim.run()
     m = sim.metrics
     k = m.req.index(1)
@@ -133,7 +134,7 @@ def test_same_pass_visibility() -> None:
     wl = Workload(512)
     wl.add(0.0, 0.0, 2000, 2, [1, 2, 3, 4], -1, 0)
     wl.add(0.0, 0.0, 2000, 2, [1, 2, 3, 4], -1, 0)
-    sim = Simulation(wl, EngineConfig(), 1, 0, -1.0)
+    sim = Simulation(wl, Topology(1))
     sim.run()
     m = sim.metrics
     assert sorted(m.reused_tokens) == [0, 1984]

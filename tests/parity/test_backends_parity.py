@@ -12,6 +12,7 @@ import pytest
 from helpers import ROOT, WALL_KEYS, golden_cases
 from engine.config import BACKEND_TRTLLM, EngineConfig
 from engine.sim import Simulation
+from engine.topology import Topology
 from engine.workload import Workload
 from test_parity import kv_router_mismatches, run_case, summary_mismatches
 
@@ -70,7 +71,7 @@ def replay(reqs: list[tuple[float, int, int, list[int]]], cfg: EngineConfig) -> 
     wl = Workload(512)
     for t, isl, osl, ids in reqs:
         wl.add(t, 0.0, isl, osl, ids, -1, 0)
-    sim = Simulation(wl, cfg, 1, 0, -1.0)
+    sim = Simulation(wl, Topology(1, cfg))
     sim.run()
     m = sim.metrics
     out = {}

@@ -64,7 +64,7 @@ def test_matches_1_4_2(name: str, tmp_path: Path) -> None:
              [[e["inflight_decode_kv_tokens"], e["queued_prefill_tokens"]]
               for e in s["prefill_engines"]],
              [[e["inflight_decode_kv_tokens"], e["queued_prefill_tokens"]]
-              for e in s["decode_engines"]]] for s in (x.as_row() for x in replay.planner.snapshots)]
+              for e in s["decode_engines"]]] for s in (x.as_row() for x in replay.tick_snapshots())]
     assert seen == case["ticks"]
 
 
@@ -93,7 +93,7 @@ def test_synthetic_planner_run_matches_1_4_2() -> None:
                                   planner_config="planner_config_10s"))
     replay.run_to_end()
     assert replay.planner is not None
-    ours = [s.as_row() for s in replay.planner.snapshots]
+    ours = [s.as_row() for s in replay.tick_snapshots()]
     assert len(ours) == len(ref)
     differing = []
     for mine, theirs in zip(ours, ref):
@@ -125,7 +125,7 @@ def test_aggregated_planner_run_matches_1_4_2() -> None:
         planner_config=json.dumps(GOLDEN["planner_config_agg"])))
     replay.run_to_end()
     assert replay.planner is not None
-    ours = [s.as_row() for s in replay.planner.snapshots]
+    ours = [s.as_row() for s in replay.tick_snapshots()]
     assert len(ours) == len(ref)
     differing = set()
     for mine, theirs in zip(ours, ref):

@@ -53,9 +53,9 @@ def run_reference_config(name: str) -> Run:
     planner = replay.planner
     assert planner is not None
     events = [(e.t_s, e.component, e.from_replicas, e.to_replicas, e.reason)
-              for e in planner.events]
+              for e in replay.scaling_events()]
     return (events, planner.gpu_hours, replay.report().summary["gpu_hours"], planner.total_ticks,
-            [s.as_row() for s in planner.snapshots])
+            [s.as_row() for s in replay.tick_snapshots()])
 
 
 def reference_events(name: str) -> list[tuple[float, str, int, int, str]]:

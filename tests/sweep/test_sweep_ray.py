@@ -71,3 +71,96 @@ def test_ray_failure_is_recorded(local_ray, tmp_path: Path) -> None:
     res = run_sweep(load_spec(str(p)), str(tmp_path / "o"), RayExecutor)
     assert [r["status"] for r in res.rows] == ["ok", "failed"]
     assert "exactly one of --request-rate" in res.rows[1]["error"]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture()
+def ray_head(local_ray):
+    """A separate Ray cluster, as a user starts one with `ray start --head`. It keeps its files
+    in its own short temp dir, so it never becomes the "current cluster" that a plain
+    `ray.init()` elsewhere would try to join (and then refuse num_cpus). Token auth, on by
+    default in newer Rays, is off for both sides here (the CLI test of the hint is below)."""
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+    import time
+
+    ray_bin = Path(sys.executable).with_name("ray")
+    temp = tempfile.mkdtemp(prefix="rh", dir="/tmp")  # unix socket paths must stay short
+    port = _free_port()
+    env = dict(os.environ, RAY_AUTH_MODE="disabled")
+    head = subprocess.Popen(
+        [str(ray_bin), "start", "--head", f"--port={port}", "--num-cpus=2",
+         "--include-dashboard=false",
+         "--disable-usage-stats", f"--temp-dir={temp}", "--block"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(Path(temp).glob("session_latest/logs/raylet.out")):
+            assert head.poll() is None, head.stderr.read() if head.stderr else ""
+            assert time.monotonic() < deadline, "ray start --head did not come up in 120 s"
+            time.sleep(0.5)
+        yield f"127.0.0.1:{port}", env
+    finally:
+        if head.poll() is None:
+            os.killpg(head.pid, signal.SIGTERM)
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+            head.wait()
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def test_cli_joins_a_running_cluster(ray_head, tmp_path: Path) -> None:
+    """`--ray-address` for real: a separate driver process joins the head, ships this
+    installation (compiled engine included) as the tasks' working_dir, and writes the same
+    table as the serial executor."""
+    import csv
+    import subprocess
+    import sys
+
+    address, env = ray_head
+    spec = spec_file(tmp_path)
+    cli = str(Path(sys.executable).with_name("dynosim-tui"))
+    done = subprocess.run([cli, "sweep", spec, "--executor", "ray", "--ray-address", address,
+                           "--out", str(tmp_path / "ray"), "--no-html", "--quiet"],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    serial = run_sweep(load_spec(spec), str(tmp_path / "serial"), SerialExecutor)
+
+    def rows(path: Path) -> list[dict[str, str]]:
+        with open(path) as f:
+            return [{k: v for k, v in r.items() if k not in WALL_COLUMNS}
+                    for r in csv.DictReader(f)]
+
+    assert rows(tmp_path / "ray" / "results.csv") == rows(tmp_path / "serial" / "results.csv")
+    assert {r["status"] for r in rows(tmp_path / "ray" / "results.csv")} == {"ok"}
+
+
+def test_cli_unreachable_cluster_is_one_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    cli = str(Path(sys.executable).with_name("dynosim-tui"))
+    port = _free_port()  # nothing listens there
+    done = subprocess.run([cli, "sweep", spec_file(tmp_path), "--executor", "ray",
+                           "--ray-address", f"127.0.0.1:{port}", "--out", str(tmp_path / "o")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"dynosim-tui sweep: error: --ray-address 127.0.0.1:{port}: "
+                           "cannot join the Ray cluster: "), done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "o" / "results.csv").exists()

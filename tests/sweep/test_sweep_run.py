@@ -171,14 +171,15 @@ def test_local_pool_gives_the_serial_table_and_parses_once_per_worker(serial_run
     spec, res, _ = serial_run
     outcomes = []
     pool = LocalPoolExecutor(2)
-    real_next = pool.next_outcome
+    real_poll = pool.poll_outcome
 
-    def spy():
-        o = real_next()
-        outcomes.append(o)
+    def spy(timeout_s):
+        o = real_poll(timeout_s)
+        if o is not None:
+            outcomes.append(o)
         return o
 
-    pool.next_outcome = spy  # type: ignore[method-assign]
+    pool.poll_outcome = spy  # type: ignore[method-assign]
     local = run_sweep(load_spec(small_spec(tmp_path)), str(tmp_path / "out"), lambda: pool)
 
     def table(rows):

@@ -2,12 +2,17 @@
 next planner tick and pauses there, scale events reach the panel and the plots' markers."""
 from __future__ import annotations
 
+import contextlib
+import gzip
+import io
 import json
+import os
 from pathlib import Path
 
 import pytest
 
 from helpers import SYNTH, aio
+from dynosim.cli import main
 from dynosim.replay import RunOptions, build_replay
 from tui.app import DynosimApp
 from tui.main_screen import ExportSettings
@@ -56,3 +61,52 @@ async def test_planner_panel_and_next_decision(tmp_path: Path) -> None:
         assert "SLA" in str(app.main_screen.query_one("#ttft").border_subtitle)
         await pilot.pause()
         assert str(panel.query_one("#why").render()) == view.explain(0)
+
+
+def _log_rows(path: Path) -> list[dict[str, object]]:
+    with gzip.open(path, "rt") as f:
+        rows = [json.loads(line) for line in f]
+    rows[0].pop("generated_at_utc")  # the wall clock of the writing
+    rows[0].pop("html_report_path")
+    return rows
+
+
+@aio
+async def test_export_writes_what_a_headless_export_writes(tmp_path: Path) -> None:
+    """The TUI's `e` and a headless `--export` write the same files, the planner's page and
+    log in its report_output_dir included, with the same planner log."""
+    def config(name: str) -> str:
+        return json.dumps({"mode": "agg", "optimization_target": "latency",
+                           "load_adjustment_interval_seconds": 1,
+                           "report_output_dir": str(tmp_path / name),
+                           "report_filename": "plan"})
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main([SYNTH, "--num-workers", "1", "--planner-config", config("cli_planner"),
+                     "--max-sim-time-seconds", "30", "--export",
+                     str(tmp_path / "cli_export")]) == 0
+    replay = build_replay(RunOptions(trace=SYNTH, num_workers=1, max_sim_time_seconds=30,
+                                     planner_config=config("tui_planner")))
+    live = tmp_path / "live"
+    live.mkdir()
+    app = DynosimApp(replay, export=ExportSettings(base_dir=str(live)))
+    async with app.run_test(size=(120, 40)) as pilot:
+        replay.run_to_end()
+        await pilot.press("e")
+        for _ in range(500):
+            if (tmp_path / "tui_planner").exists() and any(live.iterdir()):
+                break
+            await pilot.pause(0.02)
+    [tui_export] = list(live.iterdir())
+    cli_export = tmp_path / "cli_export"
+    assert sorted(p.name for p in tui_export.iterdir()) == sorted(
+        p.name for p in cli_export.iterdir())
+    assert "planner.log.jsonl.gz" in {p.name for p in tui_export.iterdir()}
+    names = ["plan.html", "plan.log.jsonl.gz"]
+    assert sorted(os.listdir(tmp_path / "tui_planner")) == names
+    assert sorted(os.listdir(tmp_path / "cli_planner")) == names
+    tui_log = _log_rows(tmp_path / "tui_planner" / "plan.log.jsonl.gz")
+    assert len(tui_log) > 20  # the metadata and a snapshot per load tick
+    assert tui_log == _log_rows(tmp_path / "cli_planner" / "plan.log.jsonl.gz")
+    assert ((tmp_path / "tui_planner" / "plan.html").read_text()
+            == (tui_export / "report.html").read_text())

@@ -1,0 +1,153 @@
+"""The sweep's event hook and controls (issue 15 item 4): what run_sweep tells an observer,
+and pause / skip / cancel / stop from another thread; the headless progress built on them."""
+from __future__ import annotations
+
+import io
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import dynosim.sweep.evaluate as evaluate_mod
+from helpers import SYNTH, TINY
+from dynosim.sweep.events import PointFinished, PointProgress, PointQueued, PointStarted, \
+    SweepControl, SweepEnded, SweepStarted, SweepState, fmt_seconds
+from dynosim.sweep.executors import LocalPoolExecutor, SerialExecutor
+from dynosim.sweep.progress import HeadlessProgress
+from dynosim.sweep.runner import run_sweep
+from dynosim.sweep.spec import spec_from_mapping
+
+
+def tiny_spec(n: int = 3, **base: Any) -> Any:
+    return spec_from_mapping({"base": {"trace": TINY, **base},
+                              "axes": {"seed": list(range(n))},
+                              "constraints": {"p90_ttft_ms": 1e9}}, "test", "t")
+
+
+def kinds(events: list[Any]) -> list[str]:
+    return [type(e).__name__ for e in events]
+
+
+def test_events_in_order_with_ranked_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                          ) -> None:
+    monkeypatch.setattr(evaluate_mod, "PROGRESS_EVERY_S", 0.0)
+    monkeypatch.setattr(evaluate_mod, "CHUNK_STEPS", 20)
+    events: list[Any] = []
+    res = run_sweep(tiny_spec(), str(tmp_path), SerialExecutor, observer=events.append)
+    assert isinstance(events[0], SweepStarted) and events[0].todo == [0, 1, 2]
+    assert kinds(events[1:4]) == ["PointQueued"] * 3
+    assert isinstance(events[-1], SweepEnded) and events[-1].result is res
+    per_point = [e for e in events[4:-1] if e.index == 1]
+    assert isinstance(per_point[0], PointStarted)
+    progress = [e for e in per_point if isinstance(e, PointProgress)]
+    assert progress and progress[-1].total == 16
+    assert [p.sim_ms for p in progress] == sorted(p.sim_ms for p in progress)
+    assert isinstance(per_point[-1], PointFinished) and per_point[-1].status == "ok"
+    # the rows handed out with a finish hold every point finished so far, ranked
+    first = next(e for e in events if isinstance(e, PointFinished))
+    rows = first.table().rows
+    assert [r["status"] for r in rows] == ["ok", "pending", "pending"]
+    assert first.table().ranked == [0]
+    last = [e for e in events if isinstance(e, PointFinished)][-1].table()
+    assert last.ranked == res.ranked and last.pareto == res.pareto
+
+
+def test_rerun_reports_reused_points_and_runs_nothing(tmp_path: Path) -> None:
+    run_sweep(tiny_spec(2), str(tmp_path), SerialExecutor)
+    events: list[Any] = []
+    run_sweep(tiny_spec(2), str(tmp_path), SerialExecutor, observer=events.append)
+    assert kinds(events) == ["SweepStarted", "SweepEnded"]
+    assert events[0].reused == [0, 1] and events[0].todo == []
+    state = SweepState()
+    for e in events:
+        state.apply(e)
+    assert state.count("reused") == 2
+
+
+def test_skip_and_cancel_from_the_observer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                           ) -> None:
+    monkeypatch.setattr(evaluate_mod, "PROGRESS_EVERY_S", 0.0)
+    monkeypatch.setattr(evaluate_mod, "CHUNK_STEPS", 20)
+    control = SweepControl()
+    events: list[Any] = []
+
+    def observer(ev: Any) -> None:
+        events.append(ev)
+        if isinstance(ev, PointQueued) and ev.index == 2:
+            control.skip(2)  # queued: never dispatched
+        if isinstance(ev, PointProgress) and ev.index == 0:
+            control.skip(0)  # running: cancelled at its next progress report
+
+    res = run_sweep(tiny_spec(), str(tmp_path), SerialExecutor, observer=observer,
+                    control=control)
+    finished = {e.index: e.status for e in events if isinstance(e, PointFinished)}
+    assert finished == {0: "cancelled", 1: "ok", 2: "skipped"}
+    assert [r["status"] for r in res.rows] == ["pending", "ok", "pending"]
+    assert res.cancelled == 2 and res.failed == 0 and not res.interrupted
+    assert not list((tmp_path / "points").glob("*.failed.json"))  # nothing stored for them
+    again = run_sweep(tiny_spec(), str(tmp_path), SerialExecutor)
+    assert again.skipped == 1 and again.ran == 2  # a rerun runs what was skipped
+
+
+def test_pause_holds_dispatch_and_stop_ends_the_sweep(tmp_path: Path) -> None:
+    control = SweepControl()
+    control.pause()
+    events: list[Any] = []
+    t = threading.Thread(target=lambda: events.append(
+        run_sweep(tiny_spec(), str(tmp_path), SerialExecutor, observer=events.append,
+                  control=control)))
+    t.start()
+    t.join(0.5)
+    assert t.is_alive() and not any(isinstance(e, PointStarted) for e in events)
+    control.stop()
+    t.join(10)
+    assert not t.is_alive()
+    res = events[-1]
+    assert res.interrupted and res.ran == 0
+    assert (tmp_path / "results.csv").exists()  # the tables are written either way
+
+
+def test_pool_workers_report_progress_and_a_cancel_stops_a_running_point(tmp_path: Path
+                                                                         ) -> None:
+    # the bundled synthetic trace runs long enough (seconds) for progress reports
+    spec = spec_from_mapping({"base": {"trace": SYNTH, "num_workers": 1},
+                              "axes": {"seed": [0]}}, "test", "t")
+    control = SweepControl()
+    events: list[Any] = []
+
+    def observer(ev: Any) -> None:
+        events.append(ev)
+        if isinstance(ev, PointProgress):
+            control.skip(ev.index)
+
+    res = run_sweep(spec, str(tmp_path), lambda: LocalPoolExecutor(1), observer=observer,
+                    control=control)
+    started = [e for e in events if isinstance(e, PointStarted)]
+    assert started and started[0].worker.split(":")[1].isdigit()
+    progress = [e for e in events if isinstance(e, PointProgress)]
+    assert progress and 0 < progress[0].sim_ms and progress[0].total == 3993
+    assert [e.status for e in events if isinstance(e, PointFinished)] == ["cancelled"]
+    assert res.rows[0]["status"] == "pending"
+
+
+def test_state_eta_and_headless_progress(tmp_path: Path) -> None:
+    now = [100.0]
+    stream = io.StringIO()
+    prog = HeadlessProgress(lambda i: f"seed={i}", stream=stream, bar=True,
+                            clock=lambda: now[0])
+
+    def observer(ev: Any) -> None:
+        if isinstance(ev, PointFinished):
+            now[0] += 4.0
+        prog(ev)
+        if isinstance(ev, PointFinished) and ev.index == 0:
+            # one of three finished after 4 s: two left at that rate
+            assert prog.state.eta_s() == pytest.approx(8.0)
+            assert "1/3 points" in prog.render() and "eta 0:08" in prog.render()
+
+    run_sweep(tiny_spec(), str(tmp_path), SerialExecutor, observer=observer)
+    text = stream.getvalue()
+    assert "[1/3] seed=0: ok (" in text and "[3/3] seed=2: ok (" in text
+    assert text.endswith("\r\x1b[K")  # the bar is cleared at the end
+    assert fmt_seconds(3725) == "1:02:05" and fmt_seconds(None) == "--"
