@@ -303,8 +303,9 @@ class Replay:
 
     def run_to_end(self, chunk: int = 100_000) -> None:
         """Advance until no work is left (or --max-sim-time-seconds stops the replay)."""
-        while self.advance(chunk):
-            pass
+        with paused_gc():  # over the whole run, not per chunk
+            while self.advance(chunk):
+                pass
 
     def finished(self) -> bool:
         return self.sim.is_finished()
