@@ -87,10 +87,14 @@ class KvPool:
         self.n_inactive -= 1
 
     # ---- prefix lookup ------------------------------------------------------------------------
-    def match_prefix(self, hashes: list[int], limit: int) -> int:
+    def match_prefix(self, hashes: list[int], limit: int, min_active: int = 0) -> int:
         """Number of leading hashes present in the pool (active or inactive), at most `limit`.
         Leaves their blocks in `matched` and how many of them are held in `matched_active`
-        (one dictionary lookup per hash; valid until the pool next evicts)."""
+        (one dictionary lookup per hash; valid until the pool next evicts). -1 as soon as fewer
+        than `min_active` of them can be held (an admission that cannot fit: a long blocked
+        queue head is re-tried every pass, and this stops its lookup early)."""
+        if limit < min_active:
+            return -1
         hb = self.hash_block
         matched = self.matched
         matched.clear()
@@ -102,8 +106,12 @@ class KvPool:
                 break
             if b.refcnt > 0:
                 active += 1
+            elif active + (limit - n - 1) < min_active:
+                return -1
             matched.append(b)
             n += 1
+        if active < min_active:
+            return -1
         self.matched_active = active
         return n
 

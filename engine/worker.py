@@ -275,7 +275,12 @@ class Worker:
                     if limit > nfull:
                         limit = nfull
                     hashes = r.full_block_hashes(nfull)
-                    hit = self.pool.match_prefix(hashes, limit)
+                    # vLLM: fewer held hits than this and it does not fit (the check below)
+                    min_active = (0 if self.no_evict else
+                                  ceil_div(seq, bs) - (self.capacity - self.pool.num_active()))
+                    hit = self.pool.match_prefix(hashes, limit, min_active)
+                    if hit < 0:
+                        break  # head-of-line blocking, no watermark
                     active_hit = self.pool.matched_active
                 if self.no_evict:
                     needed = self.footprint(r) - active_hit
