@@ -11,7 +11,7 @@ configured blocks costs what the blocks a replay actually holds at its peak cost
 """
 from __future__ import annotations
 
-from typing import final
+from typing import cast, final
 
 
 @final
@@ -96,12 +96,13 @@ class KvPool:
         if limit < min_active:
             return -1
         hb = self.hash_block
+        keys = cast(list[object], hashes)  # looked up as the list's own objects: no boxing
         matched = self.matched
         matched.clear()
         active = 0
         n = 0
         while n < limit:
-            b = hb.get(hashes[n])
+            b = hb.get(keys[n])
             if b is None:
                 break
             if b.refcnt > 0:
