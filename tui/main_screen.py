@@ -7,6 +7,7 @@ times a second) from cheap snapshots and decimated series, never per engine even
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from dataclasses import dataclass
 from typing import Final
@@ -33,25 +34,32 @@ from tui.series import LatencySeries, WorkerCounts
 from tui.status_bar import RunStatus, StatusBar, fmt_clock
 from tui.worker_table import WorkerTable
 
-# Wall-time budgets (seconds). At max speed the engine gets ENGINE_SLICE_S, then the event loop
-# gets a turn (input, timers, repaint); paced runs tick at PACED_TICK_S.
-ENGINE_SLICE_S: Final = 0.02
+# Wall-time budgets (seconds). Paced runs tick at PACED_TICK_S. At max speed the engine runs
+# until the next header frame is due (at least ENGINE_SLICE_MIN_S, at most ENGINE_SLICE_MAX_S, so
+# a key waits at most that long), then the event loop gets its turns (input, timers, repaint).
+ENGINE_SLICE_MIN_S: Final = 0.005
+ENGINE_SLICE_MAX_S: Final = 0.04
+# Textual paints refreshed widgets on its screen-update timer (60 Hz grid): after a redraw the
+# next slice lasts one timer period, so the paint lands then rather than a long slice later.
+PAINT_WAIT_S: Final = 1 / 60
 PACED_TICK_S: Final = 1 / 30
 PACED_BUDGET_S: Final = 0.025
 # Redraw cadences: the header is the "frame" (>= 10/s); tables and plots cost more.
-STATUS_EVERY_S: Final = 0.066  # checked once per slice, so up to a slice late: >= 10/s
-STATUS_EVERY_MAX_S: Final = 0.08  # at max speed: ~11/s (each header frame costs several ms)
+STATUS_EVERY_S: Final = 0.066  # checked once per tick, so up to a tick late: >= 10/s
+STATUS_EVERY_MAX_S: Final = 0.08  # at max speed (slices end when it is due): ~12/s
 TABLE_EVERY_S: Final = 0.2
 PLOTS_EVERY_S: Final = 0.35
 # At max speed every millisecond of drawing is a millisecond the engine does not run: the table
 # and plots redraw less often, and the plots (plotext: tens of ms for the three) at most so
-# often that drawing them takes PLOTS_MAX_SHARE of the wall time, however slow the machine.
+# often that drawing them (and reading the metrics they plot) takes PLOTS_MAX_SHARE of the wall
+# time, however slow the machine.
 TABLE_EVERY_MAX_S: Final = 0.5
 PLOTS_EVERY_MAX_S: Final = 1.0
-PLOTS_MAX_SHARE: Final = 0.03
+PLOTS_MAX_SHARE: Final = 0.02
 PLOTS_EVERY_LONGEST_S: Final = 3.0
-# Event-loop turns given back after each engine slice at max speed: a repaint needs a few hops
-# (idle -> update timer -> compositor), one turn each.
+# Event-loop turns given back after a max-speed slice that redrew something: a repaint needs a
+# few hops (idle -> update timer -> compositor), one turn each; other slices give back one turn
+# (input, timers, a paint that came due).
 YIELD_TURNS: Final = 3
 
 
@@ -90,6 +98,8 @@ class MainScreen(Screen[None]):
         self.latency = LatencySeries()
         self.worker_counts = WorkerCounts()
         self._last_status = self._last_table = self._last_plots = -1e9
+        self._plots_prep_s = 0.0
+        self._redrawn = False  # a view was refreshed and has not been given its paint turns yet
         self._wake = asyncio.Event()
         self._exporting = False
         self._resume_after_export = False
@@ -137,6 +147,7 @@ class MainScreen(Screen[None]):
     def on_unmount(self) -> None:
         if self._pump_worker is not None:
             self._pump_worker.cancel()
+        gc.unfreeze()  # collectable again (tests and benches open many apps in one process)
 
     def on_mount(self) -> None:
         # The KV bar counts SGLang pages or vLLM/TRT-LLM blocks: the title says which.
@@ -147,6 +158,10 @@ class MainScreen(Screen[None]):
         if self.autoplay:
             self.driver.play()
         self.refresh_views(force=True)
+        # The replay's and the app's start-up objects (the trace, the engine, the widgets) live
+        # as long as the run: out of the cyclic collector's scans, whose full passes over them
+        # took ~80 ms inside the first engine slices (a frame and any key missed).
+        gc.freeze()
         self._pump_worker = self.run_worker(self._pump(), name="engine", group="engine",
                                             exclusive=True)
 
@@ -165,20 +180,28 @@ class MainScreen(Screen[None]):
                 continue
             t0 = time.perf_counter()
             if driver.clock.is_max:
-                driver.tick(ENGINE_SLICE_S)
+                # After a redraw (by the last slice or a key's action) a short slice, then the
+                # turns the paint needs, so it lands within a timer period, not a slice later.
+                paint_wait = self._redrawn
+                self._redrawn = False
+                due = self._last_status + STATUS_EVERY_MAX_S - t0
+                driver.tick(PAINT_WAIT_S if paint_wait
+                            else min(ENGINE_SLICE_MAX_S, max(ENGINE_SLICE_MIN_S, due)))
                 self.refresh_views()
-                for _ in range(YIELD_TURNS):  # event-loop turns: input, timers, repaint
-                    await asyncio.sleep(0)
+                for _ in range(YIELD_TURNS if paint_wait or self._redrawn else 1):
+                    await asyncio.sleep(0)  # input, timers, repaint
             else:
                 driver.tick(PACED_BUDGET_S)
                 self.refresh_views()
                 await asyncio.sleep(max(0.0, PACED_TICK_S - (time.perf_counter() - t0)))
 
-    def refresh_views(self, force: bool = False) -> None:
+    def refresh_views(self, force: bool = False) -> bool:
+        """Redraw what is due (everything when forced); True when anything was."""
         now = time.perf_counter()
         driver = self.driver
         snap = None
         flat_out = driver.clock.is_max and driver.running
+        drew = force
         if force or now - self._last_status >= (STATUS_EVERY_MAX_S if flat_out
                                                 else STATUS_EVERY_S):
             self._last_status = now
@@ -199,22 +222,28 @@ class MainScreen(Screen[None]):
                 transfers=(snap.transfers_in_flight
                            if any(w.kind != POOL_AGG for w in snap.workers) else -1),
                 backend=self._backend))
+            drew = True
         if force or now - self._last_table >= (TABLE_EVERY_MAX_S if flat_out else TABLE_EVERY_S):
             self._last_table = now
             snap = snap or driver.sim.snapshot()
             self.worker_table.update_workers(snap.workers)
+            drew = True
         if force or now - self._last_plots >= self._plots_every(flat_out):
             self._last_plots = now
             self._refresh_plots()
+            drew = True
+        self._redrawn = self._redrawn or drew
+        return drew
 
     def _plots_every(self, flat_out: bool) -> float:
         if not flat_out:
             return PLOTS_EVERY_S
-        drawn = (self.ttft_plot.last_draw_s + self.itl_plot.last_draw_s
+        drawn = (self._plots_prep_s + self.ttft_plot.last_draw_s + self.itl_plot.last_draw_s
                  + self.count_plot.last_draw_s)
         return min(PLOTS_EVERY_LONGEST_S, max(PLOTS_EVERY_MAX_S, drawn / PLOTS_MAX_SHARE))
 
     def _refresh_plots(self) -> None:
+        t0 = time.perf_counter()
         clock = self.driver.clock_ms
         self.latency.ingest(self.driver.sim.metrics, clock)
         planner = self.driver.planner
@@ -231,6 +260,7 @@ class MainScreen(Screen[None]):
                                  rules_for(None, scale_times), y_floor=1.0)
             if self.planner_panel is not None:
                 self.planner_panel.update_events()
+        self._plots_prep_s = time.perf_counter() - t0  # reading the metrics, building the lines
 
     def _announce_finish(self) -> None:
         if not self.driver.finished or self._finish_announced:
@@ -270,8 +300,9 @@ class MainScreen(Screen[None]):
         self.refresh_views(force=True)
 
     def _after_speed_change(self) -> None:
-        # The engine state is unchanged: only the header (which shows the speed) redraws now;
-        # the table and plots keep their cadence (a forced plot redraw costs ~15 ms of replay).
+        # The engine state is unchanged: only the header (which shows the speed and the run
+        # state) redraws now; the table and plots keep their cadence (a forced plot redraw
+        # costs ~15 ms of replay).
         self.wake()
         self._last_status = -1e9
         self.refresh_views()
@@ -290,11 +321,15 @@ class MainScreen(Screen[None]):
         if d.finished:
             self.notify("The replay is finished: e exports its report, q quits.")
             return
+        # The engine state is unchanged: the header redraws now, and pausing redraws the rest
+        # (see _pump). A paused run's views show its state (they redraw whenever it moves), so
+        # on play their cadence starts now instead of with a redraw of the same state.
         if d.running:
             d.pause()
         else:
             d.play()
-        self._after_control()
+            self._last_table = self._last_plots = time.perf_counter()
+        self._after_speed_change()
 
     def action_step(self) -> None:
         if self._held_for_export():

@@ -81,7 +81,10 @@ class ChunkSizer:
     budget_s: float = 0.004
     steps: int = 64
     min_steps: int = 1
-    max_steps: int = 1 << 20
+    # A replay's first instants (nothing arrived yet) cost a fraction of a microsecond, so the
+    # size keeps doubling; uncapped it reached 8k instants just as they became ~20 us each (a
+    # 140 ms chunk: a frame and a key missed). 4096 instants is ~4 ms at busy-replay costs.
+    max_steps: int = 4096
 
     def observe(self, steps_run: int, elapsed_s: float) -> None:
         if steps_run <= 0 or elapsed_s <= 0.0:

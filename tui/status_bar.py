@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.cells import cell_len, set_cell_size
+from rich.style import Style
 from rich.text import Text
+from textual.geometry import Region
+from textual.strip import Strip
 from textual.widget import Widget
 
 from tui.pacing import speed_label
+from tui.strips import Run, StripMaker
 
 
 @dataclass(frozen=True)
@@ -39,74 +44,105 @@ def fmt_clock(ms: float) -> str:
     return f"{h}:{m:02d}:{sec:02d}.{milli:03d}"
 
 
-def progress_bar(done: int, arrived: int, total: int, width: int) -> Text:
+def progress_bar(done: int, arrived: int, total: int, width: int) -> list[Run]:
     """Finished requests solid, arrived-but-unfinished shaded, the rest of the trace light."""
-    bar = Text()
     if width <= 0:
-        return bar
+        return []
     total = max(total, 1)
     n_done = min(width, round(done / total * width))
     n_arr = min(width - n_done, round(max(arrived - done, 0) / total * width))
-    bar.append("█" * n_done, "green")
-    bar.append("▓" * n_arr, "yellow")
-    bar.append("░" * (width - n_done - n_arr), "grey35")
-    return bar
+    return [("█" * n_done, "green"), ("▓" * n_arr, "yellow"),
+            ("░" * (width - n_done - n_arr), "grey35")]
 
 
-def state_badge(st: RunStatus) -> Text:
+def state_badge(st: RunStatus) -> Run:
     if st.finished:
-        return Text(" ■ DONE ", style="bold black on green")
+        return (" ■ DONE ", "bold black on green")
     if st.paused:
-        return Text(" ⏸ PAUSED ", style="bold black on yellow")
-    return Text(" ▶ RUNNING ", style="bold black on cyan")
+        return (" ⏸ PAUSED ", "bold black on yellow")
+    return (" ▶ RUNNING ", "bold black on cyan")
 
 
-def _pair(label: str, value: str, value_style: str = "bold") -> Text:
-    return Text.assemble((label, "dim"), (value, value_style))
+def _pair(label: str, value: str, value_style: str = "bold") -> list[Run]:
+    return [(label, "dim"), (value, value_style)]
+
+
+SEP: Run = (" │ ", "dim")
+
+
+def status_runs(st: RunStatus, width: int) -> list[list[Run]]:
+    """The two header lines as (characters, Rich style) runs; the trace bar fills what the
+    second line leaves of `width` (6 to 40 cells)."""
+    line1: list[Run] = [state_badge(st), (f" {speed_label(st.speed)}", "bold")]
+    if st.lagging:
+        line1.append((" (behind)", "bold yellow"))
+    line1 += [SEP, *_pair("sim ", fmt_clock(st.clock_ms)), SEP,
+              ("workers ", "dim"), (str(st.active), "bold green"), (" active ", "dim"),
+              (str(st.starting), "bold cyan"), (" starting ", "dim"),
+              (str(st.draining), "bold magenta"), (" draining", "dim")]
+    if st.backend:
+        line1 += [SEP, *_pair("backend ", st.backend)]
+    if st.router_hit_rate >= 0.0:
+        line1 += [SEP, *_pair("kv hit ", f"{100 * st.router_hit_rate:.0f}%")]
+    if st.transfers >= 0:
+        line1 += [SEP, *_pair("transfers ", str(st.transfers))]
+    finished = st.completed + st.rejected
+    pct: Run = (f" {100.0 * finished / max(st.total, 1):5.1f}%", "bold")
+    counts = [*_pair("arrived ", f"{st.arrived}/{st.total}"),
+              *_pair("  running ", str(st.in_flight)),
+              *_pair("  done ", str(st.completed), "bold green"),
+              *_pair("  rejected ", str(st.rejected), "bold red" if st.rejected else "bold")]
+    fixed = len("trace ") + len(pct[0]) + len(SEP[0]) + sum(len(t) for t, _ in counts)
+    bar_w = max(6, min(40, width - fixed))
+    line2 = [("trace ", "dim"), *progress_bar(finished, st.arrived, st.total, bar_w), pct, SEP,
+             *counts]
+    return [line1, line2]
 
 
 def render_status(st: RunStatus, width: int) -> Text:
-    sep = Text(" │ ", style="dim")
-    speed = Text(f" {speed_label(st.speed)}", style="bold")
-    if st.lagging:
-        speed.append(" (behind)", style="yellow")
-    workers = Text.assemble(
-        ("workers ", "dim"), (str(st.active), "bold green"), (" active ", "dim"),
-        (str(st.starting), "bold cyan"), (" starting ", "dim"),
-        (str(st.draining), "bold magenta"), (" draining", "dim"))
-    line1 = Text.assemble(state_badge(st), speed, sep, _pair("sim ", fmt_clock(st.clock_ms)),
-                          sep, workers)
-    if st.backend:
-        line1.append_text(Text.assemble(sep, _pair("backend ", st.backend)))
-    if st.router_hit_rate >= 0.0:
-        line1.append_text(Text.assemble(sep, _pair("kv hit ", f"{100 * st.router_hit_rate:.0f}%")))
-    if st.transfers >= 0:
-        line1.append_text(Text.assemble(sep, _pair("transfers ", str(st.transfers))))
-    finished = st.completed + st.rejected
-    pct = Text(f" {100.0 * finished / max(st.total, 1):5.1f}%", style="bold")
-    counts = Text.assemble(
-        _pair("arrived ", f"{st.arrived}/{st.total}"), _pair("  running ", str(st.in_flight)),
-        _pair("  done ", str(st.completed), "bold green"),
-        _pair("  rejected ", str(st.rejected), "bold red" if st.rejected else "bold"))
-    fixed = len("trace ") + len(pct) + len(sep) + len(counts)
-    bar_w = max(6, min(40, width - fixed))
-    line2 = Text.assemble(("trace ", "dim"), progress_bar(finished, st.arrived, st.total, bar_w),
-                          pct, sep, counts)
+    """The header as one Rich Text (what `StatusBar` draws, for tests and text captures)."""
     out = Text(no_wrap=True, overflow="ellipsis")
-    out.append_text(line1)
-    out.append("\n")
-    out.append_text(line2)
+    for i, line in enumerate(status_runs(st, width)):
+        if i:
+            out.append("\n")
+        for text, style in line:
+            out.append(text, style)
     return out
 
 
+def ellipsize(runs: list[Run], width: int) -> list[Run]:
+    """Runs cut to `width` cells, the last kept cell an ellipsis when anything was cut."""
+    if sum(cell_len(t) for t, _ in runs) <= width:
+        return runs
+    out: list[Run] = []
+    room = width - 1
+    style = ""
+    for text, style in runs:
+        n = cell_len(text)
+        if n > room:
+            out.append((set_cell_size(text, room), style))
+            break
+        out.append((text, style))
+        room -= n
+    out.append(("…", style))
+    return [r for r in out if r[0]]
+
+
 class StatusBar(Widget):
+    """Line-API widget: the two lines are drawn as styled runs straight into strips (made once
+    per status change), not through Textual's text layout, which cost several ms a frame at
+    max speed. `render()` gives the same lines as one Rich Text (for tests and captures)."""
+
     DEFAULT_CSS = """
-    StatusBar { height: 2; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
+    StatusBar { height: 2; padding: 0 1; }
     """
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._status: RunStatus | None = None
+        self._maker: StripMaker | None = None
+        self._strips: list[Strip] = []
+        self._strips_key: tuple[object, ...] | None = None
 
     def show(self, status: RunStatus) -> None:
         if status != self._status:
@@ -117,3 +153,27 @@ class StatusBar(Widget):
         if self._status is None:
             return Text("")
         return render_status(self._status, self.content_size.width)
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # One look-up of the widget's style per paint, not one per line: it walks the styles
+        # of every ancestor.
+        base = self.rich_style
+        if self._maker is None or self._maker.base != base:
+            self._maker = StripMaker(base)
+        return super().render_lines(crop)
+
+    def render_line(self, y: int) -> Strip:
+        width = self.content_size.width
+        maker = self._maker
+        if maker is None:
+            maker = self._maker = StripMaker(self.rich_style)
+        key = (self._status, width, maker.base)
+        if key != self._strips_key:
+            self._strips_key = key
+            rows = status_runs(self._status, width) if self._status is not None else []
+            # Padding takes the background only, as Textual's text layout pads.
+            pad = Style(bgcolor=maker.base.bgcolor)
+            self._strips = [maker.strip(ellipsize(r, width), width, pad) for r in rows]
+        if y < len(self._strips):
+            return self._strips[y]
+        return Strip.blank(width, maker.base)

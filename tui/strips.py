@@ -25,6 +25,7 @@ class StripMaker:
             self._styles[name] = st
         return st
 
-    def strip(self, runs: Sequence[Run], width: int) -> Strip:
+    def strip(self, runs: Sequence[Run], width: int, pad: Style | None = None) -> Strip:
+        """The runs as one strip of exactly `width` cells, padded in `pad` (default: base)."""
         segs = [Segment(text, self.style(name)) for text, name in runs if text]
-        return Strip(segs).adjust_cell_length(width, self.base)
+        return Strip(segs).adjust_cell_length(width, self.base if pad is None else pad)

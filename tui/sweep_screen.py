@@ -23,6 +23,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
 from dynosim.sweep.cli import LiveSweep
+from dynosim.sweep.table import _fmt as fmt_cell  # the terminal summary's number format
 from dynosim.sweep.events import CANCELLED, DONE, FAILED, INFEASIBLE, NOT_RUN, QUEUED, \
     REUSED, RUNNING, SKIPPED, PointFinished, SweepControl, SweepEnded, SweepEvent, SweepState, \
     fmt_seconds
@@ -35,23 +36,6 @@ STATUS_STYLE = {QUEUED: "dim", RUNNING: "cyan", DONE: "green", INFEASIBLE: "yell
                 FAILED: "bold red", CANCELLED: "magenta", SKIPPED: "magenta", REUSED: "green",
                 NOT_RUN: "dim"}
 FINISHED = (DONE, INFEASIBLE, REUSED)
-
-
-def fmt_cell(v: Any) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, float):
-        if v != v:
-            return "-"
-        a = abs(v)
-        if a >= 1000:
-            return f"{v:,.0f}"
-        if v == int(v):
-            return f"{int(v)}"
-        return f"{v:.1f}" if a >= 10 else f"{v:.3g}"
-    return str(v)
 
 
 def status_text(st: Any) -> Text:
@@ -78,7 +62,8 @@ class SweepScreen(Screen[None]):
         Binding("q,ctrl+c", "quit", "Quit", key_display="q", priority=True),
     ]
     DEFAULT_CSS = """
-    SweepScreen #sweep-header { height: 2; background: $boost; padding: 0 1; }
+    SweepScreen #sweep-header { height: auto; max-height: 3; background: $boost;
+                                padding: 0 1; }
     SweepScreen #sweep-body { height: 1fr; }
     SweepScreen #points { width: 3fr; border: round $primary 40%; }
     SweepScreen #points:focus { border: round $primary; }
@@ -107,6 +92,7 @@ class SweepScreen(Screen[None]):
         self.html_error: str | None = None
         self.stopping = False
         self.sweep_started = False
+        self.ended_shown = False  # the end of the sweep has been drawn and announced
         self.sweep_ended = threading.Event()  # set when run_sweep has returned (or raised)
         self.columns = self._columns()
         self._dirty = True
@@ -133,6 +119,7 @@ class SweepScreen(Screen[None]):
         for c in self.columns:
             self.table.add_column(c, key=c)
         self.table.border_title = "Points"
+        self.table.border_subtitle = "⏎ replays a finished point"
         self.chart.border_title = ("Metrics vs " + self.spec.axes[0].name
                                    if len(self.spec.axes) == 1 else "Pareto frontier")
         self.chart.border_subtitle = ("[yellow]◆ frontier[/] [white]• feasible[/] "
@@ -141,6 +128,10 @@ class SweepScreen(Screen[None]):
         self.table.focus()
         self.set_interval(REFRESH_S, self.refresh_view)
         self._run()
+
+    def on_unmount(self) -> None:
+        # however the app ends, the sweep thread must not keep dispatching (nor hold the exit)
+        self.control.stop()
 
     # ---- the sweep (worker thread) ------------------------------------------------------------
     def observe(self, ev: SweepEvent) -> None:
@@ -175,6 +166,7 @@ class SweepScreen(Screen[None]):
             self.app.call_from_thread(self._sweep_done)
 
     def _sweep_done(self) -> None:
+        self.ended_shown = True
         self.refresh_view()
         if self.stopping:
             self.app.exit()
@@ -213,21 +205,19 @@ class SweepScreen(Screen[None]):
         else:
             phase = ("RUNNING", "bold cyan")
         done = s.count(DONE, INFEASIBLE, REUSED)
-        t = Text.assemble(phase, f"  sweep '{spec.name}'  {len(s.points)} points  ",
-                          (f"{done} finished", "green"), " · ",
+        t = Text.assemble(phase, f" '{spec.name}' · ", (f"{done}/{len(s.points)} finished",
+                                                         "green"), " · ",
                           (f"{s.count(INFEASIBLE)} infeasible", "yellow"), " · ",
                           (f"{s.count(RUNNING)} running", "cyan"), " · ",
-                          f"{s.count(QUEUED)} queued · ",
-                          (f"{s.count(FAILED)} failed", "red"),
-                          f"  elapsed {fmt_seconds(s.elapsed_s())}  "
-                          f"eta {fmt_seconds(s.eta_s())}")
-        second = f"\n{self.job.executor_name} executor · results in {self.job.out}"
-        if self.html_path:
-            second += f" · report {self.html_path} (o opens)"
-        if self.sort_column:
-            second += f" · sorted by {self.sort_column}{' ↓' if self.sort_reverse else ' ↑'}"
+                          f"{s.count(QUEUED)} queued · ", (f"{s.count(FAILED)} failed", "red"))
+        second = f"\nelapsed {fmt_seconds(s.elapsed_s())} · eta {fmt_seconds(s.eta_s())}"
         if self.frontier_only:
             second += " · frontier only"
+        if self.sort_column:
+            second += f" · sorted by {self.sort_column}{' ↓' if self.sort_reverse else ' ↑'}"
+        second += f" · {self.job.executor_name} executor · results in {self.job.out}"
+        if self.html_path:
+            second += f" · report {self.html_path} (o opens)"
         t.append(second, style="dim")
         return t
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
@@ -96,15 +96,23 @@ class WorkerTable(ScrollView, can_focus=True):
             self.virtual_size = size
         self.refresh()
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # One look-up of the widget's style per paint, not one per row: it walks the styles
+        # of every ancestor.
+        base = self.rich_style
+        if self._maker is None or self._maker.base != base:
+            self._maker = StripMaker(base)
+        return super().render_lines(crop)
+
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
         bar = bar_width_for(width)
         maker = self._maker
-        if maker is None or maker.base != self.rich_style:
+        if maker is None:
             maker = self._maker = StripMaker(self.rich_style)
         if y == 0:
             return maker.strip(header_runs(bar), width)
         i = self.scroll_offset.y + y - 1
         if i >= len(self._workers):
-            return Strip.blank(width, self.rich_style)
+            return Strip.blank(width, maker.base)
         return maker.strip(worker_runs(self._workers[i], bar), width)

@@ -31,6 +31,12 @@ ranked table on stdout. A rerun with the same --out skips points already finishe
 them); a failed point is recorded with its error and the sweep goes on; Ctrl-C stops cleanly.
 Exit status: 0 done, 1 some points failed, 2 bad spec (one line naming file, line and field),
 130 interrupted.
+
+live view: in a terminal the sweep opens a sweep screen: the points with their status (running
+ones with their simulated time), rank and metrics, the Pareto frontier starred, a chart beside
+them; keys p pause dispatching, x skip/cancel the selected point, s sort by the cursor's column,
+f frontier only, Enter replay a finished point (Esc back), o open sweep.html, q stop. With
+--headless, or off a terminal, it prints one line per point and a progress bar instead.
 """
 
 

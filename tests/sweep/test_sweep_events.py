@@ -3,6 +3,8 @@ and pause / skip / cancel / stop from another thread; the headless progress buil
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -151,3 +153,15 @@ def test_state_eta_and_headless_progress(tmp_path: Path) -> None:
     assert "[1/3] seed=0: ok (" in text and "[3/3] seed=2: ok (" in text
     assert text.endswith("\r\x1b[K")  # the bar is cleared at the end
     assert fmt_seconds(3725) == "1:02:05" and fmt_seconds(None) == "--"
+
+
+def test_sweep_off_a_terminal_runs_headless(tmp_path: Path) -> None:
+    (tmp_path / "spec.yaml").write_text(f"base: {{trace: {TINY}}}\n"
+                                        "axes: {num_workers: [1, 2, 3, 4]}\n"
+                                        "constraints: {p90_ttft_ms: 1500}\n")
+    out = subprocess.run([sys.executable, "-m", "dynosim.cli", "sweep", "spec.yaml", "--out",
+                          "out", "--no-html"], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "[4/4] num_workers=4: ok" in out.stderr and "\x1b" not in out.stderr  # no bar
+    assert "best feasible point: #3" in out.stdout

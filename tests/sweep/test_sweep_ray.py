@@ -10,7 +10,7 @@ import pytest
 from helpers import ROOT
 from dynosim.sweep.executors import RayExecutor, SerialExecutor
 from dynosim.sweep.runner import run_sweep
-from dynosim.sweep.spec import load_spec
+from dynosim.sweep.spec import load_spec, spec_from_mapping
 
 ray = pytest.importorskip("ray", reason="the [ray] extra is not installed "
                           "(pip install 'dynosim-tui[ray]'; .ci/run installs it)")
@@ -62,6 +62,32 @@ def test_ray_table_equals_serial(local_ray, tmp_path: Path) -> None:
     # applied on the worker's copy)
     assert ex.puts == 1
     assert ray.is_initialized()  # a Ray we did not start is left running
+
+
+def test_ray_workers_report_progress_and_a_cancel_stops_a_running_point(local_ray,
+                                                                        tmp_path: Path) -> None:
+    # the live view's path on Ray: notes through a queue actor, a cancel through ray.cancel
+    from dynosim.sweep.events import PointFinished, PointProgress, PointStarted, SweepControl
+
+    spec = spec_from_mapping({"base": {"trace": str(ROOT / "traces" / "synthetic_trace.jsonl"),
+                                       "num_workers": 1},
+                              "axes": {"seed": [0, 1]}}, "test", "t")
+    control = SweepControl()
+    events: list = []
+
+    def observer(ev) -> None:
+        events.append(ev)
+        if isinstance(ev, PointProgress) and ev.index == 0:
+            control.skip(0)
+
+    res = run_sweep(spec, str(tmp_path / "out"), RayExecutor, observer=observer,
+                    control=control)
+    assert {e.index for e in events if isinstance(e, PointStarted)} == {0, 1}
+    progress = [e for e in events if isinstance(e, PointProgress)]
+    assert progress and all(e.total == 3993 for e in progress)
+    done = {e.index: e.status for e in events if isinstance(e, PointFinished)}
+    assert done == {0: "cancelled", 1: "ok"}
+    assert [r["status"] for r in res.rows] == ["pending", "ok"]
 
 
 def test_ray_failure_is_recorded(local_ray, tmp_path: Path) -> None:

@@ -62,7 +62,7 @@ def column(screen: SweepScreen, name: str) -> list[str]:
 
 
 def finished(screen: SweepScreen) -> bool:
-    return screen.state.result is not None and screen.sweep_ended.is_set()
+    return screen.state.result is not None and screen.ended_shown
 
 
 @aio
@@ -83,7 +83,7 @@ async def test_statuses_ranks_and_frontier_as_points_land(tmp_path: Path) -> Non
         assert column(screen, "status")[0].startswith("infeasible: p90_ttft_ms 2521>1500")
         assert [c == "★" for c in column(screen, "★")] == [False, False, True, True]
         header = screen.header_text().plain
-        assert "FINISHED" in header and "4 finished · 2 infeasible" in header
+        assert "FINISHED" in header and "4/4 finished · 2 infeasible" in header
         assert screen.html_path == str(tmp_path / "out" / "sweep.html")
         assert Path(screen.html_path).read_text().startswith("<!DOCTYPE html>")
         frame = pl.read_csv(tmp_path / "out" / "results.csv")
@@ -167,6 +167,25 @@ async def test_queued_points_do_not_open_and_quit_stops_mid_sweep(tmp_path: Path
     res = screen.state.result
     assert res is not None and res.interrupted and res.ran == 0
     assert pl.read_csv(tmp_path / "out" / "results.csv")["status"].to_list() == ["pending"] * 4
+
+
+@aio
+async def test_a_failed_point_shows_its_error(tmp_path: Path) -> None:
+    spec = spec_from_mapping({"base": {"input_tokens": 512, "output_tokens": 16,
+                                       "request_count": 40},
+                              "axes": {"request_rate": [20.0, None]}}, "test", "rates")
+    job = LiveSweep(spec, build_points(spec), str(tmp_path / "out"), SerialExecutor,
+                    force=False, keep_html=False, html=False, executor_name="serial")
+    app = SweepApp(job)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.sweep_screen
+        await wait_for(lambda: finished(screen), pilot)
+        await pilot.pause(0.3)
+        assert statuses(screen) == ["done", "failed"]
+        assert column(screen, "status")[1].startswith("failed: --request-rate")
+        assert "1 failed" in screen.header_text().plain
+        await pilot.press("down", "enter")  # a failed point has no run to replay
+        assert isinstance(app.screen, SweepScreen)
 
 
 # ---- snapshots (serial executor, a frozen clock: elapsed and ETA are fixed) -----------------

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from helpers import SYNTH, TINY
+from helpers import SYNTH, TINY, aio
 from dynosim.replay import RunOptions, build_replay
 from tui.driver import EngineDriver
 from tui.pacing import MAX_SPEED, SPEEDS, ChunkSizer, PaceClock, faster, slower, speed_label
@@ -54,6 +54,15 @@ def test_chunk_sizer_converges_to_budget() -> None:
     assert sizer.steps == pytest.approx(2000, rel=0.05)
     sizer.observe(sizer.steps, sizer.steps * 1e-3)  # suddenly 100x dearer: halves at most
     assert sizer.steps >= 900
+
+
+def test_chunk_sizer_growth_is_capped() -> None:
+    # Nearly free instants (a replay's quiet start) must not grow chunks without bound: the
+    # next busy stretch would then run one huge chunk past every frame and key.
+    sizer = ChunkSizer()
+    for _ in range(40):
+        sizer.observe(sizer.steps, sizer.steps * 0.2e-6)
+    assert sizer.steps == sizer.max_steps <= 4096
 
 
 # ---- series -------------------------------------------------------------------------------------
@@ -338,3 +347,35 @@ def test_header_names_a_non_default_backend() -> None:
                 draining=0)
     assert "backend sglang" in render_status(RunStatus(**base, backend="sglang"), 200).plain
     assert "backend" not in render_status(RunStatus(**base), 200).plain
+
+
+def test_header_lines_are_cut_with_an_ellipsis() -> None:
+    from tui.status_bar import ellipsize
+    runs = [("abc", "x"), ("▶de", "y")]  # ▶ is one cell
+    assert ellipsize(runs, 6) == runs
+    assert ellipsize(runs, 5) == [("abc", "x"), ("▶", "y"), ("…", "y")]
+    assert ellipsize(runs, 3) == [("ab", "x"), ("…", "x")]
+
+
+@aio
+async def test_header_lines_on_screen_are_its_text() -> None:
+    # The status bar draws its runs straight into strips; what it shows must be render()'s
+    # text, cut with an ellipsis where the terminal is narrower than a line.
+    from tui.app import DynosimApp
+
+    for width in (160, 60):
+        app = DynosimApp(build_replay(RunOptions(trace=TINY, num_workers=4)), paused=True)
+        async with app.run_test(size=(width, 24)) as pilot:
+            await pilot.pause()
+            bar = app.main_screen.status
+            shown = [bar.render_line(y).text for y in (0, 1)]
+            want = bar.render().plain.split("\n")
+            inner = bar.content_size.width
+            assert inner == width - 2  # padding 0 1
+            for got, line in zip(shown, want, strict=True):
+                if len(line) <= inner:
+                    assert got == line.ljust(inner)
+                else:
+                    assert got == line[: inner - 1] + "…"
+            cut = any(len(line) > inner for line in want)
+            assert cut == (width == 60)
