@@ -208,6 +208,7 @@ def warn(line: str) -> None:
 
 def run_headless(a: argparse.Namespace, replay: Replay, plan: OutputPlan, state: _RunState
                  ) -> int:
+    from dynosim.gc_pause import paused_gc
     from dynosim.outputs.files import write_outputs
     from dynosim.progress import Progress
 
@@ -217,9 +218,10 @@ def run_headless(a: argparse.Namespace, replay: Replay, plan: OutputPlan, state:
     total = len(replay.workload)
     bar = Progress(total, enabled=a.progress)
     try:
-        while replay.advance(2000):
-            snap = replay.sim
-            bar.update(snap.completed + snap.rejected, snap.now)
+        with paused_gc():  # over the whole run, not per chunk (Replay.advance's own pause)
+            while replay.advance(2000):
+                snap = replay.sim
+                bar.update(snap.completed + snap.rejected, snap.now)
     finally:
         bar.close()
     report = replay.report()

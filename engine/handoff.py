@@ -262,11 +262,12 @@ class Handoff:
                 return False
         elif dw.cfg.enable_prefix_caching and dw.bs == self.cache_block_size:
             hit = pool.match_prefix(hashes, nfull)
-        pinned = pool.count_inactive(hashes, 0, hit) if hit > 0 else 0
+        pinned = pool.count_inactive(0, hit) if hit > 0 else 0
         fresh = nblocks - hit
         if not pool.can_take(fresh, pinned):
             return False
-        blocks = [pool.pin(hashes[k]) for k in range(hit)]
+        matched = pool.matched
+        blocks = [pool.pin(matched[k]) for k in range(hit)]
         for _ in range(fresh):
             blocks.append(pool.take_fresh())
         r.blocks = blocks

@@ -11,18 +11,20 @@ configured blocks costs what the blocks a replay actually holds at its peak cost
 """
 from __future__ import annotations
 
-from typing import final
+from typing import cast, final
 
 
 @final
 class Block:
     h: int  # 0 = private; nonzero = cached under this hash
+    key: object  # while cached: the very object keying it in hash_block (see publish)
     refcnt: int
     prev: Block  # inactive-LRU links (meaningful only while refcnt == 0 and cached)
     nxt: Block
 
     def __init__(self) -> None:
         self.h = 0
+        self.key = None
         self.refcnt = 0
         self.prev = self
         self.nxt = self
@@ -33,9 +35,11 @@ class KvPool:
     capacity: int
     unmade: int  # free blocks never materialised (capacity - blocks made so far)
     free: list[Block]  # materialised free blocks, reused before new ones are made
-    hash_block: dict[int, Block]  # every cached block, active or inactive
+    hash_block: dict[object, Block]  # every cached block by its id (int), active or inactive
     lru: Block  # sentinel of the inactive LRU (head = lru.nxt = least recently released)
     n_inactive: int
+    matched: list[Block]  # the last match_prefix's blocks (scratch, reused)
+    matched_active: int  # how many of them are held by a request
     # KV events since the last drain (for a KV-aware router's index), when tracked.
     evicted: list[int]
     stored: list[int]
@@ -48,6 +52,8 @@ class KvPool:
         self.hash_block = {}
         self.lru = Block()
         self.n_inactive = 0
+        self.matched = []
+        self.matched_active = 0
         self.evicted = []
         self.stored = []
         self.track_events = False
@@ -81,28 +87,41 @@ class KvPool:
         self.n_inactive -= 1
 
     # ---- prefix lookup ------------------------------------------------------------------------
-    def match_prefix(self, hashes: list[int], limit: int) -> int:
-        """Number of leading hashes present in the pool (active or inactive), at most `limit`."""
+    def match_prefix(self, hashes: list[int], limit: int, min_active: int = 0) -> int:
+        """Number of leading hashes present in the pool (active or inactive), at most `limit`.
+        Leaves their blocks in `matched` and how many of them are held in `matched_active`
+        (one dictionary lookup per hash; valid until the pool next evicts). -1 as soon as fewer
+        than `min_active` of them can be held (an admission that cannot fit: a long blocked
+        queue head is re-tried every pass, and this stops its lookup early)."""
+        if limit < min_active:
+            return -1
         hb = self.hash_block
+        keys = cast(list[object], hashes)  # looked up as the list's own objects: no boxing
+        matched = self.matched
+        matched.clear()
+        active = 0
         n = 0
-        while n < limit and hashes[n] in hb:
+        while n < limit:
+            b = hb.get(keys[n])
+            if b is None:
+                break
+            if b.refcnt > 0:
+                active += 1
+            elif active + (limit - n - 1) < min_active:
+                return -1
+            matched.append(b)
             n += 1
+        if active < min_active:
+            return -1
+        self.matched_active = active
         return n
 
-    def count_active(self, hashes: list[int], n: int) -> int:
-        """How many of the first n (present) hashes are held by at least one request."""
-        hb = self.hash_block
-        a = 0
-        for i in range(n):
-            if hb[hashes[i]].refcnt > 0:
-                a += 1
-        return a
-
-    def count_inactive(self, hashes: list[int], start: int, stop: int) -> int:
-        hb = self.hash_block
+    def count_inactive(self, start: int, stop: int) -> int:
+        """Unheld blocks among matched[start:stop]."""
+        matched = self.matched
         a = 0
         for i in range(start, stop):
-            if hb[hashes[i]].refcnt == 0:
+            if matched[i].refcnt == 0:
                 a += 1
         return a
 
@@ -111,9 +130,8 @@ class KvPool:
         short = fresh - self.unmade - len(self.free)
         return short <= 0 or short <= self.n_inactive - pinned_inactive
 
-    def pin(self, h: int) -> Block:
-        """Take a reference on the cached block with hash h."""
-        b = self.hash_block[h]
+    def pin(self, b: Block) -> Block:
+        """Take a reference on a cached block (one of `matched`)."""
         if b.refcnt == 0:
             self._lru_remove(b)
         b.refcnt += 1
@@ -129,19 +147,24 @@ class KvPool:
         else:
             b = self.lru.nxt
             self._lru_remove(b)
-            del self.hash_block[b.h]
+            del self.hash_block[b.key]
             if self.track_events:
                 self.evicted.append(b.h)
             b.h = 0
+            b.key = None
         b.refcnt = 1
         return b
 
     def publish(self, b: Block, h: int) -> None:
         """Make a computed private block cache-visible under h. A second physical copy of an
         already cached hash stays private (freed on release), as in the reference check."""
-        if b.h == 0 and h not in self.hash_block:
-            self.hash_block[h] = b
-            b.h = h
+        if b.h == 0:
+            # The boxed id is kept on the block: deleting by the identical key object skips
+            # the int comparison a freshly boxed equal key costs.
+            key: object = h
+            if self.hash_block.setdefault(key, b) is b:  # one lookup
+                b.h = h
+                b.key = key
             if self.track_events:
                 self.stored.append(h)
 

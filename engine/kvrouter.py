@@ -6,7 +6,7 @@ delayed), so blocks computed by a pass in flight are invisible, as in the refere
 from __future__ import annotations
 
 import math
-from typing import final
+from typing import cast, final
 
 from engine.rng import SplitMix64
 
@@ -52,8 +52,10 @@ class KvRouterConfig:
 class WorkerLoad:
     """What the router believes about one worker."""
 
-    cached: set[int]  # block hashes the worker announced as stored (and not yet removed)
-    active_blocks: dict[int, int]  # prompt block hash -> number of active requests holding it
+    # Keyed by the boxed ids themselves (list[int] items read as objects): an int read as int
+    # is unboxed and boxed again for every lookup.
+    cached: set[object]  # block hashes the worker announced as stored (and not yet removed)
+    active_blocks: dict[object, int]  # prompt block hash -> number of active requests holding it
     active_block_total: int  # with multiplicity (for assume_kv_reuse = False)
     prefill_tokens: int  # effective prefill tokens of requests without a first token yet
     active_requests: int
@@ -105,9 +107,9 @@ class KvRouter:
         # Within one pass removals precede stores: only inactive blocks are evicted, and a block
         # stored in the pass is held by its request, so this order is the chronological one.
         cached = self.loads[w].cached
-        for h in removed:
+        for h in cast(list[object], removed):
             cached.discard(h)
-        for h in stored:
+        for h in cast(list[object], stored):
             cached.add(h)
 
     # ---- routing ------------------------------------------------------------------------------
@@ -127,6 +129,9 @@ class KvRouter:
         best = math.inf
         worst = -math.inf
         best_overlap = 0
+        # The ids as the list's own objects: membership tests then box nothing (an int read
+        # from a list[int] is unboxed and boxed again for each lookup).
+        keys = cast(list[object], hashes)
         for w in range(n):
             if not eligible[w]:
                 continue
@@ -134,7 +139,7 @@ class KvRouter:
             overlap = 0
             if cfg.overlap_credit != 0.0:
                 cached = load.cached
-                while overlap < req_blocks and hashes[overlap] in cached:
+                while overlap < req_blocks and keys[overlap] in cached:
                     overlap += 1
             self.overlaps[w] = overlap
             if overlap > best_overlap:
@@ -153,8 +158,8 @@ class KvRouter:
                 if cfg.assume_kv_reuse:
                     active = load.active_blocks
                     new_blocks = 0
-                    for h in hashes:
-                        if h not in active:
+                    for k in keys:
+                        if k not in active:
                             new_blocks += 1
                     decode = float(len(active) + new_blocks)
                 else:
@@ -210,7 +215,7 @@ class KvRouter:
             load.prefill_tokens += prefill_tokens
         if self.cfg.track_active_blocks:
             active = load.active_blocks
-            for h in hashes:
+            for h in cast(list[object], hashes):
                 active[h] = active.get(h, 0) + 1
             load.active_block_total += len(hashes)
 
@@ -223,7 +228,7 @@ class KvRouter:
         load.active_requests -= 1
         if self.cfg.track_active_blocks:
             active = load.active_blocks
-            for h in hashes:
+            for h in cast(list[object], hashes):
                 c = active[h] - 1
                 if c == 0:
                     del active[h]

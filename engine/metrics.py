@@ -33,8 +33,13 @@ class StreamStats:
     min: float
     max: float
     n_zero: int  # values <= 0 (no log bucket)
-    dense: list[int]  # bucket counts for keys dense_lo .. dense_lo + len(dense) - 1
+    dense: list[int]  # bucket counts for keys dense_lo .. dense_lo + len(dense) - 1 (run aside)
     dense_lo: int
+    # Consecutive values often land in the same bucket (a request's gaps between passes of
+    # similar batches): they are counted here, unboxed, and folded into `dense` when the key
+    # changes (a boxed list increment costs more than the logarithm).
+    run_key: int
+    run_n: int
 
     def __init__(self) -> None:
         self.count = 0
@@ -46,6 +51,8 @@ class StreamStats:
         self.n_zero = 0
         self.dense = []
         self.dense_lo = 0
+        self.run_key = 0
+        self.run_n = 0
 
     @property
     def buckets(self) -> dict[int, int]:
@@ -57,6 +64,8 @@ class StreamStats:
         for i, c in enumerate(self.dense):
             if c:
                 out[lo + i] = c
+        if self.run_n:
+            out[self.run_key] = out.get(self.run_key, 0) + self.run_n
         return out
 
     def add(self, v: float) -> None:
@@ -73,21 +82,31 @@ class StreamStats:
             self.n_zero += 1
             return
         key = int(math.ceil(math.log(v) / SKETCH_LN_GAMMA))
+        if key == self.run_key and self.run_n > 0:
+            self.run_n += 1
+            return
+        if self.run_n > 0:
+            self._fold(self.run_key, self.run_n)
+        self.run_key = key
+        self.run_n = 1
+
+    def _fold(self, key: int, n: int) -> None:
         d = self.dense
         if not d:
             self.dense_lo = key
-            d.append(1)
+            d.append(n)
             return
         i = key - self.dense_lo
         if i < 0:
             self.dense = [0] * (-i) + d
             self.dense_lo = key
-            self.dense[0] = 1
+            self.dense[0] = n
         elif i >= len(d):
             d.extend([0] * (i - len(d) + 1))
-            d[i] = 1
+            d[i] = n
         else:
-            d[i] += 1
+            c: int = d[i]
+            d[i] = c + n
 
 
 @final

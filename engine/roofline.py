@@ -30,6 +30,7 @@ import math
 from typing import Final, final
 
 MS: Final = 1000.0
+MEMO_MAX_BATCH: Final = 4096  # decode batches memoized (max_num_seqs is 256 by default)
 
 
 @final
@@ -124,6 +125,9 @@ class Roofline:
     c_m1: float
     knee: float
     inv_knee: float
+    # linear_s(b, b) of a decode pass by batch size b (-1.0 = not computed yet): it depends on
+    # the batch only, and the soft-max knee costs three pow() calls per pass.
+    decode_linear: list[float]
 
     def __init__(self, p: RooflineParams) -> None:
         self.p = p
@@ -148,6 +152,7 @@ class Roofline:
         self.c_m1 = p.c_m1_ms / MS
         self.knee = p.knee
         self.inv_knee = 1.0 / p.knee if p.knee > 0.0 else 0.0
+        self.decode_linear = []
 
     def weights_s(self, tokens: float) -> float:
         """Seconds to stream the weights a pass of `tokens` tokens touches."""
@@ -191,7 +196,18 @@ class Roofline:
         """One decode step of `batch` sequences whose contexts sum to `sum_ctx` tokens."""
         if batch <= 0.0:
             return 0.0
-        s = self.linear_s(batch, batch) + sum_ctx * self.s_kv + batch * self.c_seq
+        n = int(batch)
+        memo = self.decode_linear
+        if float(n) == batch and n <= MEMO_MAX_BATCH:
+            if n >= len(memo):
+                memo.extend([-1.0] * (n + 1 - len(memo)))
+            lin = memo[n]
+            if lin < 0.0:
+                lin = self.linear_s(batch, batch)
+                memo[n] = lin
+        else:
+            lin = self.linear_s(batch, batch)
+        s = lin + sum_ctx * self.s_kv + batch * self.c_seq
         return s * MS
 
     def mixed_ms(self, p_batch: float, new: float, prefix: float, d_batch: float,

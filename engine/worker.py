@@ -215,7 +215,6 @@ class Worker:
         self.sum_end = 0
         self.sum_start = 0
         self.preempted_any = False
-        empty: list[int] = []
 
         # (A) running requests in admission order
         i = 0
@@ -250,7 +249,7 @@ class Worker:
                 continue
             # The index is not shifted when a FIFO victim leaves the front of the list, so the
             # request after `r` waits a pass: the reference does this (overload_fifo golden).
-            res = self._schedule(r, False, 0, empty, now, pid)
+            res = self._schedule(r, False, 0, now, pid)
             if res == OK:
                 i += 1
             elif res == BLOCKED:
@@ -278,7 +277,6 @@ class Worker:
                 continue
             hit = 0
             active_hit = 0
-            hashes = empty
             if r.computed > 0:
                 # A disagg hand-off: the prompt's KV is already in place here.
                 if self.no_evict:
@@ -290,6 +288,8 @@ class Worker:
                     if needed > self.capacity - self.pool.num_active():
                         break
             else:
+                if not self.no_evict and seq > 0 and self.pool.num_active() >= self.capacity:
+                    break  # needs >= 1 block beyond any prefix hit and none is left: skip lookup
                 if cfg.enable_prefix_caching:
                     nfull = seq // bs
                     # vLLM recomputes at least one token; TRT-LLM may hit the whole prompt
@@ -297,8 +297,13 @@ class Worker:
                     if limit > nfull:
                         limit = nfull
                     hashes = r.full_block_hashes(nfull)
-                    hit = self.pool.match_prefix(hashes, limit)
-                    active_hit = self.pool.count_active(hashes, hit)
+                    # vLLM: fewer held hits than this and it does not fit (the check below)
+                    min_active = (0 if self.no_evict else
+                                  ceil_div(seq, bs) - (self.capacity - self.pool.num_active()))
+                    hit = self.pool.match_prefix(hashes, limit, min_active)
+                    if hit < 0:
+                        break  # head-of-line blocking, no watermark
+                    active_hit = self.pool.matched_active
                 if self.no_evict:
                     needed = self.footprint(r) - active_hit
                     if needed > self._no_evict_available():
@@ -307,7 +312,7 @@ class Worker:
                     needed = ceil_div(seq, bs) - active_hit
                     if needed > self.capacity - self.pool.num_active():
                         break  # head-of-line blocking, no watermark
-            res = self._schedule(r, True, hit, hashes, now, pid)
+            res = self._schedule(r, True, hit, now, pid)
             if res != OK:
                 break
             if waiting[j] is r:
@@ -377,8 +382,7 @@ class Worker:
                 queued += r.prompt_len - r.computed
         m.queued_prefill_tokens = queued
 
-    def _schedule(self, r: Request, from_waiting: bool, hit: int, hashes: list[int],
-                  now: float, pid: int) -> int:
+    def _schedule(self, r: Request, from_waiting: bool, hit: int, now: float, pid: int) -> int:
         bs = self.bs
         cached = hit * bs if r.computed == 0 else 0
         start = r.computed + cached
@@ -394,7 +398,7 @@ class Worker:
         end = start + take
         reuse_blocks = cached // bs
         while True:
-            if self._allocate(r, end, reuse_blocks, hashes):
+            if self._allocate(r, end, reuse_blocks):
                 r.computed = end
                 break
             v = self._preempt_one()
@@ -460,7 +464,7 @@ class Worker:
         r.pass_p_tokens = p_tokens
         return OK
 
-    def _allocate(self, r: Request, target: int, reuse_blocks: int, hashes: list[int]) -> bool:
+    def _allocate(self, r: Request, target: int, reuse_blocks: int) -> bool:
         bs = self.bs
         prev = len(r.blocks)
         want = ceil_div(target, bs)
@@ -473,12 +477,15 @@ class Worker:
             reuse = 0
         fresh = (want - prev) - reuse
         pool = self.pool
-        pinned_inactive = pool.count_inactive(hashes, prev, prev + reuse) if reuse > 0 else 0
+        # The reused blocks are the pool's `matched` ones: match_prefix ran just before this
+        # admission and nothing was evicted since (a preemption only releases blocks).
+        pinned_inactive = pool.count_inactive(prev, prev + reuse) if reuse > 0 else 0
         if not pool.can_take(fresh, pinned_inactive):
             return False
         blocks = r.blocks
+        matched = pool.matched
         for k in range(prev, prev + reuse):
-            blocks.append(pool.pin(hashes[k]))
+            blocks.append(pool.pin(matched[k]))
         for _ in range(fresh):
             blocks.append(pool.take_fresh())
         if reuse > 0:

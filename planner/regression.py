@@ -130,10 +130,14 @@ def fit_nnls(xs: Sequence[tuple[float, ...]], ys: Sequence[float], ndim: int) ->
         return None
     best: LinearFit | None = None
     best_sse = math.inf
+    # Every active set's normal equations are a sub-block of the full set's: the same sums
+    # of the same products in the same order, so building them once gives the same bits.
+    full_lhs, full_rhs = _normal_equations([[1.0, *x] for x in xs], ys, None)
     for mask in range((1 << ndim) - 1, -1, -1):  # the full set first
         cols = [j for j in range(ndim) if mask >> j & 1]
-        rows = [[1.0] + [x[j] for j in cols] for x in xs]
-        lhs, rhs = _normal_equations(rows, ys, None)
+        idx = [0] + [j + 1 for j in cols]
+        lhs = [[full_lhs[i][k] for k in idx] for i in idx]
+        rhs = [full_rhs[i] for i in idx]
         sol = solve_with_ridge(lhs, rhs)
         if sol is None or not all(math.isfinite(v) for v in sol):
             continue

@@ -13,6 +13,7 @@ from typing import Any, Callable, Final
 
 import msgspec
 
+from dynosim.gc_pause import paused_gc
 from dynosim.inputs.errors import InputError
 from dynosim.replay import RunOptions, build_replay, build_topology, load_workload, \
     validate_options
@@ -145,22 +146,25 @@ def evaluate(task: PointTask, workloads: WorkloadCache,
     t0 = time.perf_counter()
     worker = worker_name()
     try:
-        replay = build_replay(task.options, load=workloads.get)
-        if progress is None:
-            while replay.advance(1_000_000):
-                pass
-        else:
-            sim, total = replay.sim, len(replay.workload)
-            last = time.perf_counter()
-            while replay.advance(CHUNK_STEPS):
-                now = time.perf_counter()
-                if now - last >= PROGRESS_EVERY_S:
-                    last = now
-                    if not progress(sim.now, sim.completed + sim.rejected, total):
-                        raise PointCancelled
-        report = replay.report()
-        obj = report.json_obj()
-        html = render_html(report) if task.keep_html else None
+        # One pause over the whole point (build, run, report): between engine chunks the
+        # cyclic GC would still rescan the replay's objects.
+        with paused_gc():
+            replay = build_replay(task.options, load=workloads.get)
+            if progress is None:
+                while replay.advance(1_000_000):
+                    pass
+            else:
+                sim, total = replay.sim, len(replay.workload)
+                last = time.perf_counter()
+                while replay.advance(CHUNK_STEPS):
+                    now = time.perf_counter()
+                    if now - last >= PROGRESS_EVERY_S:
+                        last = now
+                        if not progress(sim.now, sim.completed + sim.rejected, total):
+                            raise PointCancelled
+            report = replay.report()
+            obj = report.json_obj()
+            html = render_html(report) if task.keep_html else None
     except PointCancelled:
         return PointOutcome(task.index, task.config_hash, "cancelled", error="cancelled",
                             wall_s=time.perf_counter() - t0, rss_mb=_peak_rss_mb(),

@@ -37,6 +37,22 @@ def test_full_pool_evicts_only_after_capacity_is_used() -> None:
     assert pool.num_made() == 2
 
 
+def test_match_prefix_keeps_the_matched_blocks_and_stops_when_an_admission_cannot_fit() -> None:
+    pool = KvPool(8)
+    held, parked = pool.take_fresh(), pool.take_fresh()
+    pool.publish(held, 1)
+    pool.publish(parked, 2)
+    pool.release([parked])  # 2 is cached but unheld; 1 stays held
+    assert pool.match_prefix([1, 2, 3], 3) == 2  # 3 was never cached
+    assert pool.matched == [held, parked] and pool.matched_active == 1
+    assert pool.count_inactive(0, 2) == 1
+    assert pool.match_prefix([1, 2, 3], 3, min_active=1) == 2  # one held hit is enough
+    assert pool.match_prefix([1, 2, 3], 3, min_active=2) == -1  # block 2 is not held
+    assert pool.match_prefix([1, 2, 3], 1, min_active=2) == -1  # fewer hashes than needed
+    assert pool.match_prefix([1, 2], 2) == 2
+    assert pool.pin(pool.matched[1]) is parked and parked.refcnt == 1 and pool.n_inactive == 0
+
+
 def _tiny_sim(workers: int, blocks: int) -> Simulation:
     cfg = fixed_timing()  # the polynomial decode time depends on the configured capacity
     cfg.num_gpu_blocks = blocks

@@ -89,16 +89,24 @@ async def test_export_writes_what_a_headless_export_writes(tmp_path: Path) -> No
                                      planner_config=config("tui_planner")))
     live = tmp_path / "live"
     live.mkdir()
+    cli_export = tmp_path / "cli_export"
+    want = sorted(p.name for p in cli_export.iterdir())
+
+    def export_done() -> bool:  # every file in place, none still a temporary being written
+        dirs = list(live.iterdir())
+        return (len(dirs) == 1 and (tmp_path / "tui_planner").exists()
+                and sorted(p.name for p in dirs[0].iterdir()) == want
+                and len(os.listdir(tmp_path / "tui_planner")) == 2)
+
     app = DynosimApp(replay, export=ExportSettings(base_dir=str(live)))
     async with app.run_test(size=(120, 40)) as pilot:
         replay.run_to_end()
         await pilot.press("e")
         for _ in range(500):
-            if (tmp_path / "tui_planner").exists() and any(live.iterdir()):
+            if export_done():
                 break
             await pilot.pause(0.02)
     [tui_export] = list(live.iterdir())
-    cli_export = tmp_path / "cli_export"
     assert sorted(p.name for p in tui_export.iterdir()) == sorted(
         p.name for p in cli_export.iterdir())
     assert "planner.log.jsonl.gz" in {p.name for p in tui_export.iterdir()}
