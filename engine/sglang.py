@@ -1,3 +1,4 @@
+# Over 450 lines on purpose: one concept, the SGLang scheduler pass (prefill or decode, retraction, disagg hooks).
 """SGLang's scheduler, as Dynamo 1.6.1's mocker models it (spec backends.md §3).
 
 A pass is either a prefill pass (new requests and chunks, FCFS under a page-rounded token

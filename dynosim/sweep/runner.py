@@ -1,3 +1,4 @@
+# Over 450 lines on purpose: one concept, the dispatch loop (grid or search strategy, controls, resume, tables).
 """Run a sweep: expand the grid, check every point, skip what is already done, hand the rest to
 an executor, store each outcome as it arrives, then rank and write the tables.
 

@@ -1,3 +1,4 @@
+# Over 450 lines on purpose: one concept, the sweep spec and its validation (each key with its file:line error).
 """The sweep spec: a YAML or JSON file (or a preset) describing a grid of runs.
 
     name: cold-start                     # optional; names the output directory by default

@@ -69,8 +69,18 @@ def test_ray_workers_report_progress_and_a_cancel_stops_a_running_point(local_ra
     # the live view's path on Ray: notes through a queue actor, a cancel through ray.cancel
     from dynosim.sweep.events import PointFinished, PointProgress, PointStarted, SweepControl
 
-    spec = spec_from_mapping({"base": {"trace": str(ROOT / "traces" / "synthetic_trace.jsonl"),
-                                       "num_workers": 1},
+    # the synthetic trace three times over, so point 0 is still running (by seconds) when the
+    # driver reads its first progress note, however loaded the machine
+    rows = [json.loads(line) for line in
+            (ROOT / "traces" / "synthetic_trace.jsonl").read_text().splitlines() if line.strip()]
+    span = max(r["timestamp"] for r in rows) + 1.0
+    stride = 1 + max(h for r in rows for h in r["hash_ids"])
+    trace = tmp_path / "tripled.jsonl"
+    trace.write_text("".join(
+        json.dumps(dict(r, timestamp=r["timestamp"] + k * span,
+                        hash_ids=[h + k * stride for h in r["hash_ids"]])) + "\n"
+        for k in range(3) for r in rows))
+    spec = spec_from_mapping({"base": {"trace": str(trace), "num_workers": 1},
                               "axes": {"seed": [0, 1]}}, "test", "t")
     control = SweepControl()
     events: list = []
@@ -84,7 +94,7 @@ def test_ray_workers_report_progress_and_a_cancel_stops_a_running_point(local_ra
                     control=control)
     assert {e.index for e in events if isinstance(e, PointStarted)} == {0, 1}
     progress = [e for e in events if isinstance(e, PointProgress)]
-    assert progress and all(e.total == 3993 for e in progress)
+    assert progress and all(e.total == 3 * len(rows) for e in progress)
     done = {e.index: e.status for e in events if isinstance(e, PointFinished)}
     assert done == {0: "cancelled", 1: "ok"}
     assert [r["status"] for r in res.rows] == ["pending", "ok"]
