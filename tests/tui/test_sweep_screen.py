@@ -201,6 +201,9 @@ def until_finished(pilot: Any) -> Any:
             assert time.monotonic() < end
             await pilot.pause(0.05)
         screen.refresh_view()
+        # notify() only posts a message: let it land before clearing, or the toast appears
+        # after the clear and covers the chart (seen on a clean clone)
+        await pilot.pause(0.2)
         pilot.app.clear_notifications()
         await pilot.pause(0.3)
     return run_before
