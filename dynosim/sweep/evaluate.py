@@ -5,6 +5,7 @@ Pure apart from reading the trace: the replay is built by the CLI's own factory
 the driver stores outcomes (so Ray workers on other machines need no shared disk)."""
 from __future__ import annotations
 
+import gc
 import os
 import resource
 import socket
@@ -145,6 +146,11 @@ def evaluate(task: PointTask, workloads: WorkloadCache,
              progress: ProgressFn | None = None) -> PointOutcome:
     t0 = time.perf_counter()
     worker = worker_name()
+    # The previous point's replay is garbage now, but its KV blocks link in cycles that only
+    # the collector frees, and with it paused over each point it would rarely get to them: a
+    # pool worker's RSS grew 217 -> 804 MB over 16 cold-start points. One full collection
+    # here keeps a worker's memory at one point's worth.
+    gc.collect()
     try:
         # One pause over the whole point (build, run, report): between engine chunks the
         # cyclic GC would still rescan the replay's objects.
