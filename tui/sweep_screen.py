@@ -150,7 +150,8 @@ class SweepScreen(Screen[None]):
         try:
             res = run_sweep(job.spec, job.out, job.make_executor, force=job.force,
                             keep_html=job.keep_html, observer=self.observe,
-                            control=self.control, points=job.points)
+                            control=self.control, points=job.points,
+                            point_timeout_s=job.point_timeout_s)
             if job.html:
                 from dynosim.sweep.html import write_sweep_html
 

@@ -70,6 +70,9 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="output directory (default ./sweep_<name>)")
     p.add_argument("--jobs", type=int, default=None,
                    help=f"points run at once (default: the cores, {default_jobs()} here)")
+    p.add_argument("--point-timeout", type=float, default=None, metavar="SECONDS",
+                   help="cancel a point that runs longer and record it as failed ('timed "
+                   "out'); a search is told it failed")
     p.add_argument("--executor", choices=("local", "ray", "serial"), default="local",
                    help="local process pool (default), Ray (pip install 'dynosim-tui[ray]'), "
                    "or serial in this process")
@@ -106,6 +109,7 @@ class LiveSweep:
     keep_html: bool
     html: bool
     executor_name: str
+    point_timeout_s: float | None = None
 
 
 def main(argv: Sequence[str] | None = None,
@@ -116,6 +120,9 @@ def main(argv: Sequence[str] | None = None,
     try:
         if a.jobs is not None and a.jobs < 1:
             raise InputError(f"must be >= 1, got {a.jobs}", source="--jobs")
+        if a.point_timeout is not None and not a.point_timeout > 0:
+            raise InputError(f"must be > 0 seconds, got {a.point_timeout:g}",
+                             source="--point-timeout")
         if a.ray_address and a.executor != "ray":
             raise InputError("only applies with --executor ray", source="--ray-address")
         if a.preset:
@@ -158,14 +165,16 @@ def main(argv: Sequence[str] | None = None,
         if live is not None and not a.headless and sys.stdin.isatty() and sys.stdout.isatty():
             return live(LiveSweep(spec, points, out, executor, force=a.force,
                                   keep_html=a.keep_html, html=not a.no_html,
-                                  executor_name=a.executor))
+                                  executor_name=a.executor,
+                                  point_timeout_s=a.point_timeout))
         progress = HeadlessProgress(lambda i: describe_index(spec, i), lines=not a.quiet)
         print(f"sweep '{spec.name}': {what}, executor {a.executor}, results in {out}",
               file=sys.stderr)
         old = signal.signal(signal.SIGTERM, _sigterm)
         try:
             res = run_sweep(spec, out, executor, force=a.force, keep_html=a.keep_html,
-                            observer=progress, points=points)
+                            observer=progress, points=points,
+                            point_timeout_s=a.point_timeout)
             if not a.no_html:
                 res.files.append(write_sweep_html(res, out))
         finally:

@@ -253,14 +253,30 @@ class _Runs:
     POLL_S = 0.1  # how often a wait for an outcome looks at the sweep's controls
 
     def __init__(self, make_executor: Callable[[], Executor], store: ResultStore, *,
-                 force: bool, keep_html: bool, listener: Callable[[Note], None] | None
-                 ) -> None:
+                 force: bool, keep_html: bool, listener: Callable[[Note], None] | None,
+                 timeout_s: float | None = None) -> None:
         self.make_executor = make_executor
         self.executor: Executor | None = None
         self.store = store
         self.force = force
         self.keep_html = keep_html
         self.listener = listener
+        # --point-timeout: a point running longer is cancelled and recorded as failed (the
+        # cancel needs the workers' progress notes, so a timeout turns them on)
+        self.timeout_s = timeout_s
+        self.started: dict[int, float] = {}  # running point index -> monotonic start
+        self.timed_out: set[int] = set()
+        if timeout_s is not None:
+            outer = listener
+
+            def on_note(n: Note) -> None:
+                if n.kind == "started":
+                    self.started[n.point] = time.monotonic()
+                if outer is not None:
+                    outer(n)
+                self.check_timeouts()  # a serial point is only interruptible from here
+
+            self.listener = on_note
         self.waiting: dict[str, list[Point]] = {}  # hash in flight -> points it answers
         self.task_hash: dict[int, str] = {}  # a running task's point index -> its hash
 
@@ -303,12 +319,28 @@ class _Runs:
         if h is not None and h in self.waiting and self.executor is not None:
             self.executor.cancel(self.waiting[h][0].index)
 
+    def check_timeouts(self) -> None:
+        if self.timeout_s is None or self.executor is None:
+            return
+        now = time.monotonic()
+        for index, t0 in list(self.started.items()):
+            if now - t0 > self.timeout_s and index not in self.timed_out:
+                self.timed_out.add(index)
+                self.executor.cancel(index)
+
     def poll(self) -> tuple[PointOutcome, list[tuple[Point, Finished]]] | None:
         """The next outcome (stored unless cancelled), or None after POLL_S."""
         assert self.executor is not None
+        self.check_timeouts()
         o = self.executor.poll_outcome(self.POLL_S)
         if o is None:
             return None
+        self.started.pop(o.index, None)
+        if o.status == "cancelled" and o.index in self.timed_out:  # ours, not the user's
+            self.timed_out.discard(o.index)
+            o = msgspec.structs.replace(
+                o, status="failed", error=f"timed out after {self.timeout_s:g} s "
+                f"(--point-timeout)")
         points = self.waiting.pop(o.config_hash, [])
         self.task_hash.pop(o.index, None)
         answered = []
@@ -333,7 +365,8 @@ def run_sweep(spec: SweepSpec, out_dir: str, make_executor: Callable[[], Executo
               force: bool = False, keep_html: bool = False,
               observer: Observer | None = None, control: SweepControl | None = None,
               points: list[Point] | None = None,
-              table_every_s: float = 5.0) -> SweepResult:
+              table_every_s: float = 5.0,
+              point_timeout_s: float | None = None) -> SweepResult:
     """Run the points the spec's search picks (a grid: every point not already stored).
     `observer` sees the events of dynosim.sweep.events (on this thread); `control` lets
     another thread pause dispatching, skip or cancel a point, or stop."""
@@ -367,7 +400,8 @@ def run_sweep(spec: SweepSpec, out_dir: str, make_executor: Callable[[], Executo
         forward_cancels()  # a serial point checks them from inside its run
 
     runs = _Runs(make_executor, store, force=force, keep_html=keep_html,
-                 listener=on_note if observer is not None or control is not None else None)
+                 listener=on_note if observer is not None or control is not None else None,
+                 timeout_s=point_timeout_s)
 
     def forward_cancels() -> None:
         for index in ctl.take_requests():

@@ -165,3 +165,24 @@ def test_sweep_off_a_terminal_runs_headless(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert "[4/4] num_workers=4: ok" in out.stderr and "\x1b" not in out.stderr  # no bar
     assert "best feasible point: #3" in out.stdout
+
+
+@pytest.mark.parametrize("executor", ["serial", "pool"])
+def test_a_point_over_the_timeout_is_recorded_as_failed(tmp_path: Path, executor: str,
+                                                        monkeypatch: pytest.MonkeyPatch
+                                                        ) -> None:
+    # --point-timeout: the full synthetic trace (seconds of work) is cancelled and recorded
+    # as a timed-out failure (a rerun retries it, as it retries every failure; the finished
+    # point is reused); the 16-request trace (milliseconds) finishes
+    monkeypatch.setattr(evaluate_mod, "CHUNK_STEPS", 20)  # serial: notes often enough
+    spec = spec_from_mapping({"base": {"trace": TINY, "num_workers": 1},
+                              "axes": {"t": {"path": "trace", "values": [SYNTH, TINY]}}},
+                             "test", "t")
+    make = SerialExecutor if executor == "serial" else (lambda: LocalPoolExecutor(1))
+    res = run_sweep(spec, str(tmp_path), make, point_timeout_s=0.3)
+    assert [r["status"] for r in res.rows] == ["failed", "ok"]
+    assert res.rows[0]["error"] == "timed out after 0.3 s (--point-timeout)"
+    assert res.failed == 1 and res.cancelled == 0
+    again = run_sweep(spec, str(tmp_path), make, point_timeout_s=0.3)
+    assert again.ran == 1 and again.skipped == 1
+    assert [r["status"] for r in again.rows] == ["failed", "ok"]
