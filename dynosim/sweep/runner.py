@@ -270,8 +270,8 @@ class _Runs:
             outer = listener
 
             def on_note(n: Note) -> None:
-                if n.kind == "started":
-                    self.started[n.point] = time.monotonic()
+                if n.kind == "started" and n.point >= 0:  # capacity probes share index -1:
+                    self.started[n.point] = time.monotonic()  # a cancel would hit them all
                 if outer is not None:
                     outer(n)
                 self.check_timeouts()  # a serial point is only interruptible from here
