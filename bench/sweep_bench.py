@@ -107,8 +107,17 @@ def main() -> int:
             return 0
         from dynosim.sweep.executors import RayExecutor
 
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-                 configure_logging=False)
+        # started from an empty directory, as RayExecutor does: from the checkout (make bench)
+        # the workers would import the interpreted source tree
+        import os
+
+        here = os.getcwd()
+        os.chdir(tempfile.mkdtemp(prefix="dynosim_ray_cwd_"))
+        try:
+            ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+                     configure_logging=False)
+        finally:
+            os.chdir(here)
         timed_sweep(preset_spec("cold-start", trace, axis_overrides=["startup_time=0,10"]),
                     RayExecutor)  # warm the worker processes
         on_ray, local = [], []
