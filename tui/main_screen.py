@@ -162,7 +162,9 @@ class MainScreen(Screen[None]):
         # as long as the run: out of the cyclic collector's scans, whose full passes over them
         # took ~80 ms inside the first engine slices (a frame and any key missed).
         gc.freeze()
-        self._pump_worker = self.run_worker(self._pump(), name="engine", group="engine",
+        # The coroutine function, not a coroutine: a worker cancelled before its task starts
+        # then leaves no coroutine behind that was never awaited.
+        self._pump_worker = self.run_worker(self._pump, name="engine", group="engine",
                                             exclusive=True)
 
     # ---- the engine loop ----------------------------------------------------------------------

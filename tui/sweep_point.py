@@ -25,7 +25,8 @@ class PointScreen(MainScreen):
         self.point_title = title
 
     def on_mount(self) -> None:
-        super().on_mount()
+        # Textual calls every class's on_mount along the MRO: MainScreen's runs on its own
+        # (calling it here too started the engine loop twice, the first never awaited).
         self.notify(f"{self.point_title}: Esc goes back to the sweep.", timeout=6)
 
     def action_back(self) -> None:

@@ -3,7 +3,10 @@ run, pause / skip / sort / frontier keys, Enter into the replay view of a finish
 same run, re-simulated) and Esc back, quitting mid-sweep; and its snapshots."""
 from __future__ import annotations
 
+import gc
+import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -148,6 +151,43 @@ async def test_enter_opens_the_point_in_the_replay_view_and_esc_returns(tmp_path
         await pilot.pause(0.2)
         await pilot.press("escape")
         await wait_for(lambda: app.screen is screen, pilot)
+
+
+def test_closing_a_point_replay_leaves_no_coroutine_unawaited(tmp_path: Path) -> None:
+    """Enter then Esc at once: the replay view's engine loop is started once and torn down
+    cleanly ("coroutine 'MainScreen._pump' was never awaited" came from a second start that
+    cancelled the first before it ran). Warnings are errors here; one raised in a finalizer
+    reaches sys.unraisablehook, caught too."""
+    unraisable: list[str] = []
+    started: list[str] = []
+
+    @aio
+    async def drive() -> None:
+        app = SweepApp(one_axis_job(str(tmp_path / "out")))
+        async with app.run_test(size=SIZE) as pilot:
+            screen = app.sweep_screen
+            await wait_for(lambda: finished(screen), pilot)
+            await pilot.pause(0.3)
+            for row in (2, 3):
+                screen.table.move_cursor(row=row, column=0)
+                await pilot.press("enter")
+                await wait_for(lambda: isinstance(app.screen, PointScreen), pilot)
+                view = app.screen
+                started.extend(w.name for w in view.workers if w.group == "engine")
+                await pilot.press("escape")
+                await wait_for(lambda: app.screen is screen, pilot)
+
+    old_hook = sys.unraisablehook
+    sys.unraisablehook = lambda u: unraisable.append(f"{u.exc_type.__name__}: {u.exc_value}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            drive()
+            gc.collect()
+    finally:
+        sys.unraisablehook = old_hook
+    assert started == ["engine", "engine"]  # one engine loop per opened point
+    assert unraisable == []
 
 
 @aio
