@@ -26,7 +26,7 @@ from dynosim.sweep.cli import LiveSweep
 from dynosim.sweep.table import _fmt as fmt_cell  # the terminal summary's number format
 from dynosim.sweep.events import CANCELLED, DONE, FAILED, INFEASIBLE, NOT_RUN, QUEUED, \
     REUSED, RUNNING, SKIPPED, PointFinished, SweepControl, SweepEnded, SweepEvent, SweepState, \
-    fmt_seconds
+    fmt_seconds, status_label
 from tui.footer import QuietFooter
 from tui.sweep_chart import SweepChart
 
@@ -42,10 +42,8 @@ def status_text(st: Any) -> Text:
     s = st.status
     if s == RUNNING:
         label = f"running {st.fraction:.0%} @{st.sim_ms / 1000:,.0f}s"
-    elif s in (INFEASIBLE, FAILED) and st.error:
-        label = f"{s}: {st.error}"
     else:
-        label = s
+        label = status_label(s, st.reused, st.error)
     if len(label) > STATUS_WIDTH:
         label = label[:STATUS_WIDTH - 1] + "…"
     return Text(label, style=STATUS_STYLE.get(s, ""), no_wrap=True)
@@ -211,6 +209,8 @@ class SweepScreen(Screen[None]):
                           (f"{s.count(INFEASIBLE)} infeasible", "yellow"), " · ",
                           (f"{s.count(RUNNING)} running", "cyan"), " · ",
                           f"{s.count(QUEUED)} queued · ", (f"{s.count(FAILED)} failed", "red"))
+        if s.reused_count():
+            t.append(f" · {s.reused_count()} reused")
         second = f"\nelapsed {fmt_seconds(s.elapsed_s())} · eta {fmt_seconds(s.eta_s())}"
         if self.frontier_only:
             second += " · frontier only"

@@ -159,6 +159,7 @@ class PointState:
     worker: str = ""
     error: str | None = None
     wall_s: float | None = None
+    reused: bool = False  # its result came from an earlier run (status REUSED or INFEASIBLE)
 
     @property
     def fraction(self) -> float:
@@ -186,14 +187,15 @@ class SweepState:
             self.order = [p.index for p in ev.points]
             self.points = {i: PointState() for i in self.order}
             for i in ev.reused:
-                self.points[i].status = REUSED
+                self.points[i].status, self.points[i].reused = REUSED, True
             self.to_run = len(ev.todo) if ev.to_run is None else ev.to_run
             self.table = ev.table()
             self._mark_feasibility()
         elif isinstance(ev, PointQueued):
             self._point(ev.index).status = QUEUED
         elif isinstance(ev, PointReused):
-            self._point(ev.index).status = REUSED
+            p = self._point(ev.index)
+            p.status, p.reused = REUSED, True
             self.table = ev.table()
             self._mark_feasibility()
         elif isinstance(ev, PointStarted):
@@ -243,10 +245,13 @@ class SweepState:
                     p.status = INFEASIBLE
                     p.error = row["violations"]
                 elif p.status == INFEASIBLE:
-                    p.status = DONE
+                    p.status = REUSED if p.reused else DONE
 
     def count(self, *statuses: str) -> int:
         return sum(1 for p in self.points.values() if p.status in statuses)
+
+    def reused_count(self) -> int:
+        return sum(1 for p in self.points.values() if p.reused)
 
     def elapsed_s(self) -> float:
         if self.started_at is None:
@@ -266,6 +271,29 @@ class SweepState:
             return None
         remaining = queued + sum(1.0 - p.fraction for p in running)
         return self.elapsed_s() * remaining / progressed
+
+
+def status_label(status: str, reused: bool, error: str | None = None) -> str:
+    """What a point's status reads as, on the sweep screen and in the terminal summary: a
+    reused point says so whether it met the constraints ("reused") or not ("reused,
+    infeasible: <violations>")."""
+    label = status
+    if status == INFEASIBLE and reused:
+        label = f"{REUSED}, {INFEASIBLE}"
+    if status in (INFEASIBLE, FAILED) and error:
+        label += f": {error}"
+    return label
+
+
+def row_status(row: dict[str, Any], reused: bool) -> str:
+    """A results row's status in the screen's words (done, infeasible, reused, failed, ...)."""
+    if row["status"] == "failed":
+        return FAILED
+    if row["status"] != "ok":
+        return NOT_RUN
+    if row["feasible"] is False:
+        return INFEASIBLE
+    return REUSED if reused else DONE
 
 
 def fmt_seconds(s: float | None) -> str:

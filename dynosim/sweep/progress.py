@@ -7,8 +7,9 @@ import sys
 import time
 from typing import Callable, TextIO
 
-from dynosim.sweep.events import CANCELLED, FAILED, RUNNING, SKIPPED, PointFinished, \
-    PointProgress, PointStarted, SweepEnded, SweepEvent, SweepStarted, SweepState, fmt_seconds
+from dynosim.sweep.events import CANCELLED, FAILED, INFEASIBLE, RUNNING, SKIPPED, \
+    PointFinished, PointProgress, PointStarted, SweepEnded, SweepEvent, SweepStarted, \
+    SweepState, fmt_seconds
 
 BAR_WIDTH = 24
 REDRAW_S = 0.1
@@ -32,6 +33,11 @@ class HeadlessProgress:
 
     def __call__(self, ev: SweepEvent) -> None:
         self.state.apply(ev)
+        if isinstance(ev, SweepStarted) and ev.reused and self.lines:
+            infeasible = self.state.count(INFEASIBLE)
+            self.stream.write(f"{len(ev.reused)} of {len(ev.points)} points reused from an "
+                              "earlier run" + (f" ({infeasible} infeasible)" if infeasible
+                                               else "") + "\n")
         if isinstance(ev, PointFinished) and self.lines:
             self._line(ev)
         if isinstance(ev, SweepEnded):
@@ -46,6 +52,8 @@ class HeadlessProgress:
             text = "skipped"
         elif st in (FAILED, CANCELLED):
             text = f"{st.upper()}: {ev.error}" if st == FAILED else "cancelled"
+        elif st == INFEASIBLE:
+            text = f"infeasible: {self.state.points[ev.index].error}"
         else:
             text = "ok"
         s = self.state

@@ -170,6 +170,7 @@ class SweepResult:
     best: int | None  # best feasible point
     interrupted: bool = False
     skipped: int = 0  # finished in an earlier run
+    reused: set[int] = field(default_factory=set)  # those points (their results read from disk)
     ran: int = 0
     failed: int = 0
     cancelled: int = 0  # cancelled or skipped from the live view (not stored: a rerun runs them)
@@ -453,6 +454,7 @@ def run_sweep(spec: SweepSpec, out_dir: str, make_executor: Callable[[], Executo
         stored = known.pop(index, None) if grid_mode else runs.stored(p)
         if stored is not None:
             result.skipped += 1
+            result.reused.add(index)
             finish(p, stored, "ok", True, from_disk=True)
             return
         if not grid_mode:

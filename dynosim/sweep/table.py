@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dynosim.sweep.events import row_status, status_label
 from dynosim.sweep.runner import SweepResult
 
 
@@ -56,16 +57,17 @@ def format_summary(res: SweepResult, max_rows: int = 25) -> str:
     cols = summary_columns(res)
     by_index = {r["point"]: r for r in res.rows}
     order = list(res.ranked) + [r["point"] for r in res.rows if r["rank"] is None]
-    header = ["rank", "P", *cols, "penalty", "violated"]
+    header = ["rank", "P", "status", *cols, "penalty", "violated"]
     goal = {spec.rank.metric: f" ({spec.rank.goal})"}
     body = []
     for idx in order[:max_rows]:
         r = by_index[idx]
         if r["status"] != "ok":
-            tail = [r["status"], (r["error"] or "")[:60]]
+            tail = ["-", (r["error"] or "")[:60]]
         else:
             tail = [_fmt(r["penalty"]), r["violations"] or ""]
-        body.append([_fmt(r["rank"]), "*" if r["pareto"] else "",
+        status = status_label(row_status(r, idx in res.reused), idx in res.reused)
+        body.append([_fmt(r["rank"]), "*" if r["pareto"] else "", status,
                      *(_fmt(r.get(c)) for c in cols), *tail])
     widths = [max(len(h) + len(goal.get(h, "")), *(len(row[i]) for row in body))
               if body else len(h) for i, h in enumerate(header)]
@@ -77,19 +79,25 @@ def format_summary(res: SweepResult, max_rows: int = 25) -> str:
     if spec.constraints:
         lines.append("constraints: " + ", ".join(c.describe() for c in spec.constraints))
     head = [(h + goal.get(h, "")) for h in header]
-    lines.append("  ".join(h.rjust(w) if i < len(header) - 1 else h
-                           for i, (h, w) in enumerate(zip(head, widths))))
+    text_cols = (2, len(header) - 1)  # status and violated read left to right
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.ljust(w) if i in text_cols else c.rjust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+    lines.append(line(head))
     lines.append("  ".join("-" * w for w in widths))
-    for row in body:
-        lines.append("  ".join(c.rjust(w) if i < len(header) - 1 else c
-                               for i, (c, w) in enumerate(zip(row, widths))).rstrip())
+    lines.extend(line(row) for row in body)
     if len(order) > max_rows:
         lines.append(f"... {len(order) - max_rows} more rows in results.csv")
     counts = {s: sum(1 for r in res.rows if r["status"] == s) for s in ("ok", "failed",
                                                                          "pending")}
     feasible = sum(1 for r in res.rows if r["feasible"])
+    reused_infeasible = sum(1 for r in res.rows
+                            if r["point"] in res.reused and r["feasible"] is False)
     lines.append(f"{counts['ok']} finished ({feasible} feasible), {counts['failed']} failed, "
-                 f"{counts['pending']} not run; {res.skipped} reused from an earlier run")
+                 f"{counts['pending']} not run; {res.skipped} reused from an earlier run"
+                 + (f" ({reused_infeasible} of them infeasible)" if reused_infeasible else ""))
     search = search_line(res)
     if search is not None:
         lines.append(search)

@@ -14,7 +14,7 @@ import pytest
 import dynosim.sweep.evaluate as evaluate_mod
 from helpers import SYNTH, TINY
 from dynosim.sweep.events import PointFinished, PointProgress, PointQueued, PointStarted, \
-    SweepControl, SweepEnded, SweepStarted, SweepState, fmt_seconds
+    SweepControl, SweepEnded, SweepStarted, SweepState, fmt_seconds, status_label
 from dynosim.sweep.executors import LocalPoolExecutor, SerialExecutor
 from dynosim.sweep.progress import HeadlessProgress
 from dynosim.sweep.runner import run_sweep
@@ -65,6 +65,36 @@ def test_rerun_reports_reused_points_and_runs_nothing(tmp_path: Path) -> None:
     for e in events:
         state.apply(e)
     assert state.count("reused") == 2
+
+
+def test_headless_lines_name_infeasible_points_and_a_rerun_counts_reused(tmp_path: Path
+                                                                         ) -> None:
+    spec = spec_from_mapping({"base": {"trace": TINY}, "axes": {"num_workers": [1, 4]},
+                              "constraints": {"p90_ttft_ms": 1500}}, "test", "w")
+    lines = []
+    for _ in range(2):
+        stream = io.StringIO()
+        run_sweep(spec, str(tmp_path), SerialExecutor,
+                  observer=HeadlessProgress(str, stream=stream, bar=False))
+        lines.append(stream.getvalue().splitlines())
+    first, rerun = lines
+    assert first[0].startswith("[1/2] 0: infeasible: p90_ttft_ms 2521>1500 (+68%) (")
+    assert first[1].startswith("[2/2] 1: ok (")
+    assert rerun == ["2 of 2 points reused from an earlier run (1 infeasible)"]
+
+
+def test_a_reused_infeasible_point_says_both(tmp_path: Path) -> None:
+    spec = spec_from_mapping({"base": {"trace": TINY}, "axes": {"num_workers": [1, 4]},
+                              "constraints": {"p90_ttft_ms": 1500}}, "test", "w")
+    run_sweep(spec, str(tmp_path), SerialExecutor)
+    state = SweepState()
+    run_sweep(spec, str(tmp_path), SerialExecutor, observer=state.apply)
+    p0, p1 = state.points[0], state.points[1]
+    assert (p0.status, p0.reused, p1.status, p1.reused) == ("infeasible", True, "reused", True)
+    assert status_label(p0.status, p0.reused, p0.error) == (
+        "reused, infeasible: p90_ttft_ms 2521>1500 (+68%)")
+    assert status_label(p1.status, p1.reused, p1.error) == "reused"
+    assert state.reused_count() == 2 and state.count("infeasible") == 1
 
 
 def test_skip_and_cancel_from_the_observer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch

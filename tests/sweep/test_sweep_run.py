@@ -21,7 +21,8 @@ from dynosim.cli import main as cli_main
 from dynosim.cli import make_parser, options_from_args
 from dynosim.sweep.executors import LocalPoolExecutor, SerialExecutor
 from dynosim.sweep.runner import run_sweep
-from dynosim.sweep.spec import load_spec
+from dynosim.sweep.spec import load_spec, spec_from_mapping
+from dynosim.sweep.table import format_summary
 
 PREFIX = str(ROOT / "traces" / "prefix_heavy.jsonl")
 TIMING = {"engine": {"timing_model": {"type": "fixed", "prefill_ms": 40, "decode_ms": 5}}}
@@ -144,6 +145,34 @@ def test_rerun_skips_finished_points_and_force_redoes_them(tmp_path: Path) -> No
     assert [r["rank"] for r in again.rows] == [r["rank"] for r in first.rows]
     forced = run_sweep(spec, out, SerialExecutor, force=True)
     assert (forced.ran, forced.skipped) == (4, 0)
+
+
+def test_a_rerun_says_reused_and_infeasible_and_keeps_the_table(tmp_path: Path) -> None:
+    """A reused point that misses a constraint reads "reused, infeasible" in the terminal
+    summary (a reused feasible one "reused"), and the results table a rerun writes is the
+    fresh run's, status and feasibility included."""
+    spec = spec_from_mapping({"base": {"trace": str(ROOT / "traces" / "mooncake_tiny.jsonl")},
+                              "axes": {"num_workers": [1, 2, 3, 4]},
+                              "constraints": {"p90_ttft_ms": 1500}}, "test", "workers")
+    out = str(tmp_path / "out")
+    first = run_sweep(spec, out, SerialExecutor)
+    fresh = pl.read_csv(tmp_path / "out" / "results.csv")
+    feasible = {r["point"]: r["feasible"] for r in first.rows}
+    assert sorted(feasible.values()) == [False, False, True, True]  # both kinds present
+    fresh_summary = format_summary(first)
+    again = run_sweep(spec, out, SerialExecutor)
+    assert again.reused == {0, 1, 2, 3}
+    assert pl.read_csv(tmp_path / "out" / "results.csv").equals(fresh)
+    for res, words in ((first, {True: "done", False: "infeasible"}),
+                       (again, {True: "reused", False: "reused, infeasible"})):
+        text = format_summary(res)
+        lines = text.splitlines()
+        status_at = lines[2].index("status")
+        statuses = {int(r["point"]): lines[4 + k][status_at:].split("  ")[0]
+                    for k, r in enumerate(sorted(res.rows, key=lambda r: r["rank"]))}
+        assert statuses == {i: words[f] for i, f in feasible.items()}, text
+    assert "4 reused from an earlier run (2 of them infeasible)" in format_summary(again)
+    assert "reused" not in fresh_summary.split("\n", 4)[4].split("finished")[0]
 
 
 def test_a_failing_point_is_recorded_and_the_sweep_goes_on(tmp_path: Path) -> None:

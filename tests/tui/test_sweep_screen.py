@@ -16,7 +16,7 @@ import pytest
 from helpers import ROOT, TINY, aio
 from dynosim.sweep.cli import LiveSweep
 from dynosim.sweep.executors import SerialExecutor
-from dynosim.sweep.runner import build_points
+from dynosim.sweep.runner import build_points, run_sweep
 from dynosim.sweep.spec import spec_from_mapping
 from tui.sweep_app import SweepApp
 from tui.sweep_point import PointScreen
@@ -91,6 +91,25 @@ async def test_statuses_ranks_and_frontier_as_points_land(tmp_path: Path) -> Non
         assert Path(screen.html_path).read_text().startswith("<!DOCTYPE html>")
         frame = pl.read_csv(tmp_path / "out" / "results.csv")
         assert frame["status"].to_list() == ["ok"] * 4
+
+
+@aio
+async def test_a_rerun_shows_reused_points_infeasible_ones_too(tmp_path: Path) -> None:
+    out = str(tmp_path / "out")
+    run_sweep(one_axis_job(out).spec, out, SerialExecutor)
+    app = SweepApp(one_axis_job(out))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.sweep_screen
+        await wait_for(lambda: finished(screen), pilot)
+        await pilot.pause(0.3)
+        status = column(screen, "status")
+        assert status[0].startswith("reused, infeasible: p90_ttft_ms 2521>15")
+        assert status[1].startswith("reused, infeasible: p90_ttft_ms 2011>15")
+        assert status[2:] == ["reused", "reused"]
+        assert [c == "★" for c in column(screen, "★")] == [False, False, True, True]
+        assert column(screen, "rank") == ["4", "3", "2", "1"]
+        header = screen.header_text().plain
+        assert "4/4 finished · 2 infeasible" in header and "4 reused" in header
 
 
 @aio
