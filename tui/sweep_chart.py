@@ -24,6 +24,7 @@ from tui.strips import Run, StripMaker
 FRONT_STYLE, FEASIBLE_STYLE, INFEASIBLE_STYLE, SLA_STYLE, LINE_STYLE = (
     "yellow", "white", "red", "red", "cyan")
 MIN_PANEL_ROWS = 6
+FIT_MARGIN = 0.08  # a fitted axis extends this share of the data's span beyond each end
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,46 @@ class Panel:
     hline: float | None = None  # the SLA bound
     joined: list[int] | None = None  # indices of xs/ys joined by a line, in order
     join_style: str = LINE_STYLE
+    # y from 0 (a metric against the axis, read as a share of its SLA) or fitted to the data
+    # (the Pareto scatter: its points differ by a few percent, squashed flat from 0)
+    fit_y: bool = False
+
+
+def fitted_range(values: Sequence[float]) -> tuple[float, float]:
+    """The data's range with FIT_MARGIN of its span on each side (a single value: +-10% of
+    it, or +-1 at 0)."""
+    lo, hi = min(values), max(values)
+    span = hi - lo
+    if span <= 0:
+        span = abs(hi) * 0.2 / (2 * FIT_MARGIN) if hi else 1.0 / FIT_MARGIN
+    return lo - FIT_MARGIN * span, hi + FIT_MARGIN * span
+
+
+def y_range(p: Panel) -> tuple[float, float]:
+    ys = list(p.ys) + ([p.hline] if p.hline is not None else [])
+    if p.fit_y and ys:
+        return fitted_range(ys)
+    y_hi = max(ys) if ys else 1.0
+    return min(0.0, min(ys)) if ys else 0.0, nice_ceiling(y_hi * 1.05) if y_hi > 0 else 1.0
+
+
+def tick_labels(ticks: Sequence[float]) -> list[str]:
+    """fmt_value's compact labels, with more digits when a narrow (fitted) range would make
+    two of them read the same."""
+    labels = [fmt_value(t) for t in ticks]
+    digits = 3
+    while len(set(labels)) < len(set(ticks)) and digits <= 8:
+        labels = [_sig(t, digits) for t in ticks]
+        digits += 1
+    return labels
+
+
+def _sig(v: float, digits: int) -> str:
+    a = abs(v)
+    for scale, suffix in ((1e6, "M"), (1e3, "k")):
+        if a >= scale:
+            return f"{v / scale:.{digits}g}{suffix}"
+    return f"{v:.{digits}g}"
 
 
 def _num(v: Any) -> float | None:
@@ -103,7 +144,7 @@ def panels(spec: SweepSpec, rows: Sequence[dict[str, Any]], height: int) -> list
     else:
         ticks = [0.0]
     return [Panel(f"{ym} vs {xm}", xs, ys, [_style(r) for _, _, r in keep], ticks,
-                  [fmt_value(t) for t in ticks], None, front, FRONT_STYLE)]
+                  tick_labels(ticks), None, front, FRONT_STYLE, fit_y=True)]
 
 
 def _pixel(style: str) -> object:
@@ -113,10 +154,7 @@ def _pixel(style: str) -> object:
 def build_panel(width: int, height: int, p: Panel) -> str:
     """One panel as plotext's ANSI text, exactly width x height cells (the shared figure is
     cleared first, so the result depends on the arguments only)."""
-    ys = list(p.ys) + ([p.hline] if p.hline is not None else [])
-    y_lo = min(0.0, min(ys)) if ys else 0.0
-    y_hi = max(ys) if ys else 1.0
-    y_hi = nice_ceiling(y_hi * 1.05) if y_hi > 0 else 1.0
+    y_lo, y_hi = y_range(p)
     x_lo = min(p.x_ticks)
     x_hi = max(p.x_ticks)
     if x_hi <= x_lo:
@@ -131,7 +169,7 @@ def build_panel(width: int, height: int, p: Panel) -> str:
     fig.axes(False, axis="y", side="right")
     y_ticks = [y_lo, (y_lo + y_hi) / 2, y_hi] if height >= 7 else [y_lo, y_hi]
     fig.ruler("y").lim(y_lo, y_hi)
-    fig.ruler("y").ticks(y_ticks, [fmt_value(v) for v in y_ticks])
+    fig.ruler("y").ticks(y_ticks, tick_labels(y_ticks))
     fig.ruler("x").lim(x_lo - pad, x_hi + pad)
     fig.ruler("x").ticks(p.x_ticks, p.x_labels)
     if p.hline is not None:
