@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Sequence
 
 import yaml
@@ -34,8 +35,8 @@ summary metric, planner figures, wall time, config hash, the reproducing command
 (each point's JSON report, as --report-json writes it), sweep.html (the sweep report), and the
 ranked table on stdout. A rerun with the same --out skips points already finished (--force redoes
 them); a failed point is recorded with its error and the sweep goes on; Ctrl-C stops cleanly.
-Exit status: 0 done, 1 some points failed, 2 bad spec (one line naming file, line and field),
-130 interrupted.
+Exit status: 0 done, 1 some points failed, 2 a bad spec, trace or --out, or an executor that
+cannot start (one line naming file, line and field; nothing written), 130 interrupted.
 
 live view: in a terminal the sweep opens a sweep screen: the points with their status (running
 ones with their simulated time), rank and metrics, the Pareto frontier starred, a chart beside
@@ -94,6 +95,18 @@ def make_parser() -> argparse.ArgumentParser:
     return p
 
 
+def check_out_dir(out: str) -> None:
+    """--out must be (or be creatable as) a directory we can write in; checked before anything
+    runs, and without creating it."""
+    p = Path(out).absolute()
+    target = p if p.exists() else next(q for q in p.parents if q.exists())
+    if not target.is_dir():
+        what = out if target == p else str(target)
+        raise InputError(f"{what} exists and is not a directory", source="--out")
+    if not os.access(target, os.W_OK | os.X_OK):
+        raise InputError(f"cannot write in {target}", source="--out")
+
+
 def _sigterm(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -143,10 +156,12 @@ def main(argv: Sequence[str] | None = None,
             spec = load_spec(a.spec, a.axis)
         from dynosim.sweep.progress import HeadlessProgress
         from dynosim.sweep.html import write_sweep_html
-        from dynosim.sweep.runner import build_points, check_space, describe_index, run_sweep
+        from dynosim.sweep.runner import build_points, check_space, check_traces, \
+            describe_index, point_at, run_sweep
         from dynosim.sweep.table import format_summary
 
         out = a.out or f"sweep_{spec.name}"
+        check_out_dir(out)
         points: list[Point] | None = None
         if spec.search.method == "grid":
             points = build_points(spec)  # every point checked before anything runs
@@ -154,6 +169,7 @@ def main(argv: Sequence[str] | None = None,
         else:
             what = (f"{spec.search.method} search, {spec.search.trials} trials over a space of "
                     f"{check_space(spec)} points (seed {spec.search.seed})")
+        check_traces(points if points is not None else [point_at(spec, 0)])
         if spec.capacity is not None:
             c = spec.capacity
             what += (f", capacity search on {c.load} in [{c.low:g}, {c.high:g}] (tolerance "
@@ -168,22 +184,31 @@ def main(argv: Sequence[str] | None = None,
                                   executor_name=a.executor,
                                   point_timeout_s=a.point_timeout))
         progress = HeadlessProgress(lambda i: describe_index(spec, i), lines=not a.quiet)
+        # Up before anything is printed or written: a Ray head that does not answer is one
+        # line and exit 2, with no output directory left behind (the pool starts its
+        # processes with the first point, so this costs it nothing).
+        ex = executor()
         print(f"sweep '{spec.name}': {what}, executor {a.executor}, results in {out}",
               file=sys.stderr)
         old = signal.signal(signal.SIGTERM, _sigterm)
         try:
-            res = run_sweep(spec, out, executor, force=a.force, keep_html=a.keep_html,
+            res = run_sweep(spec, out, lambda: ex, force=a.force, keep_html=a.keep_html,
                             observer=progress, points=points,
                             point_timeout_s=a.point_timeout)
             if not a.no_html:
                 res.files.append(write_sweep_html(res, out))
         finally:
             signal.signal(signal.SIGTERM, old)
+            ex.close()  # when no point ran (all reused); a no-op after the sweep closed it
     except InputError as exc:
         print(f"dynosim-tui sweep: error: {exc}", file=sys.stderr)
         return 2
     except RuntimeError as exc:  # e.g. Ray not installed
         print(f"dynosim-tui sweep: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the output directory went away or filled up mid-sweep
+        print(f"dynosim-tui sweep: error: cannot write the results: {exc.strerror or exc}"
+              + (f": {exc.filename}" if exc.filename else ""), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("dynosim-tui sweep: interrupted while writing the tables; rerun to resume",

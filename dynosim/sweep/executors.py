@@ -526,6 +526,7 @@ class RayExecutor:
             self._notes = None
         if self._started:
             self._ray.shutdown()
+            self._started = False
 
 
 def make_executor(kind: str, jobs: int | None, ray_address: str | None,

@@ -8,7 +8,9 @@
     DIR/sweep.html                 the sweep report
 
 A point's file is its result: a rerun skips points whose hash has one. Every file is written
-atomically, so an interrupted sweep leaves complete files only."""
+atomically, so an interrupted sweep leaves complete files only. The directories are made with
+the first file, so a sweep that fails before anything finishes (a Ray head that does not
+answer, say) leaves nothing behind."""
 from __future__ import annotations
 
 import json
@@ -33,6 +35,7 @@ class ResultStore:
         self.points = self.out / "points"
 
     def prepare(self) -> None:
+        """Make the directories (each write does, first)."""
         self.points.mkdir(parents=True, exist_ok=True)
 
     def report_path(self, config_hash: str) -> Path:
@@ -56,6 +59,7 @@ class ResultStore:
 
     def save(self, outcome: PointOutcome, sweep_meta: dict[str, Any]) -> None:
         h = outcome.config_hash
+        self.prepare()
         if outcome.status == "ok":
             assert outcome.report is not None
             if outcome.html is not None:
@@ -70,6 +74,7 @@ class ResultStore:
 
     def write_tables(self, rows: list[dict[str, Any]]) -> list[str]:
         frame = rows_frame(rows)
+        self.out.mkdir(parents=True, exist_ok=True)
         with StagedFiles() as staged:  # both tables appear together, complete, or not at all
             with staged.open(self.out / "results.parquet") as fh:
                 dump_parquet(fh, frame)
@@ -79,6 +84,7 @@ class ResultStore:
 
     def write_html(self, html: str) -> str:
         path = self.out / "sweep.html"
+        self.out.mkdir(parents=True, exist_ok=True)
         write_text_atomic(path, html)
         return str(path)
 

@@ -20,7 +20,8 @@ from dynosim.sweep.axes import Point, combo_at, config_hash, display_value, file
     grid, point_config, space_size, to_options
 from dynosim.sweep.capacity import CAPACITY_COLUMNS, Bisection, capacity_row, probe_options
 from dynosim.sweep.command import command_line
-from dynosim.sweep.evaluate import PointOutcome, PointTask, precheck
+from dynosim.sweep.evaluate import PointOutcome, PointTask, WorkloadCache, precheck, \
+    workload_key
 from dynosim.sweep.events import Assembled, LazyTable, Observer, PointFinished, \
     PointProgress, PointQueued, PointReused, PointStarted, SweepControl, SweepEnded, \
     SweepStarted
@@ -127,6 +128,19 @@ class PointSpace:
 
     def digest(self, options: RunOptions) -> str | None:
         return self.digests.get(options.trace) if options.trace is not None else None
+
+
+def check_traces(points: list[Point]) -> None:
+    """Parse each distinct trace the points read, once, before anything runs: a broken trace
+    fails the sweep with its file:line (exit 2, nothing written) instead of failing every
+    point. (Synthetic workloads are built per point: a bad one fails that point alone.)"""
+    cache = WorkloadCache()
+    seen: set[tuple[Any, ...]] = set()
+    for p in points:
+        if p.options.trace is not None and workload_key(p.options) not in seen:
+            seen.add(workload_key(p.options))
+            cache.base(p.options)
+            cache = WorkloadCache()  # one parsed trace held at a time
 
 
 def point_at(spec: SweepSpec, index: int) -> Point:
@@ -373,8 +387,7 @@ def run_sweep(spec: SweepSpec, out_dir: str, make_executor: Callable[[], Executo
     another thread pause dispatching, skip or cancel a point, or stop."""
     check_columns(spec)
     space = PointSpace(spec, points)
-    store = ResultStore(out_dir)
-    store.prepare()
+    store = ResultStore(out_dir)  # its directories appear with its first file
     ctl = control if control is not None else SweepControl()
     emit: Observer = observer if observer is not None else (lambda ev: None)
     strategy: Strategy = make_strategy(spec)

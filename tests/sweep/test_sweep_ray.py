@@ -195,8 +195,7 @@ def test_cli_unreachable_cluster_is_one_line(tmp_path: Path) -> None:
                            "--ray-address", f"127.0.0.1:{port}", "--out", str(tmp_path / "o")],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 2
-    last = done.stderr.strip().splitlines()[-1]
-    assert last.startswith(f"dynosim-tui sweep: error: --ray-address 127.0.0.1:{port}: "
+    (line,) = done.stderr.strip().splitlines()  # one line, nothing before it
+    assert line.startswith(f"dynosim-tui sweep: error: --ray-address 127.0.0.1:{port}: "
                            "cannot join the Ray cluster: "), done.stderr[-2000:]
-    assert "Traceback" not in done.stderr
-    assert not (tmp_path / "o" / "results.csv").exists()
+    assert not (tmp_path / "o").exists()  # the executor comes up before anything is made
