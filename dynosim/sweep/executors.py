@@ -314,34 +314,64 @@ def _ray_task(task: PointTask, wrapped_ref: list[Any], notes: Any = None) -> Poi
     return evaluate(task, cache, report)
 
 
+SHIPPED_PACKAGES = ("dynosim", "engine", "planner", "tui")
+# a compiled module's shim names the mypyc group module holding its code: "<20 hex>__mypyc"
+_MYPYC_GROUP = re.compile(rb"(?<![0-9a-f])([0-9a-f]{20}__mypyc)(?![0-9a-zA-Z_])")
+
+
+def code_manifest(site: str, record: Iterable[str] | None) -> list[str]:
+    """The files (relative to `site`) a cluster node needs to import our packages: the
+    packages' files of this installation (`record`: the distribution's RECORD; None, from a
+    source tree: whatever the package folders hold), and of the mypyc group modules only
+    those the compiled modules' shims import. Site-packages keeps group modules of older
+    builds (different hashes; one was 36 MB here): they are not shipped."""
+    if record is None:
+        record = [os.path.relpath(os.path.join(root, f), site)
+                  for pkg in SHIPPED_PACKAGES
+                  for root, _, names in os.walk(os.path.join(site, pkg)) for f in names]
+    files = sorted({r for r in record
+                    if r.split("/")[0] in SHIPPED_PACKAGES and "__pycache__" not in r
+                    and os.path.isfile(os.path.join(site, r))})
+    groups: set[str] = set()
+    for r in files:
+        if r.endswith((".so", ".pyd")):
+            with open(os.path.join(site, r), "rb") as f:
+                groups.update(m.decode() for m in _MYPYC_GROUP.findall(f.read()))
+    helpers = [name for name in sorted(os.listdir(site))
+               if name.split(".")[0] in groups and name.endswith((".so", ".pyd"))]
+    return files + helpers
+
+
+def _installed_record(site: str) -> list[str] | None:
+    """Our distribution's RECORD when the packages imported are that installation's."""
+    import importlib.metadata
+
+    try:
+        dist = importlib.metadata.distribution("dynosim-tui")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    if os.path.abspath(str(dist.locate_file(""))) != site or dist.files is None:
+        return None  # running from a source tree beside an installed copy
+    return [str(f) for f in dist.files]
+
+
 def _ship_code_env() -> dict[str, Any]:
-    """Our packages, as installed here (compiled engine and mypyc's helper modules included),
+    """Our packages, as installed here (compiled engine and the mypyc group module it uses),
     for cluster nodes that do not have them: a working_dir Ray uploads and puts on sys.path.
     The nodes need the same Python version and platform; otherwise install the package on
     them and pass --no-ray-ship-code."""
-    import glob
-    import importlib.util
     import shutil
     import tempfile
 
-    import dynosim
     import engine
-    import planner
 
+    # tui is shipped too (dynosim checks at import that its sibling packages are ours)
     site = os.path.dirname(os.path.dirname(os.path.abspath(engine.__file__ or "")))
     stage = tempfile.mkdtemp(prefix="dynosim_ray_code_")
-    # tui is shipped too (dynosim checks at import that its sibling packages are ours), found
-    # without importing it: dynosim does not import the view
-    tui = importlib.util.find_spec("tui")
-    files = [m.__file__ for m in (dynosim, engine, planner)] + [tui.origin if tui else None]
-    for file in files:
-        if not file:
-            continue
-        src = os.path.dirname(os.path.abspath(file))
-        shutil.copytree(src, os.path.join(stage, os.path.basename(src)),
-                        ignore=shutil.ignore_patterns("__pycache__"))
-    for helper in glob.glob(os.path.join(site, "*__mypyc*")):
-        shutil.copy2(helper, stage)
+    for rel in code_manifest(site, _installed_record(site)):
+        dest = os.path.join(stage, rel)
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        shutil.copy2(os.path.join(site, rel), dest)
     return {"working_dir": stage}
 
 
