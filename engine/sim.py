@@ -616,8 +616,13 @@ class Simulation:
             self.rejected += 1
         release_route(r, self.workers, self.kv, self.kv_decode, self.back is not None)
         workers = self.workers
+        # worker: the one that served or rejected it; disaggregated, its decode worker, so -1
+        # when it was rejected before one was chosen (by its prefill worker, which
+        # prefill_worker records, or on arrival). Tested on `served`, not r.worker: a
+        # prefill-side rejection has r.worker set and decode_worker -1, and workers[-1] is
+        # the last worker.
         served = r.decode_worker if self.back is not None else r.worker
-        self.metrics.record(r, t, status, workers[served].local_idx if r.worker >= 0 else -1,
+        self.metrics.record(r, t, status, workers[served].local_idx if served >= 0 else -1,
                             workers[r.prefill_worker].local_idx if r.prefill_worker >= 0 else -1)
         # Free what the report does not need.
         r.gaps = []

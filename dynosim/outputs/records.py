@@ -13,6 +13,8 @@ What we can and cannot reproduce from MetricColumns:
 - admission_history: the first admission carries its time and cached tokens; readmissions after
   preemption are listed (ordinal, is_readmission=True) with ``at_ms`` and ``reused_input_tokens``
   None, because the engine only keeps the admission count and the max cached tokens.
+- decode_worker_idx is None for a disaggregated request rejected before it had a decode worker
+  (its prefill worker, in prefill_worker_idx, rejected it), as the reference exports it.
 """
 from __future__ import annotations
 
@@ -123,6 +125,12 @@ def _int_or_null(values: np.ndarray, present: np.ndarray | bool) -> pl.Series:
                      .then(pl.lit(s))).to_series()
 
 
+def _worker_idx(idx: np.ndarray) -> pl.Series:
+    """Pool-local worker indices, null where none (-1)."""
+    present = idx >= 0
+    return _int_or_null(idx, True if present.all() else present)
+
+
 def _lists(counts: np.ndarray, items: pl.DataFrame) -> pl.Series:
     """A list-of-structs column: row i holds the next counts[i] rows of `items` (which has
     counts.sum() rows, in row order). Built by one group-by: polars' row-wise list ops
@@ -202,6 +210,7 @@ def records_table(cols: MetricColumns, wl: Workload, layout: RecordLayout = AGG
         return np.asarray(xs, dtype=np.int64)[order]
 
     req = req[order]
+    dec_worker = i64(cols.worker)
     arrival = arrival[order]
     first_admit = f64(cols.first_admit_ms)
     first = f64(cols.first_token_ms)
@@ -255,7 +264,9 @@ def records_table(cols: MetricColumns, wl: Workload, layout: RecordLayout = AGG
         "requested_output_length": i64(cols.requested_output),
         "output_length": out_tok,
         "reused_input_tokens": i64(cols.reused_tokens),
-        "decode_worker_idx": i64(cols.worker),  # index within its pool
+        # index within its pool; None when no (decode) worker served it: a disaggregated
+        # request rejected on the prefill side, as the reference exports it
+        "decode_worker_idx": _worker_idx(dec_worker),
         "admission_count": admissions,
         "readmission_count": np.maximum(admissions - 1, 0),
         "terminal_status": status,
@@ -267,7 +278,8 @@ def records_table(cols: MetricColumns, wl: Workload, layout: RecordLayout = AGG
 
         decode_adm = f64(cols.decode_admit_ms)
         reached_decode = decode_adm >= 0.0
-        data["prefill_worker_idx"] = i64(cols.prefill_worker)
+        pre_worker = i64(cols.prefill_worker)
+        data["prefill_worker_idx"] = _worker_idx(pre_worker)
         data["prefill_admit_ms"] = ms("prefill_admit_ms", cols.prefill_admit_ms)
         data["source_held_ms"] = ms("source_held_ms", cols.source_held_ms)
         data["destination_reserved_ms"] = ms("destination_reserved_ms", cols.dest_reserved_ms)
@@ -286,7 +298,7 @@ def records_table(cols: MetricColumns, wl: Workload, layout: RecordLayout = AGG
         frame = frame.with_columns(missing)
 
     kv = layout.kv_router
-    worker = data["decode_worker_idx"]
+    worker = dec_worker
     if not layout.disaggregated:
         pools = pl.Series([], dtype=pl.Utf8).extend_constant("agg", n)
         routes = _routes(pools, worker, overlap if kv else None, best if kv else None, bs)
@@ -298,7 +310,6 @@ def records_table(cols: MetricColumns, wl: Workload, layout: RecordLayout = AGG
         at = np.repeat(np.arange(n, dtype=np.int64), per_row)
         second_hop = np.zeros(len(at), dtype=bool)
         second_hop[np.cumsum(per_row)[reached] - 1] = True
-        pre_worker = data["prefill_worker_idx"]
         routes = _routes(
             pl.select(pl.when(pl.lit(pl.Series(second_hop))).then(pl.lit("decode"))
                       .otherwise(pl.lit("prefill"))).to_series(),

@@ -76,3 +76,33 @@ def test_source_is_released_at_the_prefill_workers_next_pass_boundary() -> None:
     assert m.source_released_ms[k0] == pytest.approx(100.0)
     assert m.source_released_ms[k1] == pytest.approx(200.0)
     assert m.first_token_ms[k1] == pytest.approx(210.0)
+
+
+def test_a_prefill_side_rejection_records_no_decode_worker() -> None:
+    """A prompt the prefill workers refuse (max_model_len) never gets a decode worker: its
+    metrics row says -1 and its record's decode_worker_idx is None, as Dynamo 1.6.1 exports it
+    (checked on this run: all 16 records' workers and routes equal the reference's); the
+    prefill worker that rejected it is prefill_worker_idx. It was the last decode worker."""
+    import json
+
+    from helpers import TINY
+    from dynosim.replay import RunOptions, build_replay
+
+    replay = build_replay(RunOptions(
+        trace=TINY, num_prefill_workers=2, num_decode_workers=3,
+        prefill_engine_args=json.dumps({"engine": {"max_model_len": 3000,
+                                                   "worker_type": "prefill"}}),
+        decode_engine_args=json.dumps({"engine": {"worker_type": "decode"}})))
+    replay.run_to_end()
+    records = replay.report().records()
+    rejected = [r for r in records if r["terminal_status"] == "rejected"]
+    assert len(rejected) == 15 and all(r["input_length"] >= 3000 for r in rejected)
+    for r in rejected:
+        assert r["decode_worker_idx"] is None
+        assert [(h["pool"], h["logical_worker_id"]) for h in r["routing_history"]] == [
+            ("prefill", r["prefill_worker_idx"])]
+    assert {r["prefill_worker_idx"] for r in rejected} == {0, 1}
+    (done,) = [r for r in records if r["terminal_status"] == "completed"]
+    assert done["decode_worker_idx"] == 0 and done["prefill_worker_idx"] == 1
+    cols = replay.sim.metrics
+    assert sorted(w for w, s in zip(cols.worker, cols.status) if s == 1) == [-1] * 15
