@@ -14,6 +14,7 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import plotext as plt
 from rich.text import Text
@@ -144,8 +145,22 @@ def thin_run(run: list[tuple[float, float]], x_min: float, x_max: float,
 
 
 # ---- plotext ------------------------------------------------------------------------------------
-def _pixel(style: str) -> object:
+def pixel(style: str) -> object:
+    """plotext's pixel in a Rich colour name's ANSI index."""
     return plt.pixel(foreground=ANSI_INDEX[style])
+
+
+def blank_figure(width: int, height: int) -> Any:
+    """The shared plotext figure, cleared, exactly width x height cells (a plot's size is the
+    widget's, not the terminal's), no colours of its own, axes on the left and bottom only."""
+    plt.terminal.limit(False, False)
+    fig = plt.figure
+    fig.clear()
+    fig.theme("colorless")
+    fig.plot_size(width, height)
+    fig.axes(False, axis="x", side="upper")
+    fig.axes(False, axis="y", side="right")
+    return fig
 
 
 def build_plot(width: int, height: int, lines: Sequence[Line], x_max: float,
@@ -164,13 +179,7 @@ def build_plot(width: int, height: int, lines: Sequence[Line], x_max: float,
             y_hi = rule.at
     y_hi = nice_ceiling(y_hi * 1.05) if y_hi > 0 else 1.0
 
-    plt.terminal.limit(False, False)  # a plot's size is the widget's, not the terminal's
-    fig = plt.figure
-    fig.clear()
-    fig.theme("colorless")
-    fig.plot_size(width, height)
-    fig.axes(False, axis="x", side="upper")
-    fig.axes(False, axis="y", side="right")
+    fig = blank_figure(width, height)
     y_ticks = [0.0, y_hi / 2, y_hi] if height >= 7 else [0.0, y_hi]
     fig.ruler("y").lim(0.0, y_hi)
     fig.ruler("y").ticks(y_ticks, [fmt_value(v) for v in y_ticks])
@@ -179,9 +188,9 @@ def build_plot(width: int, height: int, lines: Sequence[Line], x_max: float,
     fig.ruler("x").ticks(x_ticks, [fmt_duration(v) for v in x_ticks])
     for rule in rules:
         if not rule.vertical:
-            fig.line(rule.at, "horizontal", pixel=_pixel(rule.style), style="dotted")
+            fig.line(rule.at, "horizontal", pixel=pixel(rule.style), style="dotted")
         elif x_min <= rule.at <= x_max:
-            fig.line(rule.at, "vertical", pixel=_pixel(rule.style), style="dotted")
+            fig.line(rule.at, "vertical", pixel=pixel(rule.style), style="dotted")
     dots = 2 * width  # braille dot columns across the whole width: at least the plot area's
     for ln in lines:
         runs = [thin_run(run, x_min, x_max, dots) for run in unbroken_runs(ln.xs, ln.ys)]
@@ -189,7 +198,7 @@ def build_plot(width: int, height: int, lines: Sequence[Line], x_max: float,
         if not xs:
             continue
         ys = [y for run in runs for _, y in run]
-        marker = plt.marker("braille", pixel=_pixel(ln.style))
+        marker = plt.marker("braille", pixel=pixel(ln.style))
         sig = fig.signal(xs, ys, marker=marker).lines()
         start = 0
         for run in runs[:-1]:  # break the line between runs

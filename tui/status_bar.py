@@ -12,7 +12,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from tui.pacing import speed_label
-from tui.strips import Run, StripMaker
+from tui.strips import PaintStrips, Run
 
 
 @dataclass(frozen=True)
@@ -140,7 +140,7 @@ class StatusBar(Widget):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._status: RunStatus | None = None
-        self._maker: StripMaker | None = None
+        self._paint = PaintStrips(self)
         self._strips: list[Strip] = []
         self._strips_key: tuple[object, ...] | None = None
 
@@ -155,18 +155,12 @@ class StatusBar(Widget):
         return render_status(self._status, self.content_size.width)
 
     def render_lines(self, crop: Region) -> list[Strip]:
-        # One look-up of the widget's style per paint, not one per line: it walks the styles
-        # of every ancestor.
-        base = self.rich_style
-        if self._maker is None or self._maker.base != base:
-            self._maker = StripMaker(base)
+        self._paint.begin_paint()
         return super().render_lines(crop)
 
     def render_line(self, y: int) -> Strip:
         width = self.content_size.width
-        maker = self._maker
-        if maker is None:
-            maker = self._maker = StripMaker(self.rich_style)
+        maker = self._paint.maker
         key = (self._status, width, maker.base)
         if key != self._strips_key:
             self._strips_key = key

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from rich.segment import Segment
 from rich.style import Style
 from textual.strip import Strip
+from textual.widget import Widget
 
 Run = tuple[str, str]  # (characters, Rich style definition)
 
@@ -29,3 +30,26 @@ class StripMaker:
         """The runs as one strip of exactly `width` cells, padded in `pad` (default: base)."""
         segs = [Segment(text, self.style(name)) for text, name in runs if text]
         return Strip(segs).adjust_cell_length(width, self.base if pad is None else pad)
+
+
+class PaintStrips:
+    """A Line-API widget's StripMaker, on the widget's current style. `Widget.rich_style` walks
+    the styles of every ancestor, so the widget reads it once per paint (`begin_paint()` from
+    its render_lines), not once per line; the parsed styles live as long as that style does."""
+
+    def __init__(self, widget: Widget) -> None:
+        self._widget = widget
+        self._maker: StripMaker | None = None
+
+    def begin_paint(self) -> None:
+        base = self._widget.rich_style
+        if self._maker is None or self._maker.base != base:
+            self._maker = StripMaker(base)
+
+    @property
+    def maker(self) -> StripMaker:
+        """For render_line (a line drawn outside a paint still gets the current style)."""
+        if self._maker is None:
+            self.begin_paint()
+        assert self._maker is not None
+        return self._maker

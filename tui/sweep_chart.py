@@ -18,7 +18,8 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from dynosim.sweep.spec import SweepSpec
-from tui.plots import ANSI_INDEX, MIN_HEIGHT, MIN_WIDTH, ansi_runs, fmt_value, nice_ceiling
+from tui.plots import MIN_HEIGHT, MIN_WIDTH, ansi_runs, blank_figure, fmt_value, \
+    nice_ceiling, pixel
 from tui.strips import Run, StripMaker
 
 FRONT_STYLE, FEASIBLE_STYLE, INFEASIBLE_STYLE, SLA_STYLE, LINE_STYLE = (
@@ -147,10 +148,6 @@ def panels(spec: SweepSpec, rows: Sequence[dict[str, Any]], height: int) -> list
                   tick_labels(ticks), None, front, FRONT_STYLE, fit_y=True)]
 
 
-def _pixel(style: str) -> object:
-    return plt.pixel(foreground=ANSI_INDEX[style])
-
-
 def build_panel(width: int, height: int, p: Panel) -> str:
     """One panel as plotext's ANSI text, exactly width x height cells (the shared figure is
     cleared first, so the result depends on the arguments only)."""
@@ -160,29 +157,23 @@ def build_panel(width: int, height: int, p: Panel) -> str:
     if x_hi <= x_lo:
         x_lo, x_hi = x_lo - 1.0, x_hi + 1.0
     pad = (x_hi - x_lo) * 0.04
-    plt.terminal.limit(False, False)
-    fig = plt.figure
-    fig.clear()
-    fig.theme("colorless")
-    fig.plot_size(width, height)
-    fig.axes(False, axis="x", side="upper")
-    fig.axes(False, axis="y", side="right")
+    fig = blank_figure(width, height)
     y_ticks = [y_lo, (y_lo + y_hi) / 2, y_hi] if height >= 7 else [y_lo, y_hi]
     fig.ruler("y").lim(y_lo, y_hi)
     fig.ruler("y").ticks(y_ticks, tick_labels(y_ticks))
     fig.ruler("x").lim(x_lo - pad, x_hi + pad)
     fig.ruler("x").ticks(p.x_ticks, p.x_labels)
     if p.hline is not None:
-        fig.line(p.hline, "horizontal", pixel=_pixel(SLA_STYLE), style="dotted")
+        fig.line(p.hline, "horizontal", pixel=pixel(SLA_STYLE), style="dotted")
     if p.joined and len(p.joined) > 1:
         sig = fig.signal([p.xs[i] for i in p.joined], [p.ys[i] for i in p.joined],
-                         marker=plt.marker("braille", pixel=_pixel(p.join_style))).lines()
+                         marker=plt.marker("braille", pixel=pixel(p.join_style))).lines()
         fig.draw(sig)
     for style, symbol in ((FEASIBLE_STYLE, "•"), (INFEASIBLE_STYLE, "✗"), (FRONT_STYLE, "◆")):
         idx = [i for i, s in enumerate(p.styles) if s == style]
         if idx:
             fig.draw(fig.signal([p.xs[i] for i in idx], [p.ys[i] for i in idx],
-                                marker=plt.marker(symbol, pixel=_pixel(style))))
+                                marker=plt.marker(symbol, pixel=pixel(style))))
     return str(fig.build().string())
 
 

@@ -10,7 +10,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from engine.snapshot import WorkerSnapshot
-from tui.strips import Run, StripMaker
+from tui.strips import PaintStrips, Run
 
 POOLS = ("agg", "prefill", "decode")  # engine.worker.POOL_*
 STATES = ("starting", "active", "draining", "stopped")  # engine.worker.STATE_*
@@ -80,7 +80,7 @@ class WorkerTable(ScrollView, can_focus=True):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._workers: Sequence[WorkerSnapshot] = ()
-        self._maker: StripMaker | None = None
+        self._paint = PaintStrips(self)
 
     def on_mount(self) -> None:
         self.border_title = "Workers"
@@ -97,19 +97,13 @@ class WorkerTable(ScrollView, can_focus=True):
         self.refresh()
 
     def render_lines(self, crop: Region) -> list[Strip]:
-        # One look-up of the widget's style per paint, not one per row: it walks the styles
-        # of every ancestor.
-        base = self.rich_style
-        if self._maker is None or self._maker.base != base:
-            self._maker = StripMaker(base)
+        self._paint.begin_paint()
         return super().render_lines(crop)
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
         bar = bar_width_for(width)
-        maker = self._maker
-        if maker is None:
-            maker = self._maker = StripMaker(self.rich_style)
+        maker = self._paint.maker
         if y == 0:
             return maker.strip(header_runs(bar), width)
         i = self.scroll_offset.y + y - 1

@@ -379,3 +379,27 @@ async def test_header_lines_on_screen_are_its_text() -> None:
                     assert got == line[: inner - 1] + "…"
             cut = any(len(line) > inner for line in want)
             assert cut == (width == 60)
+
+
+@aio
+async def test_line_widgets_repaint_in_a_changed_style() -> None:
+    # The status bar and the worker table read their style once per paint (PaintStrips):
+    # parsed styles are reused while it stands, and a changed style (a theme, a CSS class)
+    # reaches the next paint's lines instead of the cached one.
+    from rich.color import Color
+    from tui.app import DynosimApp
+
+    app = DynosimApp(build_replay(RunOptions(trace=TINY, num_workers=4)), paused=True)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.pause()
+        screen = app.main_screen
+        for widget, line in ((screen.status, 0), (screen.worker_table, 1)):
+            maker = widget._paint.maker
+            widget.refresh()
+            await pilot.pause()
+            assert widget._paint.maker is maker  # same style: same parsed styles
+            widget.styles.background = "#123456"
+            await pilot.pause()
+            assert widget._paint.maker is not maker
+            pad = list(widget.render_line(line))[-1].style
+            assert pad is not None and pad.bgcolor == Color.parse("#123456")
