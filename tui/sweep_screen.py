@@ -36,6 +36,17 @@ STATUS_STYLE = {QUEUED: "dim", RUNNING: "cyan", DONE: "green", INFEASIBLE: "yell
                 FAILED: "bold red", CANCELLED: "magenta", SKIPPED: "magenta", REUSED: "green",
                 NOT_RUN: "dim"}
 FINISHED = (DONE, INFEASIBLE, REUSED)
+SUBTITLE = "⏎ replays a finished point"
+# Metric names as column headers, shortened (results.csv keeps the names): at 120 columns the
+# full names pushed the constrained metrics out of sight, behind a horizontal scroll.
+_LABEL_PARTS = (("_throughput_tok_s", "_tok/s"), ("output_", "out_"), ("tok_s", "tok/s"),
+                ("_per_", "/"))
+
+
+def column_label(name: str) -> str:
+    for old, new in _LABEL_PARTS:
+        name = name.replace(old, new)
+    return name
 
 
 def status_text(st: Any) -> Text:
@@ -115,9 +126,10 @@ class SweepScreen(Screen[None]):
 
     def on_mount(self) -> None:
         for c in self.columns:
-            self.table.add_column(c, key=c)
+            self.table.add_column(c if c in {a.name for a in self.spec.axes}
+                                  else column_label(c), key=c)
         self.table.border_title = "Points"
-        self.table.border_subtitle = "⏎ replays a finished point"
+        self.table.border_subtitle = SUBTITLE
         self.chart.border_title = ("Metrics vs " + self.spec.axes[0].name
                                    if len(self.spec.axes) == 1 else "Pareto frontier")
         self.chart.border_subtitle = ("[yellow]◆ frontier[/] [white]• feasible[/] "
@@ -275,6 +287,11 @@ class SweepScreen(Screen[None]):
                 table.move_cursor(row=table.get_row_index(keep), column=col)
             except Exception:
                 pass
+        # say so when columns are out of sight (the cursor keys scroll to them)
+        hidden = table.virtual_size.width > table.scrollable_content_region.width > 0
+        subtitle = "⏎ replays a point · → more columns" if hidden else SUBTITLE
+        if table.border_subtitle != subtitle:
+            table.border_subtitle = subtitle
 
     # ---- keys ---------------------------------------------------------------------------------
     def selected_point(self) -> int | None:

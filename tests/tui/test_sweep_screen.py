@@ -114,6 +114,24 @@ async def test_a_rerun_shows_reused_points_infeasible_ones_too(tmp_path: Path) -
 
 
 @aio
+async def test_short_metric_headers_and_a_hint_when_columns_are_out_of_sight(tmp_path: Path
+                                                                             ) -> None:
+    out = str(tmp_path / "out")
+    run_sweep(one_axis_job(out).spec, out, SerialExecutor)
+    for width, hint in ((80, True), (260, False)):
+        app = SweepApp(one_axis_job(out))
+        async with app.run_test(size=(width, 30)) as pilot:
+            screen = app.sweep_screen
+            await wait_for(lambda: finished(screen), pilot)
+            await pilot.pause(0.3)
+            labels = [c.label.plain for c in screen.table.columns.values()]
+            assert labels == ["#", "★", "num_workers", "status", "rank", "out_tok/s",
+                              "out_tok/s/gpu", "out_tok/s/user", "p90_ttft_ms", "gpus"]
+            assert screen.columns[5] == "output_throughput_tok_s"  # keys keep the names
+            assert ("→ more columns" in str(screen.table.border_subtitle)) == hint
+
+
+@aio
 async def test_skip_a_queued_point_sort_and_frontier_only(tmp_path: Path) -> None:
     app = SweepApp(one_axis_job(str(tmp_path / "out")), start_paused=True)
     async with app.run_test(size=SIZE) as pilot:
