@@ -183,23 +183,21 @@ def main(argv: Sequence[str] | None = None,
                                   keep_html=a.keep_html, html=not a.no_html,
                                   executor_name=a.executor,
                                   point_timeout_s=a.point_timeout))
-        progress = HeadlessProgress(lambda i: describe_index(spec, i), lines=not a.quiet)
-        # Up before anything is printed or written: a Ray head that does not answer is one
-        # line and exit 2, with no output directory left behind (the pool starts its
-        # processes with the first point, so this costs it nothing).
-        ex = executor()
-        print(f"sweep '{spec.name}': {what}, executor {a.executor}, results in {out}",
-              file=sys.stderr)
+        # The banner comes with the sweep's start, once the executor is up (run_sweep makes
+        # it then, and only when there is something to run): a Ray head that does not answer
+        # is one line and exit 2, with no output directory left behind.
+        progress = HeadlessProgress(
+            lambda i: describe_index(spec, i), lines=not a.quiet,
+            banner=f"sweep '{spec.name}': {what}, executor {a.executor}, results in {out}")
         old = signal.signal(signal.SIGTERM, _sigterm)
         try:
-            res = run_sweep(spec, out, lambda: ex, force=a.force, keep_html=a.keep_html,
+            res = run_sweep(spec, out, executor, force=a.force, keep_html=a.keep_html,
                             observer=progress, points=points,
                             point_timeout_s=a.point_timeout)
             if not a.no_html:
                 res.files.append(write_sweep_html(res, out))
         finally:
             signal.signal(signal.SIGTERM, old)
-            ex.close()  # when no point ran (all reused); a no-op after the sweep closed it
     except InputError as exc:
         print(f"dynosim-tui sweep: error: {exc}", file=sys.stderr)
         return 2

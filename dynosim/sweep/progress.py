@@ -21,9 +21,11 @@ class HeadlessProgress:
 
     def __init__(self, describe: Callable[[int], str], *, stream: TextIO | None = None,
                  lines: bool = True, bar: bool | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, banner: str | None = None
+                 ) -> None:
         self.stream = stream if stream is not None else sys.stderr
         self.describe = describe
+        self.banner = banner  # the first line, written when the sweep starts
         self.lines = lines
         self.bar = self.stream.isatty() if bar is None else bar
         self.state = SweepState(clock=clock)
@@ -33,6 +35,9 @@ class HeadlessProgress:
 
     def __call__(self, ev: SweepEvent) -> None:
         self.state.apply(ev)
+        if isinstance(ev, SweepStarted) and self.banner is not None:
+            self.stream.write(self.banner + "\n")
+            self.stream.flush()
         if isinstance(ev, SweepStarted) and ev.reused and self.lines:
             infeasible = self.state.count(INFEASIBLE)
             self.stream.write(f"{len(ev.reused)} of {len(ev.points)} points reused from an "

@@ -295,6 +295,15 @@ class _Runs:
         self.waiting: dict[str, list[Point]] = {}  # hash in flight -> points it answers
         self.task_hash: dict[int, str] = {}  # a running task's point index -> its hash
 
+    def start(self) -> Executor:
+        """The executor, made now if it is not yet (a Ray head that does not answer fails
+        here, before anything is written)."""
+        if self.executor is None:
+            self.executor = self.make_executor()
+            if self.listener is not None:
+                self.executor.set_listener(self.listener)
+        return self.executor
+
     def free(self) -> int:
         ex = self.executor
         return 1 if ex is None else ex.slots - ex.pending()
@@ -315,11 +324,8 @@ class _Runs:
         if p.config_hash in self.waiting:
             self.waiting[p.config_hash].append(p)
             return False
-        if self.executor is None:
-            self.executor = self.make_executor()
-            if self.listener is not None:
-                self.executor.set_listener(self.listener)
-        self.executor.submit(PointTask(p.index, p.config_hash, p.options, self.keep_html))
+        executor = self.start()
+        executor.submit(PointTask(p.index, p.config_hash, p.options, self.keep_html))
         self.waiting[p.config_hash] = [p]
         if p.index >= 0:
             self.task_hash[p.index] = p.config_hash
@@ -480,12 +486,15 @@ def run_sweep(spec: SweepSpec, out_dir: str, make_executor: Callable[[], Executo
             stored = runs.stored(p)
             if stored is not None:
                 known[p.index] = done[p.index] = stored
+        if len(known) < len(visited):
+            runs.start()  # something to run: up before the sweep is announced
         emit(SweepStarted(visited_points(), sorted(known),
                           [i for i in visited if i not in known], table()))
         for i in visited:
             if i not in known:
                 emit(PointQueued(i))
     else:
+        runs.start()
         emit(SweepStarted([], [], [], table(), to_run=search.trials))
     try:
         while not ctl.stopped:

@@ -304,6 +304,28 @@ def test_sweep_cli_early_failures_write_nothing(tmp_path: Path, case: str) -> No
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
 
 
+def test_sweep_cli_banner_comes_with_the_start_and_a_finished_sweep_needs_no_executor(
+        tmp_path: Path) -> None:
+    """The banner is written once the executor is up; a rerun with every point on disk makes
+    none, so it needs no Ray cluster (this address answers nothing)."""
+    spec = tmp_path / "s.yaml"
+    spec.write_text(f"base: {{trace: {ROOT / 'traces' / 'mooncake_tiny.jsonl'}}}\n"
+                    "axes: {num_workers: [1, 2]}\n")
+    out = str(tmp_path / "o")
+    first = subprocess.run(_sweep_cmd(str(spec), "--out", out, "--executor", "serial",
+                                      "--no-html"), capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    assert first.stderr.splitlines()[0] == (
+        f"sweep 's': 2 points, executor serial, results in {out}")
+    again = subprocess.run(_sweep_cmd(str(spec), "--out", out, "--executor", "ray",
+                                      "--ray-address", "127.0.0.1:9", "--no-html"),
+                           capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert again.stderr.splitlines() == [
+        f"sweep 's': 2 points, executor ray, results in {out}",
+        "2 of 2 points reused from an earlier run"]
+
+
 def test_sweep_cli_bad_spec_exits_2_with_one_line(tmp_path: Path) -> None:
     spec = tmp_path / "s.yaml"
     spec.write_text("base: {}\naxes: {seed: [1]}\nconstrains: {}\n")
