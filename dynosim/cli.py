@@ -10,6 +10,8 @@ import signal
 import sys
 from typing import TYPE_CHECKING, Any, Sequence
 
+from dynosim.arguments import Parser, package_version
+
 # Only the standard library at import time: the heavy modules (numpy, polars, the engine) are
 # imported inside main(), where Ctrl-C and SIGTERM during start-up are handled like later.
 if TYPE_CHECKING:
@@ -25,7 +27,7 @@ examples:
   dynosim-tui --input-tokens 2000 --output-tokens 200 --request-count 500 --request-rate 5
   dynosim-tui trace.jsonl --num-workers 8 --router-mode kv_router --seed 1 --export out/
   dynosim-tui trace.jsonl --prefill-engine-args '{"engine": {"kv_transfer_bandwidth": 25,
-      "kv_transfer_bytes_per_token": 131072}}' --decode-engine-args '{}' \
+      "kv_transfer_bytes_per_token": 131072}}' --decode-engine-args '{}' \\
       --num-prefill-workers 2 --num-decode-workers 2 --export out/
 
 outputs: the AIPerf-style table on stdout; the JSON report (the reference's summary keys at top
@@ -47,7 +49,7 @@ Many runs over a grid of settings, ranked against SLAs: dynosim-tui sweep --help
 
 
 def make_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="dynosim-tui",
         description="Simulate LLM inference serving: replay a Mooncake trace (or a synthetic "
         "workload) through vLLM-style workers with a paged, prefix-caching KV cache, and report "
@@ -57,6 +59,7 @@ def make_parser() -> argparse.ArgumentParser:
         allow_abbrev=False,  # no prefix matching: "--out" must not mean --output-tokens
     )
     p.add_argument("trace", nargs="?", help="Mooncake-format JSONL trace (one request per line)")
+    p.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     g = p.add_argument_group("workload")
     g.add_argument("--trace-format", default="mooncake", help="trace format (default: mooncake)")
     g.add_argument("--trace-block-size", type=int, default=512,
@@ -109,9 +112,12 @@ def make_parser() -> argparse.ArgumentParser:
                    help="seed of the router's random tie-break (recorded in the report; the "
                    "same seed gives identical reports)")
     r = p.add_argument_group("SLA (adds goodput keys to the report)")
-    r.add_argument("--sla-ttft-ms", type=float)
-    r.add_argument("--sla-itl-ms", type=float)
-    r.add_argument("--sla-e2e-ms", type=float)
+    r.add_argument("--sla-ttft-ms", type=float,
+                   help="a request meets the SLA only if its TTFT is at most this")
+    r.add_argument("--sla-itl-ms", type=float,
+                   help="... and its mean inter-token latency at most this")
+    r.add_argument("--sla-e2e-ms", type=float,
+                   help="... and its end-to-end latency at most this")
     o = p.add_argument_group("output")
     o.add_argument("--report-json", metavar="PATH", help="write the JSON report here")
     o.add_argument("--report-jsonl", metavar="PATH",

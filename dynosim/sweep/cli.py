@@ -10,6 +10,7 @@ from typing import Callable, Sequence
 
 import yaml
 
+from dynosim.arguments import Parser
 from dynosim.inputs.errors import InputError
 from dynosim.sweep.axes import Point
 from dynosim.sweep.executors import Executor, default_jobs, make_executor
@@ -46,7 +47,7 @@ f frontier only, Enter replay a finished point (Esc back), o open sweep.html, q 
 
 
 def make_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="dynosim-tui sweep", allow_abbrev=False,
         description="Run many replays over a grid of settings (a YAML/JSON spec or a preset), "
         "rank them against SLA and GPU-budget constraints, and mark the Pareto frontier.",
