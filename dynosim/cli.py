@@ -153,6 +153,31 @@ def options_from_args(a: argparse.Namespace) -> RunOptions:
     )
 
 
+def check_flags_apply(o: RunOptions, given: set[str]) -> None:
+    """A flag the run would ignore (`--num-prefill-workers` without disaggregated pools, a
+    synthetic-workload flag with a trace, ...) is refused rather than dropped without a word."""
+    from dynosim.inputs.errors import InputError
+    from dynosim.replay import ignored_settings
+
+    for name, why in ignored_settings(o).items():
+        flag = "--" + name.replace("_", "-")
+        if flag in given:
+            raise InputError(why, source=flag)
+
+
+def given_flags(parser: argparse.ArgumentParser, argv: Sequence[str]) -> set[str]:
+    """The long options present on the command line (`--flag value` or `--flag=value`)."""
+    known = set(parser._option_string_actions)
+    given: set[str] = set()
+    for token in argv:
+        if token == "--":
+            break
+        name = token.split("=", 1)[0]
+        if name in known:
+            given.add(name)
+    return given
+
+
 def run_inputs(o: RunOptions) -> list[tuple[str, str | None]]:
     """The run's input files, which no output may overwrite."""
     return [("input trace", o.trace), ("--extra-engine-args file", o.extra_engine_args),
@@ -279,12 +304,14 @@ class _RunState:
 
 
 def _run(argv: Sequence[str] | None, state: _RunState) -> int:
-    args = make_parser().parse_args(argv)
+    parser = make_parser()
+    args = parser.parse_args(argv)
     from dynosim.inputs.errors import InputError
     from dynosim.outputs.writers import OutputError
 
     try:
         o = options_from_args(args)
+        check_flags_apply(o, given_flags(parser, argv or []))
         headless = bool(args.export or args.headless
                         or not (sys.stdin.isatty() and sys.stdout.isatty()))
         plan: list[OutputPlan] = []

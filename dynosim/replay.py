@@ -130,6 +130,31 @@ def validate_options(o: RunOptions) -> None:
                          "--request-count, not both", source="TRACE")
 
 
+_SYNTHETIC_ONLY = ("request_rate", "arrival_interval_ms", "turns_per_session",
+                   "inter_turn_delay_ms", "arrival_seed")
+
+
+def ignored_settings(o: RunOptions) -> dict[str, str]:
+    """The settings this run does not use (field -> why): the CLI refuses them when they are
+    given, a sweep's reproducing command leaves them out."""
+    rules: list[tuple[tuple[str, ...], bool, str]] = [
+        (("num_prefill_workers", "num_decode_workers"), o.disaggregated,
+         "only applies to a disaggregated run (with --prefill-engine-args and "
+         "--decode-engine-args)"),
+        (("num_workers",), not o.disaggregated,
+         "applies to aggregated runs; a disaggregated run takes --num-prefill-workers and "
+         "--num-decode-workers"),
+        (_SYNTHETIC_ONLY, o.trace is None,
+         "applies to a synthetic workload (--input-tokens/--output-tokens/--request-count), "
+         "not to a trace file"),
+        (("trace_format", "trace_block_size"), o.trace is not None,
+         "applies to a trace file, not to a synthetic workload"),
+        (("kv_event_lag_ms",), o.router_mode == "kv_router",
+         "only applies with --router-mode kv_router"),
+    ]
+    return {name: why for names, applies, why in rules if not applies for name in names}
+
+
 def load_workload(o: RunOptions) -> Workload:
     closed = o.replay_concurrency is not None
     if o.trace is not None:

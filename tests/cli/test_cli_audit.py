@@ -4,12 +4,15 @@ help text, flags that would be ignored, config files in YAML.
 from __future__ import annotations
 
 import os
+import shlex
 from importlib import metadata
 from pathlib import Path
 
 import pytest
 
-from dynosim.cli import main
+from dynosim.cli import check_flags_apply, given_flags, main, make_parser, options_from_args
+from dynosim.replay import RunOptions
+from dynosim.sweep.command import command_line
 from helpers import TINY
 
 ERR = "dynosim-tui: error: "
@@ -52,4 +55,56 @@ def test_help_explains_every_option(capsys: pytest.CaptureFixture[str]) -> None:
         assert block.split("\n", 1)[1].startswith("                        "), flag  # has help
     # The disaggregated example is two lines that can be pasted, not one run-together line.
     assert "--decode-engine-args '{}' \\\n      --num-prefill-workers 2" in out
+
+
+DISAGG = ["--prefill-engine-args", "{}", "--decode-engine-args", "{}"]
+SYNTH = ["--input-tokens", "64", "--output-tokens", "4", "--request-count", "4",
+         "--request-rate", "2"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    ([TINY, "--num-prefill-workers", "2"],
+     "--num-prefill-workers: only applies to a disaggregated run (with --prefill-engine-args "
+     "and --decode-engine-args)"),
+    ([TINY, "--num-decode-workers=3"], "--num-decode-workers: only applies to a disaggregated"),
+    ([TINY, *DISAGG, "--num-workers", "4"],
+     "--num-workers: applies to aggregated runs; a disaggregated run takes "
+     "--num-prefill-workers and --num-decode-workers"),
+    ([TINY, "--request-rate", "5"], "--request-rate: applies to a synthetic workload"),
+    ([TINY, "--arrival-seed", "7"], "--arrival-seed: applies to a synthetic workload"),
+    ([TINY, "--turns-per-session", "3"], "--turns-per-session: applies to a synthetic workload"),
+    ([*SYNTH, "--trace-block-size", "64"],
+     "--trace-block-size: applies to a trace file, not to a synthetic workload"),
+    ([TINY, "--kv-event-lag-ms", "5"],
+     "--kv-event-lag-ms: only applies with --router-mode kv_router"),
+])
+def test_a_flag_the_run_would_ignore_is_refused(cli, tmp_path: Path, argv: list[str],
+                                                message: str) -> None:
+    rc, out, err = cli(*argv)
+    assert rc == 2 and out == ""
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(ERR + message), err
+    assert os.listdir(tmp_path) == []
+
+
+def test_flags_that_apply_still_run(cli, tmp_path: Path) -> None:
+    rc, _, err = cli(TINY, *DISAGG, "--num-prefill-workers", "2", "--num-decode-workers", "1",
+                     "--router-mode", "kv_router", "--kv-event-lag-ms", "5",
+                     "--report-json", "r.json")
+    assert rc == 0, err
+    rc, _, err = cli(*SYNTH, "--arrival-seed", "3", "--turns-per-session", "2",
+                     "--report-json", "s.json")
+    assert rc == 0, err
+
+
+def test_a_sweep_command_line_leaves_out_what_the_run_ignores() -> None:
+    o = RunOptions(trace=TINY, num_workers=2, prefill_engine_args="{}", decode_engine_args="{}",
+                   num_prefill_workers=2, arrival_seed=7)
+    cmd = command_line(o)
+    assert "--num-workers" not in cmd and "--arrival-seed" not in cmd
+    assert "--num-prefill-workers 2" in cmd
+    # and the command is one the CLI accepts
+    argv = shlex.split(cmd)[1:]
+    parser = make_parser()
+    check_flags_apply(options_from_args(parser.parse_args(argv)), given_flags(parser, argv))
 
