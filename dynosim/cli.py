@@ -87,8 +87,9 @@ def make_parser() -> argparse.ArgumentParser:
                    "with the lowest cost = queued prefill blocks - cached prefix blocks + "
                    "active decode blocks (ties broken at random, see --seed)")
     e.add_argument("--router-config", default=None, metavar="JSON|PATH",
-                   help="kv_router knobs, e.g. '{\"overlap_score_weight\": 1.0, "
-                   '\"router_temperature\": 0.0}\' (unknown keys are rejected)')
+                   help="kv_router knobs as inline JSON or a .json/.yaml file, e.g. "
+                   "'{\"overlap_score_weight\": 1.0, \"router_temperature\": 0.0}' (unknown "
+                   "keys are rejected)")
     e.add_argument("--kv-event-lag-ms", type=float, default=0.0,
                    help="extra delay before the router sees a worker's KV cache changes")
     d = p.add_argument_group("disaggregated serving (prefill and decode pools)")
@@ -105,7 +106,7 @@ def make_parser() -> argparse.ArgumentParser:
                     'e.g. \'{"mode": "agg", "optimization_target": "sla", "ttft_ms": 1500, '
                     '"itl_ms": 50}\'; scale-ups take the engine args\' startup_time (s)')
     e.add_argument("--extra-engine-args", default=None, metavar="JSON|PATH",
-                   help="engine args as inline JSON or a .json file; nested 1.6 form "
+                   help="engine args as inline JSON or a .json/.yaml file; nested 1.6 form "
                    '{"engine": {...}, "tensor_parallel_size": 1} or flat 1.4 form '
                    '{"block_size": 64, ...}')
     e.add_argument("--seed", type=int, default=0,

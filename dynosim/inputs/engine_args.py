@@ -602,7 +602,7 @@ def parse_engine_args(
         if isinstance(value, dict):
             obj, source = value, what
         elif isinstance(value, str):
-            obj, source = read_mapping(value, what)
+            obj, source = read_mapping(value, what, yaml_files=True)
         else:
             raise InputError(f"expected a JSON string or path, got {type(value).__name__}",
                              source=what)

@@ -53,7 +53,7 @@ def parse_router_config(value: str | None) -> tuple[KvRouterConfig, dict[str, An
     cfg = KvRouterConfig()
     if value is None:
         return cfg, norm
-    obj, source = read_mapping(value, FLAG)
+    obj, source = read_mapping(value, FLAG, yaml_files=True)
     if "overlap_score_weight" in obj and "overlap_score_credit" in obj:
         raise InputError("both 'overlap_score_weight' and its alias 'overlap_score_credit' "
                          "are given; use one", source=source, field="overlap_score_credit")

@@ -1,5 +1,5 @@
 """One reader for the flags that take "inline JSON or a path" (--extra-engine-args, the pool
-engine args, --router-config, --planner-config).
+engine args, --router-config, --planner-config; each reads YAML files too).
 
 A value starting with '{' or '[' is inline JSON; anything else is a file path. Files are read
 as UTF-8 (a leading byte-order mark is accepted). With `yaml=True` a .yaml/.yml file is YAML
@@ -21,7 +21,8 @@ def read_mapping(value: str, flag: str, *, yaml_files: bool = False) -> tuple[di
     """(the decoded object, the source to name in later errors: `flag`, or the file path)."""
     obj, source = read_value(value, flag, yaml_files=yaml_files)
     if not isinstance(obj, dict):
-        kind = "JSON/YAML" if yaml_files else "JSON"
+        json_only = not yaml_files or source == flag or source.lower().endswith(".json")
+        kind = "JSON" if json_only else "JSON/YAML"
         raise InputError(f"expected a {kind} object, got {json_kind(obj)} {show_value(obj)}",
                          source=source)
     return obj, source

@@ -3,6 +3,7 @@ help text, flags that would be ignored, config files in YAML.
 """
 from __future__ import annotations
 
+import json
 import os
 import shlex
 from importlib import metadata
@@ -108,3 +109,31 @@ def test_a_sweep_command_line_leaves_out_what_the_run_ignores() -> None:
     parser = make_parser()
     check_flags_apply(options_from_args(parser.parse_args(argv)), given_flags(parser, argv))
 
+
+@pytest.mark.parametrize("flag, text, bad, message", [
+    ("--router-config", "overlap_score_weight: 2.0\nrouter_temperature: 0.0\n",
+     "overlap_score_weight: 1\nbogus: 2\n", "field 'bogus': unknown key; valid keys: "),
+    ("--extra-engine-args", "engine:\n  num_gpu_blocks: 4096\n  block_size: 64\n",
+     "engine:\n  block_size: x\n", "field 'engine.block_size': expected a positive integer"),
+])
+def test_router_and_engine_args_read_yaml_files(cli, tmp_path: Path, flag: str, text: str,
+                                                bad: str, message: str) -> None:
+    """Like --planner-config and sweep specs: a .yaml file is YAML, not "invalid JSON"."""
+    extra = ["--router-mode", "kv_router"] if flag == "--router-config" else []
+    (tmp_path / "in").mkdir()
+    good = tmp_path / "in" / "good.yaml"
+    good.write_text(text)
+    rc, _, err = cli(TINY, *extra, flag, str(good), "--report-json", "r.json")
+    assert rc == 0, err
+    as_json = json.loads((tmp_path / "r.json").read_text())
+    wrong = tmp_path / "in" / "bad.yaml"
+    wrong.write_text(bad)
+    rc, _, err = cli(TINY, *extra, flag, str(wrong), "--report-json", "r2.json")
+    assert rc == 2
+    assert err.splitlines() == [ERR + f"{wrong}: " + err.split(f"{wrong}: ", 1)[1].rstrip()]
+    assert message in err
+    assert not (tmp_path / "r2.json").exists()
+    if flag == "--router-config":
+        assert as_json["dynosim"]["router_config"]["overlap_score_weight"] == 2.0
+    else:
+        assert as_json["dynosim"]["engine_args"]["engine"]["num_gpu_blocks"] == 4096
