@@ -17,6 +17,9 @@ from dynosim.sweep.executors import Executor, default_jobs, make_executor
 from dynosim.sweep.presets import PRESETS, preset_mapping, preset_spec
 from dynosim.sweep.spec import SweepSpec, load_spec
 
+SLA_TTFT_MS = 1500.0  # the presets' SLA unless --sla-ttft-ms / --sla-itl-ms say otherwise
+SLA_ITL_MS = 50.0
+
 EPILOG = """\
 examples:
   dynosim-tui sweep examples/sweeps/router_topology.yaml --out out/router --axis tp=1
@@ -58,11 +61,11 @@ def make_parser() -> argparse.ArgumentParser:
                    help="a built-in sweep over TRACE: cold-start (the planner guide's "
                    "startup_time 0..300 s sweep) or topology (agg/disagg splits and TP within "
                    "--gpus)")
-    p.add_argument("--gpus", type=int, help="GPU budget of the topology preset")
-    p.add_argument("--sla-ttft-ms", type=float, default=1500.0,
-                   help="presets: TTFT SLA (p90), default 1500")
-    p.add_argument("--sla-itl-ms", type=float, default=50.0,
-                   help="presets: ITL SLA (p90), default 50")
+    p.add_argument("--gpus", type=int, help="GPU budget of the topology preset (required there)")
+    p.add_argument("--sla-ttft-ms", type=float, default=None,
+                   help=f"presets: TTFT SLA (p90), default {SLA_TTFT_MS:g}")
+    p.add_argument("--sla-itl-ms", type=float, default=None,
+                   help=f"presets: ITL SLA (p90), default {SLA_ITL_MS:g}")
     p.add_argument("--print-spec", action="store_true",
                    help="print the preset as a spec file (YAML) and exit")
     p.add_argument("--axis", action="append", default=[], metavar="NAME=V1,V2,...",
@@ -129,18 +132,29 @@ def main(argv: Sequence[str] | None = None,
         if a.preset:
             if a.preset == "topology" and (a.gpus is None or a.gpus < 1):
                 raise InputError("the topology preset needs --gpus N (N >= 1)", source="--gpus")
+            if a.preset != "topology" and a.gpus is not None:
+                raise InputError("only applies with --preset topology", source="--gpus")
+            ttft_ms = SLA_TTFT_MS if a.sla_ttft_ms is None else a.sla_ttft_ms
+            itl_ms = SLA_ITL_MS if a.sla_itl_ms is None else a.sla_itl_ms
             if a.print_spec:
-                print(yaml.safe_dump(preset_mapping(a.preset, a.spec, gpus=a.gpus,
-                                                    ttft_ms=a.sla_ttft_ms,
-                                                    itl_ms=a.sla_itl_ms), sort_keys=False),
-                      end="")
+                if a.axis:
+                    raise InputError("does not apply with --print-spec: edit the printed "
+                                     "spec's axes instead", source="--axis")
+                # A spec's trace is read relative to the spec file, which may be saved anywhere.
+                trace = os.path.abspath(a.spec)
+                print(yaml.safe_dump(preset_mapping(a.preset, trace, gpus=a.gpus,
+                                                    ttft_ms=ttft_ms, itl_ms=itl_ms),
+                                     sort_keys=False), end="")
                 return 0
-            spec = preset_spec(a.preset, a.spec, gpus=a.gpus, ttft_ms=a.sla_ttft_ms,
-                               itl_ms=a.sla_itl_ms, axis_overrides=a.axis)
+            spec = preset_spec(a.preset, a.spec, gpus=a.gpus, ttft_ms=ttft_ms, itl_ms=itl_ms,
+                               axis_overrides=a.axis)
         else:
-            if a.gpus is not None or a.print_spec:
-                raise InputError("only applies with --preset",
-                                 source="--gpus" if a.gpus is not None else "--print-spec")
+            for flag, given in (("--gpus", a.gpus is not None), ("--print-spec", a.print_spec),
+                                ("--sla-ttft-ms", a.sla_ttft_ms is not None),
+                                ("--sla-itl-ms", a.sla_itl_ms is not None)):
+                if given:
+                    raise InputError("only applies with --preset (a spec states its "
+                                     "constraints)", source=flag)
             spec = load_spec(a.spec, a.axis)
         from dynosim.sweep.progress import HeadlessProgress
         from dynosim.sweep.html import write_sweep_html

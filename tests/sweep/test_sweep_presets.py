@@ -169,3 +169,41 @@ def test_cliff_helper_on_rows() -> None:
         for i, (st, ttft, itl) in enumerate([(20, 900, 30), (0, 800, 25), (40, 1400, 60),
                                              (60, 5000, 80)])]
     assert find_cliff(res) == {"point": 2, "value": 40, "metric": "p90_itl_ms"}  # type: ignore
+
+
+def test_a_printed_spec_works_wherever_it_is_saved(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's `--print-spec > cold.yaml` with the trace named relative to the current
+    folder: the spec reads its trace relative to itself, so the printed path is absolute."""
+    monkeypatch.chdir(ROOT)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert sweep_main(["--preset", "cold-start", "traces/mooncake_tiny.jsonl",
+                           "--print-spec"]) == 0
+    saved = tmp_path / "specs" / "cold.yaml"
+    saved.parent.mkdir()
+    saved.write_text(out.getvalue())
+    from_file = build_points(load_spec(str(saved)))
+    assert from_file[0].options.trace == TINY
+    assert [p.config_hash for p in from_file] == [
+        p.config_hash for p in build_points(preset_spec("cold-start", TINY))]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--preset", "cold-start", TINY, "--gpus", "8"], "--gpus: only applies with --preset "
+     "topology"),
+    (["--preset", "cold-start", TINY, "--print-spec", "--axis", "startup_time=0,60"],
+     "--axis: does not apply with --print-spec"),
+    ([str(ROOT / "examples/sweeps/router_topology.yaml"), "--sla-ttft-ms", "500"],
+     "--sla-ttft-ms: only applies with --preset"),
+])
+def test_a_sweep_flag_that_would_be_ignored_is_refused(
+        argv: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert sweep_main([*argv, "--out", str(tmp_path / "o")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"dynosim-tui sweep: error: {message}")
+    assert os.listdir(tmp_path) == []
