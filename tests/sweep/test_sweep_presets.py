@@ -207,3 +207,17 @@ def test_a_sweep_flag_that_would_be_ignored_is_refused(
     lines = captured.err.splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"dynosim-tui sweep: error: {message}")
     assert os.listdir(tmp_path) == []
+
+
+def test_the_example_script_runs_after_make_run_without_an_activated_venv(tmp_path: Path) -> None:
+    """`make run` leaves dynosim-tui in .venv/bin, not on PATH: the script finds it there."""
+    if not (ROOT / ".venv" / "bin" / "dynosim-tui").exists():
+        pytest.skip("no .venv in this checkout")
+    env = {k: v for k, v in os.environ.items() if k != "DYNOSIM"}
+    env["PATH"] = "/usr/bin:/bin"
+    run = subprocess.run(["bash", str(ROOT / "examples" / "cold_start_sweep.sh"), TINY,
+                          str(tmp_path / "out"), "--axis", "startup_time=0", "--headless",
+                          "--jobs", "1"], env=env, capture_output=True, text=True, timeout=300,
+                         cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert (tmp_path / "out" / "results.csv").exists()
