@@ -156,3 +156,8 @@ def test_a_trace_field_that_is_ignored_is_named(cli, tmp_path: Path) -> None:
     rc, _, err = cli(TINY, "--report-json", "r2.json")
     assert rc == 0 and err == ""
 
+
+def test_a_planner_type_error_shows_the_value_given(cli, tmp_path: Path) -> None:
+    rc, _, err = cli(TINY, "--planner-config", '{"mode": "agg", "ttft_ms": "x"}')
+    assert rc == 2
+    assert err == f"{ERR}--planner-config: field 'ttft_ms': Expected `float`, got \"x\"\n"
