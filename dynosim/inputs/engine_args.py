@@ -33,7 +33,7 @@ from dynosim.inputs.checks import anything as _any, boolean as _bool, enum as _e
 from dynosim.inputs.checks import int_range as _int_range, is_int as _is_int, is_num as _is_num
 from dynosim.inputs.checks import mapping as _obj, num_range as _num_range, string as _str
 from dynosim.inputs.errors import InputError, json_kind, show_value
-from dynosim.inputs.source import read_mapping
+from dynosim.inputs.source import read_mapping, with_field_line
 from dynosim.perfmodel.build import PerfModelError
 from dynosim.perfmodel.setup import AicTiming, configure_aic
 from engine.config import BACKEND_NAMES, TIMING_FIXED, TIMING_POLYNOMIAL, EngineConfig
@@ -610,6 +610,9 @@ def parse_engine_args(
         if not isinstance(obj, dict):
             raise ctx.fail(f"expected a JSON object, got {json_kind(obj)} {show_value(obj)}")
         form = "nested" if "engine" in obj else "flat"
-    norm = _parse_nested(ctx, obj) if form == "nested" else _parse_flat(ctx, obj)
-    perf = _aic(ctx, norm)
+    try:
+        norm = _parse_nested(ctx, obj) if form == "nested" else _parse_flat(ctx, obj)
+        perf = _aic(ctx, norm)
+    except InputError as exc:
+        raise with_field_line(exc, ctx.source, what) from None
     return ParsedEngineArgs(_to_config(norm, perf), norm, ctx.ignored, form, ctx.warnings, perf)

@@ -50,6 +50,34 @@ def read_value(value: str, flag: str, *, yaml_files: bool = False) -> tuple[Any,
         return decode_yaml(body, value), value
 
 
+def with_field_line(exc: InputError, source: str, flag: str) -> InputError:
+    """`exc` with the line where its field is written, when `source` is a file (not the inline
+    value of `flag`) and `exc` names the field but no line: file:line:field, like a trace."""
+    if source == flag or exc.source != source or exc.line is not None or not exc.field:
+        return exc
+    try:
+        with open(source, "rb") as f:
+            text = f.read().decode("utf-8-sig")
+        node = yaml.compose(text, Loader=yaml.SafeLoader)  # JSON is (almost always) YAML too
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return exc
+    if "\n" not in text.strip():  # a one-line file: the line says nothing (as decode_json)
+        return exc
+    line = None
+    for key in exc.field.split("."):
+        if not isinstance(node, yaml.MappingNode):
+            break
+        for knode, vnode in node.value:
+            if isinstance(knode, yaml.ScalarNode) and knode.value == key:
+                line, node = knode.start_mark.line + 1, vnode
+                break
+        else:
+            break
+    if line is None:
+        return exc
+    return InputError(exc.message, source=source, line=line, field=exc.field)
+
+
 def read_text(path: str, flag: str, hint: str) -> str:
     """A file's UTF-8 text; a missing file is named with `flag` and `hint` says what to give."""
     try:

@@ -157,6 +157,30 @@ def test_a_trace_field_that_is_ignored_is_named(cli, tmp_path: Path) -> None:
     assert rc == 0 and err == ""
 
 
+@pytest.mark.parametrize("flag, name, text, expected", [
+    ("--extra-engine-args", "ea.json", '{\n  "engine": {\n    "block_size": "x"\n  }\n}\n',
+     "ea.json:3: field 'engine.block_size': expected a positive integer, got \"x\""),
+    ("--extra-engine-args", "ea.yaml", "engine:\n  max_num_seqs: 8\n  blok_size: 4\n",
+     "ea.yaml:3: field 'engine.blok_size': unknown key; valid keys: "),
+    ("--router-config", "rc.json", '{"overlap_score_weight": 1,\n "bogus": 2}\n',
+     "rc.json:2: field 'bogus': unknown key; valid keys: "),
+    ("--planner-config", "pc.yaml", "mode: agg\n\nttft_ms: fast\n",
+     "pc.yaml:3: field 'ttft_ms': Expected `float`, got \"fast\""),
+    ("--planner-config", "pc.json", '{"mode": "agg",\n "bogus": 1}',
+     "pc.json:2: field 'bogus': unknown key; valid keys: "),
+])
+def test_a_bad_field_in_a_config_file_names_its_line(cli, tmp_path: Path, flag: str, name: str,
+                                                     text: str, expected: str) -> None:
+    (tmp_path / "in").mkdir()
+    path = tmp_path / "in" / name
+    path.write_text(text)
+    extra = ["--router-mode", "kv_router"] if flag == "--router-config" else []
+    rc, _, err = cli(TINY, *extra, flag, str(path), "--report-json", "r.json")
+    assert rc == 2
+    assert len(err.splitlines()) == 1 and err.startswith(f"{ERR}{tmp_path}/in/{expected}"), err
+    assert os.listdir(tmp_path) == ["in"]
+
+
 def test_a_planner_type_error_shows_the_value_given(cli, tmp_path: Path) -> None:
     rc, _, err = cli(TINY, "--planner-config", '{"mode": "agg", "ttft_ms": "x"}')
     assert rc == 2
