@@ -23,7 +23,7 @@ by `arrival_speedup_ratio`.
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any
+from typing import Annotated, Any, Callable
 
 import msgspec
 
@@ -261,7 +261,7 @@ def _load(
     data = _read_bytes(path)
 
     wl = Workload(bs)
-    decode = _KNOWN_ROW_DECODER.decode
+    decode: Callable[[bytes], _Row] = _KNOWN_ROW_DECODER.decode
     tolerant = False  # switched to the decoder that ignores unknown fields
     add = wl.add
     next_turn = wl.next_turn
