@@ -39,7 +39,7 @@ summary metric, planner figures, wall time, config hash, the reproducing command
 ranked table on stdout. A rerun with the same --out skips points already finished (--force redoes
 them); a failed point is recorded with its error and the sweep goes on; Ctrl-C stops cleanly.
 Exit status: 0 done, 1 some points failed, 2 bad spec (one line naming file, line and field),
-130 interrupted.
+130 Ctrl-C, 143 SIGTERM.
 
 live view: in a terminal the sweep opens a sweep screen: the points with their status (running
 ones with their simulated time), rank and metrics, the Pareto frontier starred, a chart beside
@@ -98,8 +98,21 @@ def make_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _sigterm(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+class _Signals:
+    """SIGTERM stops a sweep as Ctrl-C does; it is remembered so the exit status says which
+    (130 Ctrl-C, 143 SIGTERM, as a single run's)."""
+
+    terminated = False
+
+    def sigterm(self, signum: int, frame: object) -> None:
+        self.terminated = True
+        raise KeyboardInterrupt
+
+    def status(self) -> int:
+        return 143 if self.terminated else 130
+
+    def what(self) -> str:
+        return "terminated (SIGTERM)" if self.terminated else "interrupted"
 
 
 @dataclass(frozen=True)
@@ -121,6 +134,7 @@ def main(argv: Sequence[str] | None = None,
     """`live` opens the sweep screen (the entry point passes it: dynosim never imports the
     view); without it, or with --headless or no terminal, the sweep runs headless."""
     a = make_parser().parse_args(argv)
+    signals = _Signals()
     try:
         if a.jobs is not None and a.jobs < 1:
             raise InputError(f"must be >= 1, got {a.jobs}", source="--jobs")
@@ -185,7 +199,7 @@ def main(argv: Sequence[str] | None = None,
         progress = HeadlessProgress(lambda i: describe_index(spec, i), lines=not a.quiet)
         print(f"sweep '{spec.name}': {what}, executor {a.executor}, results in {out}",
               file=sys.stderr)
-        old = signal.signal(signal.SIGTERM, _sigterm)
+        old = signal.signal(signal.SIGTERM, signals.sigterm)
         try:
             res = run_sweep(spec, out, executor, force=a.force, keep_html=a.keep_html,
                             observer=progress, points=points,
@@ -201,13 +215,13 @@ def main(argv: Sequence[str] | None = None,
         print(f"dynosim-tui sweep: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("dynosim-tui sweep: interrupted while writing the tables; rerun to resume",
+        print(f"dynosim-tui sweep: {signals.what()} while writing the tables; rerun to resume",
               file=sys.stderr)
-        return 130
+        return signals.status()
     print(format_summary(res, a.top))
     print("results: " + ", ".join(res.files))
     if res.interrupted:
-        print(f"dynosim-tui sweep: interrupted: {res.ran} point(s) finished in this run are "
-              f"saved; rerun the same command to resume", file=sys.stderr)
-        return 130
+        print(f"dynosim-tui sweep: {signals.what()}: {res.ran} point(s) finished in this run "
+              f"are saved; rerun the same command to resume", file=sys.stderr)
+        return signals.status()
     return 1 if res.failed else 0
