@@ -185,3 +185,14 @@ def test_a_planner_type_error_shows_the_value_given(cli, tmp_path: Path) -> None
     rc, _, err = cli(TINY, "--planner-config", '{"mode": "agg", "ttft_ms": "x"}')
     assert rc == 2
     assert err == f"{ERR}--planner-config: field 'ttft_ms': Expected `float`, got \"x\"\n"
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="no /proc")
+def test_a_virtual_file_system_is_not_called_full(cli, tmp_path: Path) -> None:
+    if os.statvfs("/proc").f_flag & os.ST_RDONLY:
+        pytest.skip("/proc is mounted read-only here (refused as such)")
+    rc, _, err = cli(TINY, "--export", "/proc/dynosim_out")
+    assert rc == 2
+    assert err == (f"{ERR}/proc/dynosim_out: /proc is on a virtual file system (no storage, "
+                   "like /proc or /sys): it cannot hold the run's files\n")
+    assert not os.path.exists("/proc/dynosim_out") and os.listdir(tmp_path) == []
