@@ -540,7 +540,11 @@ def _parse_nested(ctx: _Ctx, obj: dict[str, Any]) -> dict[str, Any]:
     valid = tuple(_ENGINE_BY_NAME)
     for key in eng:
         if key not in _ENGINE_BY_NAME:
-            raise _unknown(ctx, key, "engine.", valid)
+            hint = ""
+            if key in _TOP_BY_NAME:  # e.g. startup_time, which the planner's scale-ups take
+                hint = (f' in "engine" ({key} is a top-level key, beside it: '
+                        f'{{"engine": {{...}}, "{key}": ...}})')
+            raise _unknown(ctx, key, "engine.", valid, hint=hint)
     norm: dict[str, Any] = {"engine": _engine_section(ctx, eng, "engine.")}
     norm.update(_top_section(ctx, obj))
     _check_supported(ctx, norm, "engine.")

@@ -196,3 +196,12 @@ def test_a_virtual_file_system_is_not_called_full(cli, tmp_path: Path) -> None:
     assert err == (f"{ERR}/proc/dynosim_out: /proc is on a virtual file system (no storage, "
                    "like /proc or /sys): it cannot hold the run's files\n")
     assert not os.path.exists("/proc/dynosim_out") and os.listdir(tmp_path) == []
+
+
+def test_a_top_level_engine_key_inside_engine_says_where_it_goes(cli, tmp_path: Path) -> None:
+    rc, _, err = cli(TINY, "--extra-engine-args", '{"engine": {"startup_time": 30}}')
+    assert rc == 2
+    assert err.startswith(f"{ERR}--extra-engine-args: field 'engine.startup_time': unknown key "
+                          'in "engine" (startup_time is a top-level key, beside it: '
+                          '{"engine": {...}, "startup_time": ...}); valid keys: backend, ')
+    assert os.listdir(tmp_path) == []
