@@ -12,6 +12,8 @@ import yaml
 
 from dynosim.arguments import Parser
 from dynosim.inputs.errors import InputError
+from dynosim.outputs.plan import check_folder
+from dynosim.outputs.writers import OutputError
 from dynosim.sweep.axes import Point
 from dynosim.sweep.executors import Executor, default_jobs, make_executor
 from dynosim.sweep.presets import PRESETS, preset_mapping, preset_spec
@@ -98,6 +100,13 @@ def make_parser() -> argparse.ArgumentParser:
     return p
 
 
+def check_out_dir(out: str) -> None:
+    """--out is a folder that exists or can be created, writable, on a real file system."""
+    if os.path.lexists(out) and not os.path.isdir(out):
+        raise OutputError(out, "exists and is not a directory (--out takes a folder)")
+    check_folder(out, os.path.join(out, "points"))
+
+
 class _Signals:
     """SIGTERM stops a sweep as Ctrl-C does; it is remembered so the exit status says which
     (130 Ctrl-C, 143 SIGTERM, as a single run's)."""
@@ -176,6 +185,7 @@ def main(argv: Sequence[str] | None = None,
         from dynosim.sweep.table import format_summary
 
         out = a.out or f"sweep_{spec.name}"
+        check_out_dir(out)  # before any point is built or run
         points: list[Point] | None = None
         if spec.search.method == "grid":
             points = build_points(spec)  # every point checked before anything runs
@@ -208,7 +218,7 @@ def main(argv: Sequence[str] | None = None,
                 res.files.append(write_sweep_html(res, out))
         finally:
             signal.signal(signal.SIGTERM, old)
-    except InputError as exc:
+    except (InputError, OutputError) as exc:
         print(f"dynosim-tui sweep: error: {exc}", file=sys.stderr)
         return 2
     except RuntimeError as exc:  # e.g. Ray not installed

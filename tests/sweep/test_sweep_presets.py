@@ -221,3 +221,25 @@ def test_the_example_script_runs_after_make_run_without_an_activated_venv(tmp_pa
                          cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-2000:]
     assert (tmp_path / "out" / "results.csv").exists()
+
+
+@pytest.mark.parametrize("out, reason", [
+    ("afile", "afile: exists and is not a directory (--out takes a folder)"),
+    ("afile/sub", "afile/sub: afile is not a directory"),
+    ("/proc/dynosim_sweep", "/proc/dynosim_sweep: /proc is on a virtual file system"),
+])
+def test_a_bad_out_folder_is_one_line_before_anything_runs(
+        out: str, reason: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """It was a traceback (NotADirectoryError from mkdir) after the sweep had started."""
+    if out.startswith("/proc") and (not os.path.isdir("/proc/self")
+                                    or os.statvfs("/proc").f_flag & os.ST_RDONLY):
+        pytest.skip("no writable-looking /proc here")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("")
+    assert sweep_main(["--preset", "cold-start", TINY, "--axis", "startup_time=0",
+                       "--out", out, "--headless"]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [f"dynosim-tui sweep: error: {reason}" + err.split(reason, 1)[1]
+                                .rstrip("\n")], err
+    assert os.listdir(tmp_path) == ["afile"] and not os.path.exists(out + "/points")
