@@ -104,7 +104,7 @@ def check_out_dir(out: str) -> None:
     """--out is a folder that exists or can be created, writable, on a real file system."""
     if os.path.lexists(out) and not os.path.isdir(out):
         raise OutputError(out, "exists and is not a directory (--out takes a folder)")
-    check_folder(out, os.path.join(out, "points"))
+    check_folder(out, os.path.join(os.path.abspath(out), "points"))
 
 
 class _Signals:
@@ -160,6 +160,8 @@ def main(argv: Sequence[str] | None = None,
             ttft_ms = SLA_TTFT_MS if a.sla_ttft_ms is None else a.sla_ttft_ms
             itl_ms = SLA_ITL_MS if a.sla_itl_ms is None else a.sla_itl_ms
             if a.print_spec:
+                if not os.path.isfile(a.spec):
+                    raise InputError("trace file not found", source=a.spec)
                 if a.axis:
                     raise InputError("does not apply with --print-spec: edit the printed "
                                      "spec's axes instead", source="--axis")

@@ -225,7 +225,7 @@ def test_the_example_script_runs_after_make_run_without_an_activated_venv(tmp_pa
 
 @pytest.mark.parametrize("out, reason", [
     ("afile", "afile: exists and is not a directory (--out takes a folder)"),
-    ("afile/sub", "afile/sub: afile is not a directory"),
+    ("afile/sub", "afile/sub: {tmp}/afile is not a directory"),
     ("/proc/dynosim_sweep", "/proc/dynosim_sweep: /proc is on a virtual file system"),
 ])
 def test_a_bad_out_folder_is_one_line_before_anything_runs(
@@ -236,6 +236,7 @@ def test_a_bad_out_folder_is_one_line_before_anything_runs(
                                     or os.statvfs("/proc").f_flag & os.ST_RDONLY):
         pytest.skip("no writable-looking /proc here")
     monkeypatch.chdir(tmp_path)
+    reason = reason.format(tmp=tmp_path)
     (tmp_path / "afile").write_text("")
     assert sweep_main(["--preset", "cold-start", TINY, "--axis", "startup_time=0",
                        "--out", out, "--headless"]) == 2
@@ -243,3 +244,22 @@ def test_a_bad_out_folder_is_one_line_before_anything_runs(
     assert err.splitlines() == [f"dynosim-tui sweep: error: {reason}" + err.split(reason, 1)[1]
                                 .rstrip("\n")], err
     assert os.listdir(tmp_path) == ["afile"] and not os.path.exists(out + "/points")
+
+
+def test_a_new_relative_out_folder_is_created(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert sweep_main(["--preset", "cold-start", TINY, "--axis", "startup_time=0",
+                           "--out", "fresh", "--headless", "--executor", "serial",
+                           "--no-html"]) == 0
+    assert (tmp_path / "fresh" / "results.csv").exists()
+
+
+def test_print_spec_of_a_missing_trace_is_refused(capsys: pytest.CaptureFixture[str],
+                                                  tmp_path: Path) -> None:
+    missing = str(tmp_path / "nope.jsonl")
+    assert sweep_main(["--preset", "cold-start", missing, "--print-spec"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == f"dynosim-tui sweep: error: {missing}: trace file not found\n"
