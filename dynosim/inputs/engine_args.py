@@ -33,7 +33,7 @@ from dynosim.inputs.checks import anything as _any, boolean as _bool, enum as _e
 from dynosim.inputs.checks import int_range as _int_range, is_int as _is_int, is_num as _is_num
 from dynosim.inputs.checks import mapping as _obj, num_range as _num_range, string as _str
 from dynosim.inputs.errors import InputError, json_kind, show_value
-from dynosim.inputs.source import read_mapping
+from dynosim.inputs.source import read_mapping, with_field_line
 from dynosim.perfmodel.build import PerfModelError
 from dynosim.perfmodel.setup import AicTiming, configure_aic
 from engine.config import BACKEND_NAMES, TIMING_FIXED, TIMING_POLYNOMIAL, EngineConfig
@@ -540,7 +540,11 @@ def _parse_nested(ctx: _Ctx, obj: dict[str, Any]) -> dict[str, Any]:
     valid = tuple(_ENGINE_BY_NAME)
     for key in eng:
         if key not in _ENGINE_BY_NAME:
-            raise _unknown(ctx, key, "engine.", valid)
+            hint = ""
+            if key in _TOP_BY_NAME:  # e.g. startup_time, which the planner's scale-ups take
+                hint = (f' in "engine" ({key} is a top-level key, beside it: '
+                        f'{{"engine": {{...}}, "{key}": ...}})')
+            raise _unknown(ctx, key, "engine.", valid, hint=hint)
     norm: dict[str, Any] = {"engine": _engine_section(ctx, eng, "engine.")}
     norm.update(_top_section(ctx, obj))
     _check_supported(ctx, norm, "engine.")
@@ -602,7 +606,7 @@ def parse_engine_args(
         if isinstance(value, dict):
             obj, source = value, what
         elif isinstance(value, str):
-            obj, source = read_mapping(value, what)
+            obj, source = read_mapping(value, what, yaml_files=True)
         else:
             raise InputError(f"expected a JSON string or path, got {type(value).__name__}",
                              source=what)
@@ -610,6 +614,9 @@ def parse_engine_args(
         if not isinstance(obj, dict):
             raise ctx.fail(f"expected a JSON object, got {json_kind(obj)} {show_value(obj)}")
         form = "nested" if "engine" in obj else "flat"
-    norm = _parse_nested(ctx, obj) if form == "nested" else _parse_flat(ctx, obj)
-    perf = _aic(ctx, norm)
+    try:
+        norm = _parse_nested(ctx, obj) if form == "nested" else _parse_flat(ctx, obj)
+        perf = _aic(ctx, norm)
+    except InputError as exc:
+        raise with_field_line(exc, ctx.source, what) from None
     return ParsedEngineArgs(_to_config(norm, perf), norm, ctx.ignored, form, ctx.warnings, perf)

@@ -254,8 +254,10 @@ def test_interrupt_stops_cleanly_and_resumes(tmp_path: Path, sig: signal.Signals
             break
     os.killpg(proc.pid, sig)  # the whole group, as a terminal's Ctrl-C does
     stdout, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130, stderr
+    # 130 for Ctrl-C, 143 for SIGTERM, as a single run's (Slurm and systemd read 128 + 15)
+    assert proc.returncode == (143 if sig == signal.SIGTERM else 130), stderr
     assert "rerun the same command to resume" in stderr
+    assert ("terminated (SIGTERM)" in stderr) == (sig == signal.SIGTERM)
     frame = pl.read_csv(out / "results.csv")
     done = frame.filter(pl.col("status") == "ok").height
     assert 1 <= done < 12 and frame.height == 12
@@ -277,30 +279,21 @@ def test_main_cli_has_no_prefix_matching(tmp_path: Path) -> None:
     assert e.value.code == 2 and "unrecognized arguments: --out" in err.getvalue()
 
 
-@pytest.mark.parametrize("case", ["bad trace", "out is a file", "out under a file"])
-def test_sweep_cli_early_failures_write_nothing(tmp_path: Path, case: str) -> None:
+def test_sweep_cli_a_broken_trace_writes_nothing(tmp_path: Path) -> None:
     """A broken trace (every point reads it) fails the sweep before anything runs, as a bad
-    --out does: exit 2, one line naming the file, no output directory."""
+    spec does: exit 2, one line naming the trace's file and line, no output directory
+    (it failed every point, one by one, and wrote their failures)."""
     trace = tmp_path / "t.jsonl"
     good = (ROOT / "traces" / "mooncake_tiny.jsonl").read_text().splitlines()
     trace.write_text("\n".join(good[:3] + ['{"timestamp": 5, "input_length": ', *good[4:]]))
-    if case != "bad trace":
-        trace.write_text("\n".join(good))
     spec = tmp_path / "s.yaml"
     spec.write_text(f"base: {{trace: {trace}}}\naxes: {{num_workers: [1, 2]}}\n")
-    out = {"bad trace": tmp_path / "o", "out is a file": spec,
-           "out under a file": spec / "o"}[case]
     before = sorted(p.name for p in tmp_path.iterdir())
-    done = subprocess.run(_sweep_cmd(str(spec), "--out", str(out), "--executor", "serial"),
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(_sweep_cmd(str(spec), "--out", str(tmp_path / "o"), "--executor",
+                                     "serial"), capture_output=True, text=True, timeout=120)
     assert done.returncode == 2, done.stderr
     (line,) = done.stderr.strip().splitlines()
-    expected = {"bad trace": f"dynosim-tui sweep: error: {trace}:4: invalid JSON",
-                "out is a file": f"dynosim-tui sweep: error: --out: {spec} exists and is not "
-                                 "a directory",
-                "out under a file": f"dynosim-tui sweep: error: --out: {spec} exists and is "
-                                    "not a directory"}[case]
-    assert line.startswith(expected), line
+    assert line.startswith(f"dynosim-tui sweep: error: {trace}:4: invalid JSON"), line
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
 
 
