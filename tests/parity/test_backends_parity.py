@@ -19,7 +19,9 @@ from test_parity import kv_router_mismatches, run_case, summary_mismatches
 # Outside the required statistics: on these runs every request's token times equal the
 # reference's (checked against its per-request records), so the gap is its sketch's tail.
 KNOWN_GAPS = {("trt_multiturn_w2", "p99_itl_ms"): 0.07,
-              ("sg16_multiturn_w4", "p99_output_token_throughput_per_user"): 0.003}
+              ("sg16_multiturn_w4", "p99_output_token_throughput_per_user"): 0.003,
+              ("sg16_tiny_pdi3_w2", "p99_itl_ms"): 0.11,
+              ("sg16_multiturn_pdi2_w4", "p99_output_token_throughput_per_user"): 0.003}
 CASES = [c for c in golden_cases() if c.get("suite") == "backends"]
 DETERMINISTIC = [c for c in CASES if c.get("runs", 1) == 1]
 RANDOMISED = [c for c in CASES if c.get("runs", 1) > 1]  # kv_router: ties broken at random
