@@ -114,12 +114,6 @@ class RadixCache:
                 if n.children == 0:
                     self._candidate(n)
 
-    def touch(self, path: list[RadixNode]) -> None:
-        self.clock += 1
-        t = self.clock
-        for n in path:
-            n.touched = t
-
     def insert_run(self, path: list[RadixNode], hashes: list[int], k: int, stop: int) -> int:
         """Append pages hashes[k:stop] to a request's locked path (its private pages become the
         nodes), touching the path first. Pages already cached (computed meanwhile by another
@@ -189,28 +183,6 @@ class RadixCache:
             return
         for n in walked:
             n.touched = t
-
-    def insert(self, path: list[RadixNode], h: int) -> bool:
-        """Append page h to a request's locked path (a private page of the request becomes the
-        node). False when the page was already cached: the caller frees its duplicate."""
-        existing = self.nodes.get(h)
-        if existing is not None:
-            if existing.lock == 0:
-                self.unlocked -= 1
-            existing.lock += 1
-            path.append(existing)
-            return False
-        parent = path[-1] if path else None
-        n = RadixNode(h, parent, len(path))
-        n.lock = 1
-        if parent is not None:
-            parent.children += 1
-        self.nodes[h] = n
-        path.append(n)
-        ev = self.events
-        if ev.track_events:
-            ev.stored.append(h)
-        return True
 
     def take(self, n: int) -> None:
         """Allocate n pages, evicting unlocked LRU leaves when free pages are short. The caller

@@ -93,6 +93,21 @@ def test_prefill_decode_interval_gates_chunk_continuations_too() -> None:
     assert ttft(sim, 1) == pytest.approx(443.355818, abs=1e-6)  # 2 decode passes per chunk
 
 
+def test_prefill_decode_interval_idle_countdown_resets_the_new_token_ratio() -> None:
+    # A's 299 decode passes decay the ratio; B completes in its prefill pass and the worker goes
+    # idle mid-countdown: the idle passes reset the ratio to 0.7, so D (arriving while C runs)
+    # waits for C's reservation to shrink (it would be admitted at 8068.25657 with the decayed
+    # ratio; 1.6.1: 9228.490773)
+    reqs = [(0.0, 1000, 300, [1, 2]), (7000.0, 100, 1, [3]), (8000.0, 1000, 2000, [5, 6]),
+            (8010.0, 1000, 500, [7, 8])]
+    sim = replay(reqs, sg(num_gpu_blocks=60, sglang_prefill_decode_interval=2))
+    m = sim.metrics
+    assert m.first_admit_ms[m.req.index(3)] == pytest.approx(9228.490773, abs=1e-6)
+    sim = replay(reqs, sg(num_gpu_blocks=60))
+    assert sim.metrics.first_admit_ms[sim.metrics.req.index(3)] == pytest.approx(8032.105859,
+                                                                                 abs=1e-6)
+
+
 def _run_checking_progress(opts: RunOptions) -> dict:
     """Every instant the engine processes must change something: time moves on, or a request
     arrives, runs, completes or is rejected. The reference aborts on (or spins in) such passes."""
