@@ -122,7 +122,7 @@ _ENGINE_KEYS: tuple[_Key, ...] = (
     _Key("max_num_seqs", POS_INT, 256, nullable=True),
     _Key("max_num_batched_tokens", POS_INT, 8192, nullable=True),
     _Key("prefill_schedule_interval", POS_INT, 1, effect=IGNORED),
-    _Key("prefill_decode_interval", NONNEG_INT, 0, effect=IGNORED),
+    _Key("prefill_decode_interval", NONNEG_INT, 0),
     _Key("enable_prefix_caching", _bool, True),
     _Key("enable_chunked_prefill", _bool, True),
     _Key("speedup_ratio", NONNEG_NUM, 1.0),
@@ -397,12 +397,9 @@ def _top_section(ctx: _Ctx, given: dict[str, Any], prefix: str = "") -> dict[str
 def _check_backend(ctx: _Ctx, eng: dict[str, Any], given: dict[str, Any], prefix: str) -> None:
     """Backend-specific rules, as the reference's launch-config validation words them."""
     backend = eng["backend"]
-    if eng["prefill_decode_interval"] != 0:
-        if backend != "sglang":
-            raise ctx.fail("prefill_decode_interval is supported only for backend=sglang",
-                           field=prefix + "prefill_decode_interval")
-        raise _not_supported(ctx, prefix + "prefill_decode_interval",
-                             "SGLang's prefill/decode cadence (prefill_decode_interval)")
+    if eng["prefill_decode_interval"] != 0 and backend != "sglang":
+        raise ctx.fail("prefill_decode_interval is supported only for backend=sglang",
+                       field=prefix + "prefill_decode_interval")
     if backend == "sglang":
         if eng["prefill_schedule_interval"] != 1:
             raise ctx.fail("prefill_schedule_interval is supported only for backend=vllm; use "
@@ -500,6 +497,7 @@ def _to_config(norm: dict[str, Any], perf: AicTiming | None = None) -> EngineCon
     c.sglang_chunked_prefill_size = int(sg["chunked_prefill_size"])
     c.sglang_clip_max_new_tokens = int(sg["clip_max_new_tokens"])
     c.sglang_conservativeness = float(sg["schedule_conservativeness"])
+    c.sglang_prefill_decode_interval = int(eng["prefill_decode_interval"])
     c.block_size = int(eng["block_size"])
     c.num_gpu_blocks = int(eng["num_gpu_blocks"])
     c.max_num_seqs = int(eng["max_num_seqs"])
