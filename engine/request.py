@@ -1,7 +1,7 @@
 """One request (one turn) inside a worker."""
 from __future__ import annotations
 
-from typing import Final, final
+from typing import Final, cast, final
 
 from librt.vecs import vec
 
@@ -134,10 +134,11 @@ class Request:
     def seq_len(self) -> int:
         return self.prompt_len + self.gen
 
-    def block_hash(self, k: int) -> int:
-        """Id of full block k: the prompt chain, or a per-request id once generated tokens enter."""
+    def block_key(self, k: int) -> object:
+        """Id of full block k as the object a KV pool keys it by: the prompt chain's own boxed
+        int (not unboxed and boxed again), or a per-request id once generated tokens enter."""
         if k < len(self.hashes):
-            return self.hashes[k]
+            return cast(list[object], self.hashes)[k]
         return self.gen_hash_base - k
 
     def full_block_hashes(self, n: int) -> list[int]:

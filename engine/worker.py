@@ -239,7 +239,7 @@ class Worker:
                         pool = self.pool
                         k = r.n_final
                         while k < nfull:
-                            pool.publish(r.blocks[k], r.block_hash(k))
+                            pool.publish(r.blocks[k], r.block_key(k))
                             k += 1
                     r.n_final = nfull
                 self.budget -= 1
@@ -420,7 +420,7 @@ class Worker:
             pool = self.pool
             k = r.n_final
             while k < nfull:
-                pool.publish(r.blocks[k], r.block_hash(k))
+                pool.publish(r.blocks[k], r.block_key(k))
                 k += 1
         if nfull > r.n_final:
             r.n_final = nfull
