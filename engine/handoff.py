@@ -309,7 +309,7 @@ class Handoff:
         if dw.cfg.enable_prefix_caching and dw.bs == self.cache_block_size:
             nfull = r.prompt_len // dw.bs
             for k in range(r.n_final, nfull):
-                dw.pool.publish(r.blocks[k], r.hashes[k])
+                dw.pool.publish(r.blocks[k], r.block_key(k))
             r.n_final = nfull
         r.computed = r.prompt_len
         r.alloc_tokens = r.prompt_len

@@ -16,14 +16,12 @@ from typing import cast, final
 
 @final
 class Block:
-    h: int  # 0 = private; nonzero = cached under this hash
-    key: object  # while cached: the very object keying it in hash_block (see publish)
+    key: object  # None = private; else cached under this id: the very object keying hash_block
     refcnt: int
     prev: Block  # inactive-LRU links (meaningful only while refcnt == 0 and cached)
     nxt: Block
 
     def __init__(self) -> None:
-        self.h = 0
         self.key = None
         self.refcnt = 0
         self.prev = self
@@ -147,33 +145,32 @@ class KvPool:
         else:
             b = self.lru.nxt
             self._lru_remove(b)
-            del self.hash_block[b.key]
+            key = b.key
+            del self.hash_block[key]
             if self.track_events:
-                self.evicted.append(b.h)
-            b.h = 0
+                self.evicted.append(cast(int, key))
             b.key = None
         b.refcnt = 1
         return b
 
-    def publish(self, b: Block, h: int) -> None:
-        """Make a computed private block cache-visible under h. A second physical copy of an
-        already cached hash stays private (freed on release), as in the reference check."""
-        if b.h == 0:
-            # The boxed id is kept on the block: deleting by the identical key object skips
-            # the int comparison a freshly boxed equal key costs.
-            key: object = h
+    def publish(self, b: Block, key: object) -> None:
+        """Make a computed private block cache-visible under the id `key` (an int: the
+        request's own boxed hash object, so neither boxing nor a second object). A second
+        physical copy of an already cached hash stays private (freed on release), as in the
+        reference check."""
+        if b.key is None:
+            # Kept on the block: evicting deletes by the identical key object (no compare).
             if self.hash_block.setdefault(key, b) is b:  # one lookup
-                b.h = h
                 b.key = key
             if self.track_events:
-                self.stored.append(h)
+                self.stored.append(cast(int, key))
 
     def release(self, blocks: list[Block]) -> None:
         """Release a request's blocks, last block first (deepest blocks are evicted first)."""
         i = len(blocks) - 1
         while i >= 0:
             b = blocks[i]
-            if b.h != 0:
+            if b.key is not None:
                 b.refcnt -= 1
                 if b.refcnt == 0:
                     self._lru_append(b)

@@ -1,7 +1,9 @@
 """One request (one turn) inside a worker."""
 from __future__ import annotations
 
-from typing import Final, final
+from typing import Final, cast, final
+
+from librt.vecs import vec
 
 from engine.kvpool import Block
 from engine.radix import RadixNode
@@ -36,7 +38,9 @@ class Request:
     reused: int
     first_reused: int
     admissions: int
-    gaps: list[float]
+    # Inter-token gaps, unboxed: a list of boxed floats cost an allocation per token and a
+    # cache miss per gap when the request's row was recorded (long after they were made).
+    gaps: vec[float]
     # Scheduling bookkeeping of the current pass (to undo a same-pass preemption).
     pass_id: int
     pass_tokens: int
@@ -95,7 +99,7 @@ class Request:
         self.reused = 0
         self.first_reused = 0
         self.admissions = 0
-        self.gaps = []
+        self.gaps = vec[float]()
         self.pass_id = -1
         self.pass_tokens = 0
         self.pass_p_start = 0
@@ -130,10 +134,11 @@ class Request:
     def seq_len(self) -> int:
         return self.prompt_len + self.gen
 
-    def block_hash(self, k: int) -> int:
-        """Id of full block k: the prompt chain, or a per-request id once generated tokens enter."""
+    def block_key(self, k: int) -> object:
+        """Id of full block k as the object a KV pool keys it by: the prompt chain's own boxed
+        int (not unboxed and boxed again), or a per-request id once generated tokens enter."""
         if k < len(self.hashes):
-            return self.hashes[k]
+            return cast(list[object], self.hashes)[k]
         return self.gen_hash_base - k
 
     def full_block_hashes(self, n: int) -> list[int]:

@@ -23,6 +23,8 @@ from __future__ import annotations
 from collections import deque
 from typing import Final, final
 
+from librt.vecs import append
+
 from engine.config import EngineConfig
 from engine.kvpool import KvPool
 from engine.radix import RadixCache, RadixNode
@@ -595,7 +597,7 @@ class SglangScheduler:
             if firsts is not None:
                 firsts.append(r)
         else:
-            r.gaps.append(now - r.last_token_ms)
+            r.gaps = append(r.gaps, now - r.last_token_ms)
             if r.gen == 2:
                 r.second_token_ms = now
         r.last_token_ms = now

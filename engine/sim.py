@@ -8,6 +8,8 @@ import heapq
 import math
 from typing import Final, final
 
+from librt.vecs import vec
+
 from engine.blockhash import BlockHasher
 from engine.handoff import Handoff
 from engine.kvrouter import KvRouter
@@ -625,7 +627,7 @@ class Simulation:
         self.metrics.record(r, t, status, workers[served].local_idx if served >= 0 else -1,
                             workers[r.prefill_worker].local_idx if r.prefill_worker >= 0 else -1)
         # Free what the report does not need.
-        r.gaps = []
+        r.gaps = vec[float]()
         if r.src_sg_pages == 0:  # an SGLang source still held caches the prompt when freed
             r.hashes = []
         # Follow-ups: the session's next turn, or (closed loop) the next session.

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections import deque
 from typing import Final, final
 
+from librt.vecs import append
+
 from engine.config import BACKEND_SGLANG, BACKEND_TRTLLM, EngineConfig
 from engine.kvpool import KvPool
 from engine.passmetrics import PassMetrics
@@ -237,7 +239,7 @@ class Worker:
                         pool = self.pool
                         k = r.n_final
                         while k < nfull:
-                            pool.publish(r.blocks[k], r.block_hash(k))
+                            pool.publish(r.blocks[k], r.block_key(k))
                             k += 1
                     r.n_final = nfull
                 self.budget -= 1
@@ -418,7 +420,7 @@ class Worker:
             pool = self.pool
             k = r.n_final
             while k < nfull:
-                pool.publish(r.blocks[k], r.block_hash(k))
+                pool.publish(r.blocks[k], r.block_key(k))
                 k += 1
         if nfull > r.n_final:
             r.n_final = nfull
@@ -558,7 +560,7 @@ class Worker:
                     r.first_token_ms = now
                     self.firsts.append(r)
                 else:
-                    r.gaps.append(now - r.last_token_ms)
+                    r.gaps = append(r.gaps, now - r.last_token_ms)
                     if r.gen == 2:
                         r.second_token_ms = now
                 r.last_token_ms = now
