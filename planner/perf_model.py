@@ -220,6 +220,13 @@ class PerfModel:
         if all(r == 0 for r in remaining):
             return 0
         chunk_max = max(1, self.caps.max_num_batched_tokens)
+        if len(ranks) == 1:  # the planner's own queries: one rank
+            s = ranks[0]
+            reqs = s.queued_prefill_requests or 1
+            if self.worker_type == "aggregated":
+                return self._chunked_ns(remaining[0], chunk_max, reqs, s.sched_decode_requests,
+                                        s.sched_decode_kv)
+            return self._chunked_ns(remaining[0], chunk_max, reqs, 0, 0)
         total = 0
         while any(r > 0 for r in remaining):
             passes = []
@@ -254,13 +261,23 @@ class PerfModel:
 
     def _prefill_time_for_tokens(self, tokens: int, decode_requests: int = 0,
                                  decode_kv: int = 0) -> int | None:
-        chunk_max = max(1, self.caps.max_num_batched_tokens)
-        remaining = tokens
+        return self._chunked_ns(tokens, max(1, self.caps.max_num_batched_tokens), 1,
+                                decode_requests, decode_kv)
+
+    def _chunked_ns(self, tokens: int, chunk_max: int, prefill_requests: int,
+                    decode_requests: int, decode_kv: int) -> int | None:
+        """`tokens` of prefill in passes of at most `chunk_max` (each with the same decode
+        work beside it), summed: every full chunk is the same pass, so one estimate times
+        their count (integer nanoseconds: the same total as adding them one by one)."""
+        full, rest = divmod(max(tokens, 0), chunk_max)
         total = 0
-        while remaining > 0:
-            chunk = min(remaining, chunk_max)
-            remaining -= chunk
-            ns = self.pass_ns([Pass(1, chunk, decode_requests, decode_kv)])
+        if full:
+            ns = self.pass_ns([Pass(prefill_requests, chunk_max, decode_requests, decode_kv)])
+            if ns is None:
+                return None
+            total = full * ns
+        if rest:
+            ns = self.pass_ns([Pass(prefill_requests, rest, decode_requests, decode_kv)])
             if ns is None:
                 return None
             total += ns

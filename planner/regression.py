@@ -236,7 +236,8 @@ def fit_hinge(xs: Sequence[tuple[float, ...]], ys: Sequence[float]) -> HingeFit 
     for knot in hinge_knot_candidates(vals):
         l02 = l12 = l21 = l22 = r2 = 0.0
         for v, y, w2, vw2 in zip(vals, ys, w2s, vw2s):
-            h = max(0.0, v - knot)
+            h = v - knot
+            h = h if h > 0.0 else 0.0  # max(0.0, v - knot), without the call
             hw2 = h * w2
             r2 += hw2 * y
             l02 += w2 * h
@@ -256,7 +257,8 @@ def fit_hinge(xs: Sequence[tuple[float, ...]], ys: Sequence[float]) -> HingeFit 
         # sum((w * (y - HingeFit(a, b, c, knot).predict((v,)))) ** 2) / n, written out
         total = 0.0
         for v, y, w in zip(vals, ys, weights):
-            total += (w * (y - ((a + b * v) + c * max(0.0, v - knot)))) ** 2
+            h = v - knot
+            total += (w * (y - ((a + b * v) + c * (h if h > 0.0 else 0.0)))) ** 2
         rmse = math.sqrt(total / n)
         if rmse < best_rmse:
             best, best_rmse = HingeFit(a, b, c, knot), rmse
