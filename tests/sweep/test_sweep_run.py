@@ -290,3 +290,21 @@ def test_grid_runs_the_costlier_end_first_beside_others() -> None:
     assert g.ask(1) == [0] and g.ask(1) == [4]
     g.tell(0, None, True)
     assert g.ask(3) == [1, 2, 3]
+
+
+def test_a_worker_freezes_its_parsed_trace_out_of_the_collectors_scans() -> None:
+    import gc
+
+    from dynosim.replay import RunOptions
+    from dynosim.sweep.evaluate import WorkloadCache
+
+    opts = RunOptions(trace=str(ROOT / "traces" / "mooncake_tiny.jsonl"))
+    plain, frozen = WorkloadCache(), WorkloadCache(freeze=True)
+    try:
+        plain.base(opts)
+        assert gc.get_freeze_count() == 0
+        wl = frozen.base(opts)
+        assert gc.get_freeze_count() > 0 and frozen.base(opts) is wl and frozen.parses == 1
+        assert len(wl.arrival_ms) == len(plain.base(opts).arrival_ms) == 16
+    finally:
+        gc.unfreeze()
