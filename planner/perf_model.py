@@ -219,25 +219,20 @@ class PerfModel:
         remaining = [max(0, s.queued_prefill_tokens) for s in ranks]
         if all(r == 0 for r in remaining):
             return 0
-        chunk_max = max(1, self.caps.max_num_batched_tokens)
         if len(ranks) == 1:  # the planner's own queries: one rank
-            s = ranks[0]
-            reqs = s.queued_prefill_requests or 1
-            if self.worker_type == "aggregated":
-                return self._chunked_ns(remaining[0], chunk_max, reqs, s.sched_decode_requests,
-                                        s.sched_decode_kv)
-            return self._chunked_ns(remaining[0], chunk_max, reqs, 0, 0)
-        total = 0
+            s, agg = ranks[0], self.worker_type == "aggregated"
+            return self._prefill_time_for_tokens(remaining[0], s.sched_decode_requests if agg
+                                                 else 0, s.sched_decode_kv if agg else 0,
+                                                 s.queued_prefill_requests or 1)
+        chunk_max, total = max(1, self.caps.max_num_batched_tokens), 0
         while any(r > 0 for r in remaining):
             passes = []
             for i, s in enumerate(ranks):
                 chunk = min(remaining[i], chunk_max)
                 remaining[i] -= chunk
                 reqs = 0 if chunk == 0 else (s.queued_prefill_requests or 1)
-                if self.worker_type == "aggregated":
-                    passes.append(Pass(reqs, chunk, s.sched_decode_requests, s.sched_decode_kv))
-                else:
-                    passes.append(Pass(reqs, chunk))
+                passes.append(Pass(reqs, chunk, s.sched_decode_requests, s.sched_decode_kv)
+                              if self.worker_type == "aggregated" else Pass(reqs, chunk))
             ns = self.pass_ns(passes)
             if ns is None:
                 return None
@@ -259,28 +254,17 @@ class PerfModel:
                 passes.append(Pass(0, 0, s.sched_decode_requests, s.sched_decode_kv))
         return self.pass_ns(passes)
 
-    def _prefill_time_for_tokens(self, tokens: int, decode_requests: int = 0,
-                                 decode_kv: int = 0) -> int | None:
-        return self._chunked_ns(tokens, max(1, self.caps.max_num_batched_tokens), 1,
-                                decode_requests, decode_kv)
-
-    def _chunked_ns(self, tokens: int, chunk_max: int, prefill_requests: int,
-                    decode_requests: int, decode_kv: int) -> int | None:
-        """`tokens` of prefill in passes of at most `chunk_max` (each with the same decode
-        work beside it), summed: every full chunk is the same pass, so one estimate times
-        their count (integer nanoseconds: the same total as adding them one by one)."""
-        full, rest = divmod(max(tokens, 0), chunk_max)
-        total = 0
-        if full:
-            ns = self.pass_ns([Pass(prefill_requests, chunk_max, decode_requests, decode_kv)])
-            if ns is None:
-                return None
-            total = full * ns
-        if rest:
-            ns = self.pass_ns([Pass(prefill_requests, rest, decode_requests, decode_kv)])
-            if ns is None:
-                return None
-            total += ns
+    def _prefill_time_for_tokens(self, tokens: int, decode_requests: int = 0, decode_kv: int = 0,
+                                 prefill_requests: int = 1) -> int | None:
+        """Chunked prefill beside fixed decode work; full chunks: one estimate x count (ns)."""
+        chunk_max = max(1, self.caps.max_num_batched_tokens)
+        (full, rest), total = divmod(max(tokens, 0), chunk_max), 0
+        for count, chunk in ((full, chunk_max), (1 if rest else 0, rest)):
+            if count:
+                ns = self.pass_ns([Pass(prefill_requests, chunk, decode_requests, decode_kv)])
+                if ns is None:
+                    return None
+                total += count * ns
         return total
 
     def find_engine_capacity(self, isl: int, osl: int, ttft_sla_ms: float | None = None,
