@@ -10,6 +10,8 @@ import signal
 import sys
 from typing import TYPE_CHECKING, Any, Sequence
 
+from dynosim.arguments import Parser, package_version
+
 # Only the standard library at import time: the heavy modules (numpy, polars, the engine) are
 # imported inside main(), where Ctrl-C and SIGTERM during start-up are handled like later.
 if TYPE_CHECKING:
@@ -25,7 +27,7 @@ examples:
   dynosim-tui --input-tokens 2000 --output-tokens 200 --request-count 500 --request-rate 5
   dynosim-tui trace.jsonl --num-workers 8 --router-mode kv_router --seed 1 --export out/
   dynosim-tui trace.jsonl --prefill-engine-args '{"engine": {"kv_transfer_bandwidth": 25,
-      "kv_transfer_bytes_per_token": 131072}}' --decode-engine-args '{}' \
+      "kv_transfer_bytes_per_token": 131072}}' --decode-engine-args '{}' \\
       --num-prefill-workers 2 --num-decode-workers 2 --export out/
 
 outputs: the AIPerf-style table on stdout; the JSON report (the reference's summary keys at top
@@ -47,7 +49,7 @@ Many runs over a grid of settings, ranked against SLAs: dynosim-tui sweep --help
 
 
 def make_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="dynosim-tui",
         description="Simulate LLM inference serving: replay a Mooncake trace (or a synthetic "
         "workload) through vLLM-style workers with a paged, prefix-caching KV cache, and report "
@@ -57,6 +59,7 @@ def make_parser() -> argparse.ArgumentParser:
         allow_abbrev=False,  # no prefix matching: "--out" must not mean --output-tokens
     )
     p.add_argument("trace", nargs="?", help="Mooncake-format JSONL trace (one request per line)")
+    p.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     g = p.add_argument_group("workload")
     g.add_argument("--trace-format", default="mooncake", help="trace format (default: mooncake)")
     g.add_argument("--trace-block-size", type=int, default=512,
@@ -84,8 +87,9 @@ def make_parser() -> argparse.ArgumentParser:
                    "with the lowest cost = queued prefill blocks - cached prefix blocks + "
                    "active decode blocks (ties broken at random, see --seed)")
     e.add_argument("--router-config", default=None, metavar="JSON|PATH",
-                   help="kv_router knobs, e.g. '{\"overlap_score_weight\": 1.0, "
-                   '\"router_temperature\": 0.0}\' (unknown keys are rejected)')
+                   help="kv_router knobs as inline JSON or a .json/.yaml file, e.g. "
+                   "'{\"overlap_score_weight\": 1.0, \"router_temperature\": 0.0}' (unknown "
+                   "keys are rejected)")
     e.add_argument("--kv-event-lag-ms", type=float, default=0.0,
                    help="extra delay before the router sees a worker's KV cache changes")
     d = p.add_argument_group("disaggregated serving (prefill and decode pools)")
@@ -102,16 +106,19 @@ def make_parser() -> argparse.ArgumentParser:
                     'e.g. \'{"mode": "agg", "optimization_target": "sla", "ttft_ms": 1500, '
                     '"itl_ms": 50}\'; scale-ups take the engine args\' startup_time (s)')
     e.add_argument("--extra-engine-args", default=None, metavar="JSON|PATH",
-                   help="engine args as inline JSON or a .json file; nested 1.6 form "
+                   help="engine args as inline JSON or a .json/.yaml file; nested 1.6 form "
                    '{"engine": {...}, "tensor_parallel_size": 1} or flat 1.4 form '
                    '{"block_size": 64, ...}')
     e.add_argument("--seed", type=int, default=0,
                    help="seed of the router's random tie-break (recorded in the report; the "
                    "same seed gives identical reports)")
     r = p.add_argument_group("SLA (adds goodput keys to the report)")
-    r.add_argument("--sla-ttft-ms", type=float)
-    r.add_argument("--sla-itl-ms", type=float)
-    r.add_argument("--sla-e2e-ms", type=float)
+    r.add_argument("--sla-ttft-ms", type=float,
+                   help="a request meets the SLA only if its TTFT is at most this")
+    r.add_argument("--sla-itl-ms", type=float,
+                   help="... and its mean inter-token latency at most this")
+    r.add_argument("--sla-e2e-ms", type=float,
+                   help="... and its end-to-end latency at most this")
     o = p.add_argument_group("output")
     o.add_argument("--report-json", metavar="PATH", help="write the JSON report here")
     o.add_argument("--report-jsonl", metavar="PATH",
@@ -145,6 +152,31 @@ def options_from_args(a: argparse.Namespace) -> RunOptions:
         num_prefill_workers=a.num_prefill_workers, num_decode_workers=a.num_decode_workers,
         planner_config=a.planner_config,
     )
+
+
+def check_flags_apply(o: RunOptions, given: set[str]) -> None:
+    """A flag the run would ignore (`--num-prefill-workers` without disaggregated pools, a
+    synthetic-workload flag with a trace, ...) is refused rather than dropped without a word."""
+    from dynosim.inputs.errors import InputError
+    from dynosim.replay import ignored_settings
+
+    for name, why in ignored_settings(o).items():
+        flag = "--" + name.replace("_", "-")
+        if flag in given:
+            raise InputError(why, source=flag)
+
+
+def given_flags(parser: argparse.ArgumentParser, argv: Sequence[str]) -> set[str]:
+    """The long options present on the command line (`--flag value` or `--flag=value`)."""
+    known = set(parser._option_string_actions)
+    given: set[str] = set()
+    for token in argv:
+        if token == "--":
+            break
+        name = token.split("=", 1)[0]
+        if name in known:
+            given.add(name)
+    return given
 
 
 def run_inputs(o: RunOptions) -> list[tuple[str, str | None]]:
@@ -273,12 +305,14 @@ class _RunState:
 
 
 def _run(argv: Sequence[str] | None, state: _RunState) -> int:
-    args = make_parser().parse_args(argv)
+    parser = make_parser()
+    args = parser.parse_args(argv)
     from dynosim.inputs.errors import InputError
     from dynosim.outputs.writers import OutputError
 
     try:
         o = options_from_args(args)
+        check_flags_apply(o, given_flags(parser, argv or []))
         headless = bool(args.export or args.headless
                         or not (sys.stdin.isatty() and sys.stdout.isatty()))
         plan: list[OutputPlan] = []

@@ -7,7 +7,7 @@ from typing import Any
 
 from dynosim.inputs.engine_args import ParsedEngineArgs
 from dynosim.inputs.errors import InputError
-from dynosim.inputs.source import read_mapping
+from dynosim.inputs.source import read_mapping, with_field_line
 from dynosim.inputs.trace import load_mooncake
 from engine.config import EngineConfig
 from planner.bootstrap import bootstrap_fpms
@@ -23,7 +23,10 @@ FLAG = "--planner-config"
 def load_planner_config(value: str) -> PlannerConfig:
     """Parse `--planner-config`: inline JSON or a .json/.yaml/.yml path."""
     obj, source = read_mapping(value, FLAG, yaml_files=True)
-    return planner_config(obj, source)
+    try:
+        return planner_config(obj, source)
+    except InputError as exc:
+        raise with_field_line(exc, source, FLAG) from None
 
 
 def planner_config(obj: Any, source: str = FLAG) -> PlannerConfig:

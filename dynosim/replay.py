@@ -130,11 +130,38 @@ def validate_options(o: RunOptions) -> None:
                          "--request-count, not both", source="TRACE")
 
 
-def load_workload(o: RunOptions) -> Workload:
+_SYNTHETIC_ONLY = ("request_rate", "arrival_interval_ms", "turns_per_session",
+                   "inter_turn_delay_ms", "arrival_seed")
+
+
+def ignored_settings(o: RunOptions) -> dict[str, str]:
+    """The settings this run does not use (field -> why): the CLI refuses them when they are
+    given, a sweep's reproducing command leaves them out."""
+    rules: list[tuple[tuple[str, ...], bool, str]] = [
+        (("num_prefill_workers", "num_decode_workers"), o.disaggregated,
+         "only applies to a disaggregated run (with --prefill-engine-args and "
+         "--decode-engine-args)"),
+        (("num_workers",), not o.disaggregated,
+         "applies to aggregated runs; a disaggregated run takes --num-prefill-workers and "
+         "--num-decode-workers"),
+        (_SYNTHETIC_ONLY, o.trace is None,
+         "applies to a synthetic workload (--input-tokens/--output-tokens/--request-count), "
+         "not to a trace file"),
+        (("trace_format", "trace_block_size"), o.trace is not None,
+         "applies to a trace file, not to a synthetic workload"),
+        (("kv_event_lag_ms",), o.router_mode == "kv_router",
+         "only applies with --router-mode kv_router"),
+    ]
+    return {name: why for names, applies, why in rules if not applies for name in names}
+
+
+def load_workload(o: RunOptions, notes: list[str] | None = None) -> Workload:
+    """The run's workload; `notes` receives the trace's warnings (fields it ignores)."""
     closed = o.replay_concurrency is not None
     if o.trace is not None:
         return load_mooncake(o.trace, trace_block_size=o.trace_block_size,
-                             arrival_speedup_ratio=o.arrival_speedup_ratio, closed_loop=closed)
+                             arrival_speedup_ratio=o.arrival_speedup_ratio, closed_loop=closed,
+                             notes=notes)
     assert o.input_tokens is not None and o.output_tokens is not None
     assert o.request_count is not None
     if not closed and (o.request_rate is None) == (o.arrival_interval_ms is None):
@@ -479,10 +506,11 @@ def build_replay(o: RunOptions,
     topo, pools, router_norm = build_topology(o)
     if o.trace is None:
         check_memory(o, pools, None)
-    workload = load(o)
+    trace_notes: list[str] = []
+    workload = load_workload(o, trace_notes) if load is load_workload else load(o)
     if o.trace is not None:
         check_memory(o, pools, workload)
-    length_notes = check_output_lengths(o, workload)
+    length_notes = trace_notes + check_output_lengths(o, workload)
     planned = None
     if o.planner_config is not None:
         planned = build_planner(o.planner_config, pools, o.disaggregated)

@@ -47,6 +47,7 @@ class EngineConfig:
     sglang_chunked_prefill_size: int
     sglang_clip_max_new_tokens: int
     sglang_conservativeness: float
+    sglang_prefill_decode_interval: int  # passes after a prefill pass that may not prefill
 
     def __init__(self) -> None:
         self.backend = BACKEND_VLLM
@@ -74,3 +75,4 @@ class EngineConfig:
         self.sglang_chunked_prefill_size = 8192
         self.sglang_clip_max_new_tokens = 4096
         self.sglang_conservativeness = 1.0
+        self.sglang_prefill_decode_interval = 0

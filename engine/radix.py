@@ -5,6 +5,12 @@ uses), so the tree is a dict plus parent links. A request locks the nodes of its
 leaves are evicted oldest touch first (ties: deeper first), a parent becoming a candidate when
 its last child goes. Pages are counted, never identified: `free` + pages in the tree + pages
 private to requests = capacity.
+
+The reference's tree is compressed: an edge holds a run of pages with one access time. That
+shows in two places, so each page knows whether it starts an edge (`head`) and which page
+continues its edge (`next`): a match or insert that ends inside an edge splits it there and
+leaves the partly walked edge's time alone (only whole edges are touched); and an insert below
+a leaf edge only this request holds extends that edge rather than starting a new one.
 """
 from __future__ import annotations
 
@@ -23,6 +29,9 @@ class RadixNode:
     lock: int
     touched: int  # LRU time (a global counter)
     alive: bool
+    head: bool  # first page of its edge
+    next: RadixNode | None  # the page continuing this page's edge
+
 
     def __init__(self, h: int, parent: RadixNode | None, depth: int) -> None:
         self.h = h
@@ -32,6 +41,8 @@ class RadixNode:
         self.lock = 0
         self.touched = 0
         self.alive = True
+        self.head = True
+        self.next = None
 
 
 @final
@@ -70,6 +81,25 @@ class RadixCache:
             out.append(n)
         return out
 
+    def acquire(self, path: list[RadixNode]) -> None:
+        """Lock a matched path as the reference's match-and-lock does: a match ending inside an
+        edge splits it there, and only the edges walked whole are touched."""
+        k = len(path)
+        if k > 0:
+            last = path[k - 1]
+            nxt = last.next
+            if nxt is not None:
+                nxt.head = True
+                last.next = None
+                k -= 1
+                while not path[k].head:
+                    k -= 1
+        self.clock += 1
+        t = self.clock
+        for i in range(k):
+            path[i].touched = t
+        self.lock_path(path)
+
     def lock_path(self, path: list[RadixNode]) -> None:
         for n in path:
             if n.lock == 0:
@@ -84,33 +114,75 @@ class RadixCache:
                 if n.children == 0:
                     self._candidate(n)
 
-    def touch(self, path: list[RadixNode]) -> None:
+    def insert_run(self, path: list[RadixNode], hashes: list[int], k: int, stop: int) -> int:
+        """Append pages hashes[k:stop] to a request's locked path (its private pages become the
+        nodes), touching the path first. Pages already cached (computed meanwhile by another
+        request) are walked instead: the number of those, whose copies the caller frees.
+        New pages extend the path's last edge when it is a leaf only this request holds;
+        an existing edge left part-way is split and keeps its time."""
         self.clock += 1
         t = self.clock
         for n in path:
             n.touched = t
-
-    def insert(self, path: list[RadixNode], h: int) -> bool:
-        """Append page h to a request's locked path (a private page of the request becomes the
-        node). False when the page was already cached: the caller frees its duplicate."""
-        existing = self.nodes.get(h)
-        if existing is not None:
-            if existing.lock == 0:
-                self.unlocked -= 1
-            existing.lock += 1
-            path.append(existing)
-            return False
-        parent = path[-1] if path else None
-        n = RadixNode(h, parent, len(path))
-        n.lock = 1
-        if parent is not None:
-            parent.children += 1
-        self.nodes[h] = n
-        path.append(n)
+        start = path[-1] if path else None
+        cur = start
+        walked: list[RadixNode] = []  # pages of the existing edge being walked, untouched yet
+        dup = 0
+        fresh_run = False
+        nodes = self.nodes
         ev = self.events
-        if ev.track_events:
-            ev.stored.append(h)
-        return True
+        while k < stop:
+            h = hashes[k]
+            k += 1
+            existing = nodes.get(h)
+            if existing is not None:
+                if existing.head and walked:
+                    for n in walked:
+                        n.touched = t
+                    walked.clear()
+                walked.append(existing)
+                if existing.lock == 0:
+                    self.unlocked -= 1
+                existing.lock += 1
+                path.append(existing)
+                cur = existing
+                dup += 1
+                continue
+            head = True
+            if cur is not None:
+                if walked:
+                    self._end_walk(walked, cur, t)
+                    walked.clear()
+                if fresh_run:
+                    head = False
+                elif cur.next is None and cur.children == 0 and cur.lock == 1:
+                    head = False  # extend the leaf edge in place
+            n = RadixNode(h, cur, len(path))
+            n.lock = 1
+            n.touched = t
+            n.head = head
+            if cur is not None:
+                cur.children += 1
+                if not head:
+                    cur.next = n
+            nodes[h] = n
+            path.append(n)
+            if ev.track_events:
+                ev.stored.append(h)
+            cur = n
+            fresh_run = True
+        if walked and cur is not None:
+            self._end_walk(walked, cur, t)
+        return dup
+
+    def _end_walk(self, walked: list[RadixNode], last: RadixNode, t: int) -> None:
+        nxt = last.next
+        if nxt is not None:  # left part-way: split, the walked part keeps its time
+            nxt.head = True
+            last.next = None
+            return
+        for n in walked:
+            n.touched = t
 
     def take(self, n: int) -> None:
         """Allocate n pages, evicting unlocked LRU leaves when free pages are short. The caller
@@ -137,6 +209,8 @@ class RadixCache:
                 ev.evicted.append(node.h)
             p = node.parent
             if p is not None:
+                if p.next is node:
+                    p.next = None
                 p.children -= 1
                 if p.children == 0 and p.lock == 0:
                     self._candidate(p)

@@ -64,6 +64,8 @@ class SglangScheduler:
     min_ratio: float
     decay: float
     ratio: float  # new-token ratio: share of the remaining output reserved at admission
+    interval: int  # prefill_decode_interval: passes after a prefill pass that may not prefill
+    defer: int  # passes left in that countdown
     radix: RadixCache
     timer: TimingModel
     waiting: deque[Request]
@@ -117,6 +119,8 @@ class SglangScheduler:
         self.min_ratio = r0 * MIN_RATIO_FACTOR
         self.decay = (r0 - self.min_ratio) / DECAY_STEPS
         self.ratio = r0
+        self.interval = cfg.sglang_prefill_decode_interval
+        self.defer = 0
         self.radix = RadixCache(cfg.num_gpu_blocks, events)
         self.timer = timer
         self.waiting = waiting
@@ -171,9 +175,11 @@ class SglangScheduler:
         blocked = False
         if self.decode_only:
             blocked = self._take_landed(now)
+        if self.defer > 0 and not self.running:
+            self._idle_countdown()
         if self.lpm and self.prefix_caching and 1 < len(self.waiting) <= LPM_FALLBACK_WAITING:
             self._longest_prefix_first()
-        if not blocked:
+        if not blocked and self.defer == 0:
             self._admit(now)
         while not blocked and not batch and not self.running and self.waiting:
             # An idle worker that cannot admit its head never will (e.g. max_prefill_tokens
@@ -198,12 +204,18 @@ class SglangScheduler:
             self.pass_prefill_kv_tokens = sum_end
             self.pass_decode_reqs = 0
             self.pass_decode_kv_tokens = 0
+            if sum_end > sum_start:
+                self.defer = self.interval
             if self.decode_only:
                 return now
             return now + self.timer.prefill_ms(n, sum_end, sum_start)
         if not self.running:
+            if self.defer > 0:
+                self._idle_countdown()
             return -1.0
         self.prefill = False
+        if self.defer > 0:
+            self.defer -= 1
         self._retract_if_short()
         rx = self.radix
         bs = self.bs
@@ -221,6 +233,13 @@ class SglangScheduler:
         self.pass_decode_reqs = len(self.running)
         self.pass_decode_kv_tokens = ctx
         return now + self.timer.decode_ms(len(self.running), ctx)
+
+    def _idle_countdown(self) -> None:
+        """prefill_decode_interval with nothing to decode: the reference runs the rest of the
+        countdown as zero-duration idle passes at once, each resetting the new-token ratio
+        (SGLang's on_idle)."""
+        self.defer = 0
+        self.ratio = self.init_ratio
 
     def _longest_prefix_first(self) -> None:
         """LPM: order the queue by cached prefix length, longest first (stable), after moving
@@ -316,14 +335,13 @@ class SglangScheduler:
             held = len(path) if fresh else r.sg_pages
             need = ceil_div(start + chunk, bs) - held
             if fresh:
-                rx.lock_path(path)
+                rx.acquire(path)
             if need > rx.free + rx.unlocked:
                 if fresh:
                     rx.unlock_path(path)
                 break
             waiting.popleft()
             if fresh:
-                rx.touch(path)
                 r.sg_path = path
                 r.sg_pages = len(path)
                 self._record_admission(r, now, cached)
@@ -401,14 +419,8 @@ class SglangScheduler:
         k = len(path)
         if k >= full:
             return 0
-        hashes = r.full_block_hashes(full)
-        freed = 0
-        while k < full:
-            if not rx.insert(path, hashes[k]):
-                rx.free += 1
-                freed += 1
-            k += 1
-        rx.touch(path)
+        freed = rx.insert_run(path, r.full_block_hashes(full), k, full)
+        rx.free += freed
         return freed
 
     def _release(self, r: Request) -> None:
@@ -436,12 +448,7 @@ class SglangScheduler:
         full = r.prompt_len // self.bs
         k = len(path)
         if k < full:
-            hashes = r.full_block_hashes(full)
-            while k < full:
-                if not rx.insert(path, hashes[k]):
-                    rx.free += 1
-                k += 1
-            rx.touch(path)
+            rx.free += rx.insert_run(path, r.full_block_hashes(full), k, full)
         rx.free += r.src_sg_pages - len(path)
         rx.unlock_path(path)
         r.src_sg_path = []
@@ -460,11 +467,10 @@ class SglangScheduler:
             nfull = r.prompt_len // bs
             path = rx.match(r.full_block_hashes(nfull), nfull)
         fresh = ceil_div(r.prompt_len, bs) - len(path)
-        rx.lock_path(path)
+        rx.acquire(path)
         if fresh > rx.free + rx.unlocked:
             rx.unlock_path(path)
             return -1
-        rx.touch(path)
         rx.take(fresh)
         r.dest_sg_path = path
         r.dest_sg_pages = len(path) + fresh
@@ -494,43 +500,71 @@ class SglangScheduler:
             self._finish_decode(now, done)
 
     def _finish_prefill(self, now: float, done: list[Request], firsts: list[Request]) -> None:
+        """The prefill pass's bookkeeping, in the reference's order: chunked requests cache
+        their finished pages; then the first-token step sets aside the requests it completes
+        (no output, or the first token is the last), makes room for the others' first-token
+        pages at once (evicting before any of them is cached), gives each its page, token and
+        cached pages; the set-aside requests release their pages last."""
         bs = self.bs
         rx = self.radix
         partial: list[Request] = []
+        prefilled: list[Request] = []
         for r in self.batch:
-            seq = r.prompt_len + r.gen
-            if r.computed < seq:
+            if r.computed < r.prompt_len + r.gen:
                 self._cache_pages(r)
                 partial.append(r)
-                continue
-            if r.max_out == 0:
-                self._complete(r, now, done)
-                continue
-            if self.prefill_only:
-                # The prompt is done: its pages stay held here until the decode worker has
-                # them (release_source); the first token comes from the decode worker.
-                r.status = HANDOFF
-                r.source_held_ms = now
-                self.handoffs.append(r)
-                continue
-            if r.gen + 1 < r.max_out:
-                need = ceil_div(seq + 1, bs) - r.sg_pages
-                if need > 0:
-                    rx.take(need)
-                    r.sg_pages += need
-                r.computed += 1
-            self._emit(r, now, firsts)
-            if r.gen >= r.max_out or (self.max_model_len > 0
-                                      and r.prompt_len + r.gen >= self.max_model_len):
-                self._complete(r, now, done)
             else:
-                self._cache_pages(r)
-                self.running.append(r)
+                prefilled.append(r)
         k = len(partial) - 1
         while k >= 0:
             self.waiting.appendleft(partial[k])
             k -= 1
         self.batch.clear()
+        finishing: list[Request] = []
+        for r in prefilled:
+            if r.max_out == 0:
+                finishing.append(r)
+        growing: list[Request] = []
+        need = 0
+        for r in prefilled:
+            if r.max_out == 0:
+                continue
+            if self.prefill_only or r.max_out - r.gen == 1:
+                finishing.append(r)
+                continue
+            growing.append(r)
+            n = ceil_div(r.prompt_len + r.gen + 1, bs) - r.sg_pages
+            if n > 0:
+                need += n
+        if need > rx.free:
+            rx.evict(need - rx.free)
+        if need <= rx.free:
+            for r in growing:
+                n = ceil_div(r.prompt_len + r.gen + 1, bs) - r.sg_pages
+                if n > 0:
+                    rx.free -= n
+                    r.sg_pages += n
+                r.computed += 1
+                self._emit(r, now, firsts)
+                self._cache_pages(r)
+                self.running.append(r)
+        else:
+            # No room for the first tokens even after eviction: they come with the next
+            # decode step, as in the reference.
+            for r in growing:
+                self.running.append(r)
+        for r in finishing:
+            if r.max_out == 0:
+                self._complete(r, now, done)
+            elif self.prefill_only:
+                # The prompt is done: its pages stay held here until the decode worker has
+                # them (release_source); the first token comes from the decode worker.
+                r.status = HANDOFF
+                r.source_held_ms = now
+                self.handoffs.append(r)
+            else:
+                self._emit(r, now, firsts)
+                self._complete(r, now, done)
 
     def _finish_decode(self, now: float, done: list[Request]) -> None:
         running = self.running

@@ -271,6 +271,17 @@ def _field_from_path(message: str) -> tuple[str, str | None]:
     return message[:i], message[i + len(marker):].rstrip("`")
 
 
+def _with_value(message: str, data: Any, field: str | None) -> str:
+    """msgspec's "Expected `float`, got `str`" shows the value given instead of its type."""
+    node = data
+    for key in (field or "").split("."):
+        if not isinstance(node, dict) or key not in node:
+            return message
+        node = node[key]
+    head, sep, _ = message.rpartition(", got `")
+    return f"{head}, got {show_value(node)}" if sep else message
+
+
 def planner_config_from_dict(obj: Any) -> PlannerConfig:
     """Validate an already-decoded mapping (aliases accepted, unknown keys rejected)."""
     data = _normalise(obj)
@@ -278,7 +289,7 @@ def planner_config_from_dict(obj: Any) -> PlannerConfig:
         config = msgspec.convert(data, PlannerConfig)
     except msgspec.ValidationError as exc:
         message, field = _field_from_path(str(exc))
-        raise ConfigError(message, field) from None
+        raise ConfigError(_with_value(message, data, field), field) from None
     if config.load_predictor == "prophet" and not config.is_easy and not _prophet_importable():
         raise ConfigError(f"load_predictor 'prophet' needs the optional extra: pip install "
                           f"'{PROPHET_EXTRA}'", "load_predictor")

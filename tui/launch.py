@@ -51,7 +51,7 @@ def run_tui(replay: Replay, *, report_json: str | None = None,
 def run_sweep_tui(job: LiveSweep) -> int:
     """The live sweep screen for `dynosim-tui sweep` in a terminal. Leaves the ranked table on
     the terminal afterwards, as the headless sweep prints it. Exit status as headless: 0 done,
-    1 some points failed, 130 stopped early (q, Ctrl-C or SIGTERM; what finished is saved)."""
+    1 some points failed, 130 stopped early (q, Ctrl-C; 143 SIGTERM; what finished is saved)."""
     import dataclasses
     from multiprocessing import resource_tracker
 
@@ -69,7 +69,10 @@ def run_sweep_tui(job: LiveSweep) -> int:
     resource_tracker.ensure_running()
     app = SweepApp(dataclasses.replace(job, make_executor=lambda: executor))
 
+    terminated: list[int] = []
+
     def on_sigterm(signum: int, frame: Any) -> None:
+        terminated.append(signum)
         app.sweep_screen.action_quit()  # stops the sweep; the app leaves once it has
 
     previous = signal.signal(signal.SIGTERM, on_sigterm)
@@ -93,7 +96,8 @@ def run_sweep_tui(job: LiveSweep) -> int:
     print(format_summary(res, 25))
     print("results: " + ", ".join(res.files + ([screen.html_path] if screen.html_path else [])))
     if res.interrupted:
-        print(f"dynosim-tui sweep: stopped: {res.ran} point(s) finished in this run are "
+        what = "terminated (SIGTERM)" if terminated else "stopped"
+        print(f"dynosim-tui sweep: {what}: {res.ran} point(s) finished in this run are "
               "saved; rerun the same command to resume", file=sys.stderr)
-        return 130
+        return 143 if terminated else 130
     return 1 if res.failed else 0

@@ -33,7 +33,7 @@ from dynosim.inputs.checks import anything as _any, boolean as _bool, enum as _e
 from dynosim.inputs.checks import int_range as _int_range, is_int as _is_int, is_num as _is_num
 from dynosim.inputs.checks import mapping as _obj, num_range as _num_range, string as _str
 from dynosim.inputs.errors import InputError, json_kind, show_value
-from dynosim.inputs.source import read_mapping
+from dynosim.inputs.source import read_mapping, with_field_line
 from dynosim.perfmodel.build import PerfModelError
 from dynosim.perfmodel.setup import AicTiming, configure_aic
 from engine.config import BACKEND_NAMES, TIMING_FIXED, TIMING_POLYNOMIAL, EngineConfig
@@ -122,7 +122,7 @@ _ENGINE_KEYS: tuple[_Key, ...] = (
     _Key("max_num_seqs", POS_INT, 256, nullable=True),
     _Key("max_num_batched_tokens", POS_INT, 8192, nullable=True),
     _Key("prefill_schedule_interval", POS_INT, 1, effect=IGNORED),
-    _Key("prefill_decode_interval", NONNEG_INT, 0, effect=IGNORED),
+    _Key("prefill_decode_interval", NONNEG_INT, 0),
     _Key("enable_prefix_caching", _bool, True),
     _Key("enable_chunked_prefill", _bool, True),
     _Key("speedup_ratio", NONNEG_NUM, 1.0),
@@ -397,12 +397,9 @@ def _top_section(ctx: _Ctx, given: dict[str, Any], prefix: str = "") -> dict[str
 def _check_backend(ctx: _Ctx, eng: dict[str, Any], given: dict[str, Any], prefix: str) -> None:
     """Backend-specific rules, as the reference's launch-config validation words them."""
     backend = eng["backend"]
-    if eng["prefill_decode_interval"] != 0:
-        if backend != "sglang":
-            raise ctx.fail("prefill_decode_interval is supported only for backend=sglang",
-                           field=prefix + "prefill_decode_interval")
-        raise _not_supported(ctx, prefix + "prefill_decode_interval",
-                             "SGLang's prefill/decode cadence (prefill_decode_interval)")
+    if eng["prefill_decode_interval"] != 0 and backend != "sglang":
+        raise ctx.fail("prefill_decode_interval is supported only for backend=sglang",
+                       field=prefix + "prefill_decode_interval")
     if backend == "sglang":
         if eng["prefill_schedule_interval"] != 1:
             raise ctx.fail("prefill_schedule_interval is supported only for backend=vllm; use "
@@ -500,6 +497,7 @@ def _to_config(norm: dict[str, Any], perf: AicTiming | None = None) -> EngineCon
     c.sglang_chunked_prefill_size = int(sg["chunked_prefill_size"])
     c.sglang_clip_max_new_tokens = int(sg["clip_max_new_tokens"])
     c.sglang_conservativeness = float(sg["schedule_conservativeness"])
+    c.sglang_prefill_decode_interval = int(eng["prefill_decode_interval"])
     c.block_size = int(eng["block_size"])
     c.num_gpu_blocks = int(eng["num_gpu_blocks"])
     c.max_num_seqs = int(eng["max_num_seqs"])
@@ -540,7 +538,11 @@ def _parse_nested(ctx: _Ctx, obj: dict[str, Any]) -> dict[str, Any]:
     valid = tuple(_ENGINE_BY_NAME)
     for key in eng:
         if key not in _ENGINE_BY_NAME:
-            raise _unknown(ctx, key, "engine.", valid)
+            hint = ""
+            if key in _TOP_BY_NAME:  # e.g. startup_time, which the planner's scale-ups take
+                hint = (f' in "engine" ({key} is a top-level key, beside it: '
+                        f'{{"engine": {{...}}, "{key}": ...}})')
+            raise _unknown(ctx, key, "engine.", valid, hint=hint)
     norm: dict[str, Any] = {"engine": _engine_section(ctx, eng, "engine.")}
     norm.update(_top_section(ctx, obj))
     _check_supported(ctx, norm, "engine.")
@@ -602,7 +604,7 @@ def parse_engine_args(
         if isinstance(value, dict):
             obj, source = value, what
         elif isinstance(value, str):
-            obj, source = read_mapping(value, what)
+            obj, source = read_mapping(value, what, yaml_files=True)
         else:
             raise InputError(f"expected a JSON string or path, got {type(value).__name__}",
                              source=what)
@@ -610,6 +612,9 @@ def parse_engine_args(
         if not isinstance(obj, dict):
             raise ctx.fail(f"expected a JSON object, got {json_kind(obj)} {show_value(obj)}")
         form = "nested" if "engine" in obj else "flat"
-    norm = _parse_nested(ctx, obj) if form == "nested" else _parse_flat(ctx, obj)
-    perf = _aic(ctx, norm)
+    try:
+        norm = _parse_nested(ctx, obj) if form == "nested" else _parse_flat(ctx, obj)
+        perf = _aic(ctx, norm)
+    except InputError as exc:
+        raise with_field_line(exc, ctx.source, what) from None
     return ParsedEngineArgs(_to_config(norm, perf), norm, ctx.ignored, form, ctx.warnings, perf)

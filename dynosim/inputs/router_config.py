@@ -5,7 +5,7 @@ from typing import Any
 
 from dynosim.inputs.checks import NONNEG_NUM, Check, boolean
 from dynosim.inputs.errors import InputError, show_value
-from dynosim.inputs.source import read_mapping
+from dynosim.inputs.source import read_mapping, with_field_line
 from engine.kvrouter import KvRouterConfig
 
 FLAG = "--router-config"
@@ -53,7 +53,15 @@ def parse_router_config(value: str | None) -> tuple[KvRouterConfig, dict[str, An
     cfg = KvRouterConfig()
     if value is None:
         return cfg, norm
-    obj, source = read_mapping(value, FLAG)
+    obj, source = read_mapping(value, FLAG, yaml_files=True)
+    try:
+        return _parse(obj, source, cfg, norm)
+    except InputError as exc:
+        raise with_field_line(exc, source, FLAG) from None
+
+
+def _parse(obj: dict[str, Any], source: str, cfg: KvRouterConfig, norm: dict[str, Any]
+           ) -> tuple[KvRouterConfig, dict[str, Any]]:
     if "overlap_score_weight" in obj and "overlap_score_credit" in obj:
         raise InputError("both 'overlap_score_weight' and its alias 'overlap_score_credit' "
                          "are given; use one", source=source, field="overlap_score_credit")

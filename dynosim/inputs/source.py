@@ -1,5 +1,5 @@
 """One reader for the flags that take "inline JSON or a path" (--extra-engine-args, the pool
-engine args, --router-config, --planner-config).
+engine args, --router-config, --planner-config; each reads YAML files too).
 
 A value starting with '{' or '[' is inline JSON; anything else is a file path. Files are read
 as UTF-8 (a leading byte-order mark is accepted). With `yaml=True` a .yaml/.yml file is YAML
@@ -21,7 +21,8 @@ def read_mapping(value: str, flag: str, *, yaml_files: bool = False) -> tuple[di
     """(the decoded object, the source to name in later errors: `flag`, or the file path)."""
     obj, source = read_value(value, flag, yaml_files=yaml_files)
     if not isinstance(obj, dict):
-        kind = "JSON/YAML" if yaml_files else "JSON"
+        json_only = not yaml_files or source == flag or source.lower().endswith(".json")
+        kind = "JSON" if json_only else "JSON/YAML"
         raise InputError(f"expected a {kind} object, got {json_kind(obj)} {show_value(obj)}",
                          source=source)
     return obj, source
@@ -47,6 +48,34 @@ def read_value(value: str, flag: str, *, yaml_files: bool = False) -> tuple[Any,
         return decode_json(body, value), value
     except InputError:
         return decode_yaml(body, value), value
+
+
+def with_field_line(exc: InputError, source: str, flag: str) -> InputError:
+    """`exc` with the line where its field is written, when `source` is a file (not the inline
+    value of `flag`) and `exc` names the field but no line: file:line:field, like a trace."""
+    if source == flag or exc.source != source or exc.line is not None or not exc.field:
+        return exc
+    try:
+        with open(source, "rb") as f:
+            text = f.read().decode("utf-8-sig")
+        node = yaml.compose(text, Loader=yaml.SafeLoader)  # JSON is (almost always) YAML too
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return exc
+    if "\n" not in text.strip():  # a one-line file: the line says nothing (as decode_json)
+        return exc
+    line = None
+    for key in exc.field.split("."):
+        if not isinstance(node, yaml.MappingNode):
+            break
+        for knode, vnode in node.value:
+            if isinstance(knode, yaml.ScalarNode) and knode.value == key:
+                line, node = knode.start_mark.line + 1, vnode
+                break
+        else:
+            break
+    if line is None:
+        return exc
+    return InputError(exc.message, source=source, line=line, field=exc.field)
 
 
 def read_text(path: str, flag: str, hint: str) -> str:

@@ -10,7 +10,9 @@ One JSON object per line; blank lines are skipped. Fields (alias in brackets):
     delay [delay_ms]           optional think time before turn k > 0 (ms)
     request_id, output_token_ids, priority, strict_priority, policy_class: accepted, ignored.
 
-Unknown fields are tolerated (real Mooncake releases carry extra columns).
+Unknown fields are tolerated (real Mooncake releases carry extra columns), but not silently: a
+note (a warning of the run) names the first line that has any and its unknown fields, so that a
+misspelt `sesion_id` or `dealy` does not quietly change the workload.
 
 Semantics: a row without a session id is its own single-turn session (`session == -1`). Turn k>0
 of a session becomes ready `delay` ms after turn k-1 completes, where `delay` is the explicit
@@ -21,7 +23,7 @@ by `arrival_speedup_ratio`.
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any
+from typing import Annotated, Any, Callable
 
 import msgspec
 
@@ -58,7 +60,21 @@ class _Row(msgspec.Struct, forbid_unknown_fields=False, gc=False):
     policy_class: str | None = None
 
 
+class _KnownRow(_Row, forbid_unknown_fields=True, gc=False):
+    """The same shape, refusing unknown fields: tried first, so a trace without any costs
+    nothing extra; after the first line with one, the tolerant decoder takes over."""
+
+
 _ROW_DECODER = msgspec.json.Decoder(_Row)
+_KNOWN_ROW_DECODER = msgspec.json.Decoder(_KnownRow)
+
+
+def _unknown_fields_note(raw: bytes, source: str, lineno: int) -> str:
+    obj = msgspec.json.decode(raw)
+    unknown = [k for k in obj if k not in _Row.__struct_fields__]
+    names = ", ".join(f"'{k}'" for k in unknown)
+    return (f"{source}:{lineno}: ignoring field(s) {names}, not trace fields (the first line "
+            f"with any; known: {', '.join(_Row.__struct_fields__)})")
 
 def _is_num(v: Any) -> bool:
     return is_num(v) and math.isfinite(float(v))
@@ -212,19 +228,22 @@ def load_mooncake(
     trace_block_size: int = 512,
     arrival_speedup_ratio: float = 1.0,
     closed_loop: bool = False,
+    notes: list[str] | None = None,
 ) -> Workload:
     """Parse a Mooncake JSONL trace into a `Workload` (requests in file order).
 
     `closed_loop=True` (replay_concurrency mode, where timestamps are ignored) lets first turns
-    omit `timestamp`; their arrival is then 0.
+    omit `timestamp`; their arrival is then 0. `notes` receives the warnings (unknown fields).
     Raises `InputError` naming file, 1-based line and field for any problem.
     """
     with paused_gc():
-        return _load(path, trace_block_size, arrival_speedup_ratio, closed_loop)
+        return _load(path, trace_block_size, arrival_speedup_ratio, closed_loop,
+                     notes if notes is not None else [])
 
 
 def _load(
-    path: str, trace_block_size: int, arrival_speedup_ratio: float, closed_loop: bool
+    path: str, trace_block_size: int, arrival_speedup_ratio: float, closed_loop: bool,
+    notes: list[str],
 ) -> Workload:
     if not _is_int(trace_block_size) or trace_block_size <= 0:
         raise InputError(
@@ -242,7 +261,8 @@ def _load(
     data = _read_bytes(path)
 
     wl = Workload(bs)
-    decode = _ROW_DECODER.decode
+    decode: Callable[[bytes], _Row] = _KNOWN_ROW_DECODER.decode
+    tolerant = False  # switched to the decoder that ignores unknown fields
     add = wl.add
     next_turn = wl.next_turn
     session_names = wl.session_names
@@ -255,7 +275,15 @@ def _load(
 
     for lineno, raw in enumerate(lines, 1):
         try:
-            row = decode(raw)
+            try:
+                row = decode(raw)
+            except msgspec.ValidationError:
+                if tolerant:
+                    raise
+                row = _ROW_DECODER.decode(raw)  # fails again unless a field was unknown
+                notes.append(_unknown_fields_note(raw, source, lineno))
+                decode = _ROW_DECODER.decode
+                tolerant = True
         except msgspec.ValidationError as e:
             raise _explain_line(raw, source, lineno, str(e)) from None
         except msgspec.DecodeError as e:

@@ -112,6 +112,9 @@ def check_folder(shown: str, directory: str) -> None:
     where = "" if base == directory else " (to create folders in it)"
     if not os.access(base, os.W_OK | os.X_OK):
         raise OutputError(shown, f"{os.strerror(13)}: cannot write in {base}{where}")
+    if vfs is not None and vfs.f_blocks == 0:  # /proc, /sys: no storage, not a full disk
+        raise OutputError(shown, f"{base} is on a virtual file system (no storage, like /proc "
+                                 "or /sys): it cannot hold the run's files")
     if vfs is not None and vfs.f_bavail == 0:
         raise OutputError(shown, f"{os.strerror(28)} ({base})")
 

@@ -10,11 +10,17 @@ from typing import Callable, Sequence
 
 import yaml
 
+from dynosim.arguments import Parser
 from dynosim.inputs.errors import InputError
+from dynosim.outputs.plan import check_folder
+from dynosim.outputs.writers import OutputError
 from dynosim.sweep.axes import Point
 from dynosim.sweep.executors import Executor, default_jobs, make_executor
 from dynosim.sweep.presets import PRESETS, preset_mapping, preset_spec
 from dynosim.sweep.spec import SweepSpec, load_spec
+
+SLA_TTFT_MS = 1500.0  # the presets' SLA unless --sla-ttft-ms / --sla-itl-ms say otherwise
+SLA_ITL_MS = 50.0
 
 EPILOG = """\
 examples:
@@ -35,7 +41,7 @@ summary metric, planner figures, wall time, config hash, the reproducing command
 ranked table on stdout. A rerun with the same --out skips points already finished (--force redoes
 them); a failed point is recorded with its error and the sweep goes on; Ctrl-C stops cleanly.
 Exit status: 0 done, 1 some points failed, 2 bad spec (one line naming file, line and field),
-130 interrupted.
+130 Ctrl-C, 143 SIGTERM.
 
 live view: in a terminal the sweep opens a sweep screen: the points with their status (running
 ones with their simulated time), rank and metrics, the Pareto frontier starred, a chart beside
@@ -46,7 +52,7 @@ f frontier only, Enter replay a finished point (Esc back), o open sweep.html, q 
 
 
 def make_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="dynosim-tui sweep", allow_abbrev=False,
         description="Run many replays over a grid of settings (a YAML/JSON spec or a preset), "
         "rank them against SLA and GPU-budget constraints, and mark the Pareto frontier.",
@@ -57,11 +63,11 @@ def make_parser() -> argparse.ArgumentParser:
                    help="a built-in sweep over TRACE: cold-start (the planner guide's "
                    "startup_time 0..300 s sweep) or topology (agg/disagg splits and TP within "
                    "--gpus)")
-    p.add_argument("--gpus", type=int, help="GPU budget of the topology preset")
-    p.add_argument("--sla-ttft-ms", type=float, default=1500.0,
-                   help="presets: TTFT SLA (p90), default 1500")
-    p.add_argument("--sla-itl-ms", type=float, default=50.0,
-                   help="presets: ITL SLA (p90), default 50")
+    p.add_argument("--gpus", type=int, help="GPU budget of the topology preset (required there)")
+    p.add_argument("--sla-ttft-ms", type=float, default=None,
+                   help=f"presets: TTFT SLA (p90), default {SLA_TTFT_MS:g}")
+    p.add_argument("--sla-itl-ms", type=float, default=None,
+                   help=f"presets: ITL SLA (p90), default {SLA_ITL_MS:g}")
     p.add_argument("--print-spec", action="store_true",
                    help="print the preset as a spec file (YAML) and exit")
     p.add_argument("--axis", action="append", default=[], metavar="NAME=V1,V2,...",
@@ -94,8 +100,28 @@ def make_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _sigterm(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+def check_out_dir(out: str) -> None:
+    """--out is a folder that exists or can be created, writable, on a real file system."""
+    if os.path.lexists(out) and not os.path.isdir(out):
+        raise OutputError(out, "exists and is not a directory (--out takes a folder)")
+    check_folder(out, os.path.join(os.path.abspath(out), "points"))
+
+
+class _Signals:
+    """SIGTERM stops a sweep as Ctrl-C does; it is remembered so the exit status says which
+    (130 Ctrl-C, 143 SIGTERM, as a single run's)."""
+
+    terminated = False
+
+    def sigterm(self, signum: int, frame: object) -> None:
+        self.terminated = True
+        raise KeyboardInterrupt
+
+    def status(self) -> int:
+        return 143 if self.terminated else 130
+
+    def what(self) -> str:
+        return "terminated (SIGTERM)" if self.terminated else "interrupted"
 
 
 @dataclass(frozen=True)
@@ -117,6 +143,7 @@ def main(argv: Sequence[str] | None = None,
     """`live` opens the sweep screen (the entry point passes it: dynosim never imports the
     view); without it, or with --headless or no terminal, the sweep runs headless."""
     a = make_parser().parse_args(argv)
+    signals = _Signals()
     try:
         if a.jobs is not None and a.jobs < 1:
             raise InputError(f"must be >= 1, got {a.jobs}", source="--jobs")
@@ -128,18 +155,31 @@ def main(argv: Sequence[str] | None = None,
         if a.preset:
             if a.preset == "topology" and (a.gpus is None or a.gpus < 1):
                 raise InputError("the topology preset needs --gpus N (N >= 1)", source="--gpus")
+            if a.preset != "topology" and a.gpus is not None:
+                raise InputError("only applies with --preset topology", source="--gpus")
+            ttft_ms = SLA_TTFT_MS if a.sla_ttft_ms is None else a.sla_ttft_ms
+            itl_ms = SLA_ITL_MS if a.sla_itl_ms is None else a.sla_itl_ms
             if a.print_spec:
-                print(yaml.safe_dump(preset_mapping(a.preset, a.spec, gpus=a.gpus,
-                                                    ttft_ms=a.sla_ttft_ms,
-                                                    itl_ms=a.sla_itl_ms), sort_keys=False),
-                      end="")
+                if not os.path.isfile(a.spec):
+                    raise InputError("trace file not found", source=a.spec)
+                if a.axis:
+                    raise InputError("does not apply with --print-spec: edit the printed "
+                                     "spec's axes instead", source="--axis")
+                # A spec's trace is read relative to the spec file, which may be saved anywhere.
+                trace = os.path.abspath(a.spec)
+                print(yaml.safe_dump(preset_mapping(a.preset, trace, gpus=a.gpus,
+                                                    ttft_ms=ttft_ms, itl_ms=itl_ms),
+                                     sort_keys=False), end="")
                 return 0
-            spec = preset_spec(a.preset, a.spec, gpus=a.gpus, ttft_ms=a.sla_ttft_ms,
-                               itl_ms=a.sla_itl_ms, axis_overrides=a.axis)
+            spec = preset_spec(a.preset, a.spec, gpus=a.gpus, ttft_ms=ttft_ms, itl_ms=itl_ms,
+                               axis_overrides=a.axis)
         else:
-            if a.gpus is not None or a.print_spec:
-                raise InputError("only applies with --preset",
-                                 source="--gpus" if a.gpus is not None else "--print-spec")
+            for flag, given in (("--gpus", a.gpus is not None), ("--print-spec", a.print_spec),
+                                ("--sla-ttft-ms", a.sla_ttft_ms is not None),
+                                ("--sla-itl-ms", a.sla_itl_ms is not None)):
+                if given:
+                    raise InputError("only applies with --preset (a spec states its "
+                                     "constraints)", source=flag)
             spec = load_spec(a.spec, a.axis)
         from dynosim.sweep.progress import HeadlessProgress
         from dynosim.sweep.html import write_sweep_html
@@ -147,6 +187,7 @@ def main(argv: Sequence[str] | None = None,
         from dynosim.sweep.table import format_summary
 
         out = a.out or f"sweep_{spec.name}"
+        check_out_dir(out)  # before any point is built or run
         points: list[Point] | None = None
         if spec.search.method == "grid":
             points = build_points(spec)  # every point checked before anything runs
@@ -170,7 +211,7 @@ def main(argv: Sequence[str] | None = None,
         progress = HeadlessProgress(lambda i: describe_index(spec, i), lines=not a.quiet)
         print(f"sweep '{spec.name}': {what}, executor {a.executor}, results in {out}",
               file=sys.stderr)
-        old = signal.signal(signal.SIGTERM, _sigterm)
+        old = signal.signal(signal.SIGTERM, signals.sigterm)
         try:
             res = run_sweep(spec, out, executor, force=a.force, keep_html=a.keep_html,
                             observer=progress, points=points,
@@ -179,20 +220,20 @@ def main(argv: Sequence[str] | None = None,
                 res.files.append(write_sweep_html(res, out))
         finally:
             signal.signal(signal.SIGTERM, old)
-    except InputError as exc:
+    except (InputError, OutputError) as exc:
         print(f"dynosim-tui sweep: error: {exc}", file=sys.stderr)
         return 2
     except RuntimeError as exc:  # e.g. Ray not installed
         print(f"dynosim-tui sweep: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("dynosim-tui sweep: interrupted while writing the tables; rerun to resume",
+        print(f"dynosim-tui sweep: {signals.what()} while writing the tables; rerun to resume",
               file=sys.stderr)
-        return 130
+        return signals.status()
     print(format_summary(res, a.top))
     print("results: " + ", ".join(res.files))
     if res.interrupted:
-        print(f"dynosim-tui sweep: interrupted: {res.ran} point(s) finished in this run are "
-              f"saved; rerun the same command to resume", file=sys.stderr)
-        return 130
+        print(f"dynosim-tui sweep: {signals.what()}: {res.ran} point(s) finished in this run "
+              f"are saved; rerun the same command to resume", file=sys.stderr)
+        return signals.status()
     return 1 if res.failed else 0

@@ -285,8 +285,8 @@ BAD_INPUTS: list[tuple[str, dict[str, str], list[str], list[str]]] = [
       "--decode-engine-args", '{"engine": {"backend": "vllm"}}'],
      ["--decode-engine-args: ", "field 'engine.backend'", 'match the prefill pool\'s ("sglang")']),
     ("unsupported_backend", {}, [TINY, "--extra-engine-args",
-                                 '{"engine": {"backend": "sglang", "prefill_decode_interval": 2}}'],
-     ["--extra-engine-args: ", "field 'engine.prefill_decode_interval'", "not supported yet"]),
+                                 '{"engine": {"backend": "sglang", "aic_nextn": 2}}'],
+     ["--extra-engine-args: ", "field 'engine.aic_nextn'", "not supported yet"]),
 ]
 
 OUTPUT_FLAGS = ["--export", "out", "--report-json", "r.json", "--report-jsonl", "r.jsonl"]

@@ -73,6 +73,41 @@ def test_decode_retraction_victim_and_readmission() -> None:
     assert ttft(sim, 0) == ttft(sim, 1) == pytest.approx(48.552296, abs=1e-6)
 
 
+@pytest.mark.parametrize("interval, admitted", [
+    (0, 48.552296), (1, 54.395321), (2, 60.238449), (3, 66.08168)])
+def test_prefill_decode_interval_runs_that_many_decode_passes_after_a_prefill(
+        interval: int, admitted: float) -> None:
+    # two prompts prefill together at 0; two more arrive during that pass and wait for
+    # `interval` decode passes after it (the 1.6.1 binary's numbers)
+    sim = replay([(0.0, 1000, 20, [1, 2]), (0.0, 1000, 20, [7, 8]), (30.0, 2000, 5, [3, 4, 5, 6]),
+                  (40.0, 500, 5, [9])], sg(sglang_prefill_decode_interval=interval))
+    m = sim.metrics
+    assert [m.first_admit_ms[m.req.index(i)] for i in (2, 3)] == pytest.approx(
+        [admitted, admitted], abs=1e-6)
+
+
+def test_prefill_decode_interval_gates_chunk_continuations_too() -> None:
+    reqs = [(0.0, 1000, 200, [1, 2]), (50.0, 20000, 3, list(range(10, 50)))]
+    assert ttft(replay(reqs, sg(num_gpu_blocks=1000)), 1) == pytest.approx(417.027041, abs=1e-6)
+    sim = replay(reqs, sg(num_gpu_blocks=1000, sglang_prefill_decode_interval=2))
+    assert ttft(sim, 1) == pytest.approx(443.355818, abs=1e-6)  # 2 decode passes per chunk
+
+
+def test_prefill_decode_interval_idle_countdown_resets_the_new_token_ratio() -> None:
+    # A's 299 decode passes decay the ratio; B completes in its prefill pass and the worker goes
+    # idle mid-countdown: the idle passes reset the ratio to 0.7, so D (arriving while C runs)
+    # waits for C's reservation to shrink (it would be admitted at 8068.25657 with the decayed
+    # ratio; 1.6.1: 9228.490773)
+    reqs = [(0.0, 1000, 300, [1, 2]), (7000.0, 100, 1, [3]), (8000.0, 1000, 2000, [5, 6]),
+            (8010.0, 1000, 500, [7, 8])]
+    sim = replay(reqs, sg(num_gpu_blocks=60, sglang_prefill_decode_interval=2))
+    m = sim.metrics
+    assert m.first_admit_ms[m.req.index(3)] == pytest.approx(9228.490773, abs=1e-6)
+    sim = replay(reqs, sg(num_gpu_blocks=60))
+    assert sim.metrics.first_admit_ms[sim.metrics.req.index(3)] == pytest.approx(8032.105859,
+                                                                                 abs=1e-6)
+
+
 def _run_checking_progress(opts: RunOptions) -> dict:
     """Every instant the engine processes must change something: time moves on, or a request
     arrives, runs, completes or is rejected. The reference aborts on (or spins in) such passes."""

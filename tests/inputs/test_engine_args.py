@@ -318,8 +318,6 @@ def test_same_checks_apply_in_flat_form():
 
 @pytest.mark.parametrize("value, field", [
     ('{"dp_size": 2}', "dp_size"),
-    ('{"engine": {"backend": "sglang", "prefill_decode_interval": 2}}',
-     "engine.prefill_decode_interval"),
     ('{"engine": {"aic_nextn": 2}}', "engine.aic_nextn"),
     ('{"engine": {"native_host_offload": {"num_host_blocks": 4}}}', "engine.native_host_offload"),
     ('{"engine": {"kv_cache_groups": []}}', "engine.kv_cache_groups"),
@@ -439,16 +437,19 @@ def test_backend_selects_scheduler_and_block_size_default(value, backend, block_
 
 
 def test_sglang_options_reach_the_config():
-    p = parse_engine_args(json.dumps({"engine": {"backend": "sglang", "block_size": 16, "sglang": {
-        "max_prefill_tokens": 4000, "chunked_prefill_size": 4096, "clip_max_new_tokens": 0,
-        "schedule_conservativeness": 2.5}}}))
+    p = parse_engine_args(json.dumps({"engine": {
+        "backend": "sglang", "block_size": 16, "prefill_decode_interval": 3, "sglang": {
+            "max_prefill_tokens": 4000, "chunked_prefill_size": 4096, "clip_max_new_tokens": 0,
+            "schedule_conservativeness": 2.5}}}))
     c = p.config
     assert (c.sglang_max_prefill_tokens, c.sglang_chunked_prefill_size,
-            c.sglang_clip_max_new_tokens, c.sglang_conservativeness) == (4000, 4096, 0, 2.5)
+            c.sglang_clip_max_new_tokens, c.sglang_conservativeness,
+            c.sglang_prefill_decode_interval) == (4000, 4096, 0, 2.5, 3)
     assert not c.sglang_lpm and p.ignored == []
     d = EngineConfig()
     assert (d.sglang_max_prefill_tokens, d.sglang_chunked_prefill_size,
-            d.sglang_clip_max_new_tokens, d.sglang_conservativeness) == (16384, 8192, 4096, 1.0)
+            d.sglang_clip_max_new_tokens, d.sglang_conservativeness,
+            d.sglang_prefill_decode_interval) == (16384, 8192, 4096, 1.0, 0)
 
 
 @pytest.mark.parametrize("engine, field, fragment", [

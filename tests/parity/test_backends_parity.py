@@ -19,15 +19,9 @@ from test_parity import kv_router_mismatches, run_case, summary_mismatches
 # Outside the required statistics: on these runs every request's token times equal the
 # reference's (checked against its per-request records), so the gap is its sketch's tail.
 KNOWN_GAPS = {("trt_multiturn_w2", "p99_itl_ms"): 0.07,
-              ("sg16_multiturn_w4", "p99_output_token_throughput_per_user"): 0.003}
-# Open (docs/backends.md): on the full synthetic trace with page 16, one request (w1) or a few
-# (w2) of 3,993 match one page less or more of prefix than the reference: an LRU tie in the
-# radix eviction not pinned down. Reuse ratio 3e-5 relative, TTFT statistics <= 5e-6.
-NEAR = {"sg16_synthetic_w1", "sg16_synthetic_w2"}
-# Open (docs/backends.md): SGLang 2P2D at page 64 on the full synthetic trace, reuse 1e-3 off.
-NEAR_DISAGG = {"sg64_synthetic_disagg_2p2d"}
-# Open: LPM on the overload trace with page 16, 2 workers (3e-5; retraction under LPM).
-NEAR_LPM = {"sg16_overload_lpm_w2"}
+              ("sg16_multiturn_w4", "p99_output_token_throughput_per_user"): 0.003,
+              ("sg16_tiny_pdi3_w2", "p99_itl_ms"): 0.11,
+              ("sg16_multiturn_pdi2_w4", "p99_output_token_throughput_per_user"): 0.003}
 CASES = [c for c in golden_cases() if c.get("suite") == "backends"]
 DETERMINISTIC = [c for c in CASES if c.get("runs", 1) == 1]
 RANDOMISED = [c for c in CASES if c.get("runs", 1) > 1]  # kv_router: ties broken at random
@@ -35,12 +29,6 @@ RANDOMISED = [c for c in CASES if c.get("runs", 1) > 1]  # kv_router: ties broke
 
 def _param(c: dict):  # type: ignore[no-untyped-def]
     marks = [pytest.mark.slow] if "synthetic" in c["name"] else []
-    if c["name"] in NEAR:
-        marks.append(pytest.mark.xfail(strict=True, reason="one-page prefix gap, see NEAR"))
-    if c["name"] in NEAR_DISAGG:
-        marks.append(pytest.mark.xfail(strict=True, reason="open gap, see NEAR_DISAGG"))
-    if c["name"] in NEAR_LPM:
-        marks.append(pytest.mark.xfail(strict=True, reason="open gap, see NEAR_LPM"))
     return pytest.param(c, id=c["name"], marks=marks)
 
 

@@ -169,3 +169,97 @@ def test_cliff_helper_on_rows() -> None:
         for i, (st, ttft, itl) in enumerate([(20, 900, 30), (0, 800, 25), (40, 1400, 60),
                                              (60, 5000, 80)])]
     assert find_cliff(res) == {"point": 2, "value": 40, "metric": "p90_itl_ms"}  # type: ignore
+
+
+def test_a_printed_spec_works_wherever_it_is_saved(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's `--print-spec > cold.yaml` with the trace named relative to the current
+    folder: the spec reads its trace relative to itself, so the printed path is absolute."""
+    monkeypatch.chdir(ROOT)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert sweep_main(["--preset", "cold-start", "traces/mooncake_tiny.jsonl",
+                           "--print-spec"]) == 0
+    saved = tmp_path / "specs" / "cold.yaml"
+    saved.parent.mkdir()
+    saved.write_text(out.getvalue())
+    from_file = build_points(load_spec(str(saved)))
+    assert from_file[0].options.trace == TINY
+    assert [p.config_hash for p in from_file] == [
+        p.config_hash for p in build_points(preset_spec("cold-start", TINY))]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--preset", "cold-start", TINY, "--gpus", "8"], "--gpus: only applies with --preset "
+     "topology"),
+    (["--preset", "cold-start", TINY, "--print-spec", "--axis", "startup_time=0,60"],
+     "--axis: does not apply with --print-spec"),
+    ([str(ROOT / "examples/sweeps/router_topology.yaml"), "--sla-ttft-ms", "500"],
+     "--sla-ttft-ms: only applies with --preset"),
+])
+def test_a_sweep_flag_that_would_be_ignored_is_refused(
+        argv: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert sweep_main([*argv, "--out", str(tmp_path / "o")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"dynosim-tui sweep: error: {message}")
+    assert os.listdir(tmp_path) == []
+
+
+def test_the_example_script_runs_after_make_run_without_an_activated_venv(tmp_path: Path) -> None:
+    """`make run` leaves dynosim-tui in .venv/bin, not on PATH: the script finds it there."""
+    if not (ROOT / ".venv" / "bin" / "dynosim-tui").exists():
+        pytest.skip("no .venv in this checkout")
+    env = {k: v for k, v in os.environ.items() if k != "DYNOSIM"}
+    env["PATH"] = "/usr/bin:/bin"
+    run = subprocess.run(["bash", str(ROOT / "examples" / "cold_start_sweep.sh"), TINY,
+                          str(tmp_path / "out"), "--axis", "startup_time=0", "--headless",
+                          "--jobs", "1"], env=env, capture_output=True, text=True, timeout=300,
+                         cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert (tmp_path / "out" / "results.csv").exists()
+
+
+@pytest.mark.parametrize("out, reason", [
+    ("afile", "afile: exists and is not a directory (--out takes a folder)"),
+    ("afile/sub", "afile/sub: {tmp}/afile is not a directory"),
+    ("/proc/dynosim_sweep", "/proc/dynosim_sweep: /proc is on a virtual file system"),
+])
+def test_a_bad_out_folder_is_one_line_before_anything_runs(
+        out: str, reason: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """It was a traceback (NotADirectoryError from mkdir) after the sweep had started."""
+    if out.startswith("/proc") and (not os.path.isdir("/proc/self")
+                                    or os.statvfs("/proc").f_flag & os.ST_RDONLY):
+        pytest.skip("no writable-looking /proc here")
+    monkeypatch.chdir(tmp_path)
+    reason = reason.format(tmp=tmp_path)
+    (tmp_path / "afile").write_text("")
+    assert sweep_main(["--preset", "cold-start", TINY, "--axis", "startup_time=0",
+                       "--out", out, "--headless"]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [f"dynosim-tui sweep: error: {reason}" + err.split(reason, 1)[1]
+                                .rstrip("\n")], err
+    assert os.listdir(tmp_path) == ["afile"] and not os.path.exists(out + "/points")
+
+
+def test_a_new_relative_out_folder_is_created(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert sweep_main(["--preset", "cold-start", TINY, "--axis", "startup_time=0",
+                           "--out", "fresh", "--headless", "--executor", "serial",
+                           "--no-html"]) == 0
+    assert (tmp_path / "fresh" / "results.csv").exists()
+
+
+def test_print_spec_of_a_missing_trace_is_refused(capsys: pytest.CaptureFixture[str],
+                                                  tmp_path: Path) -> None:
+    missing = str(tmp_path / "nope.jsonl")
+    assert sweep_main(["--preset", "cold-start", missing, "--print-spec"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == f"dynosim-tui sweep: error: {missing}: trace file not found\n"
