@@ -219,18 +219,20 @@ class PerfModel:
         remaining = [max(0, s.queued_prefill_tokens) for s in ranks]
         if all(r == 0 for r in remaining):
             return 0
-        chunk_max = max(1, self.caps.max_num_batched_tokens)
-        total = 0
+        if len(ranks) == 1:  # the planner's own queries: one rank
+            s, agg = ranks[0], self.worker_type == "aggregated"
+            return self._prefill_time_for_tokens(remaining[0], s.sched_decode_requests if agg
+                                                 else 0, s.sched_decode_kv if agg else 0,
+                                                 s.queued_prefill_requests or 1)
+        chunk_max, total = max(1, self.caps.max_num_batched_tokens), 0
         while any(r > 0 for r in remaining):
             passes = []
             for i, s in enumerate(ranks):
                 chunk = min(remaining[i], chunk_max)
                 remaining[i] -= chunk
                 reqs = 0 if chunk == 0 else (s.queued_prefill_requests or 1)
-                if self.worker_type == "aggregated":
-                    passes.append(Pass(reqs, chunk, s.sched_decode_requests, s.sched_decode_kv))
-                else:
-                    passes.append(Pass(reqs, chunk))
+                passes.append(Pass(reqs, chunk, s.sched_decode_requests, s.sched_decode_kv)
+                              if self.worker_type == "aggregated" else Pass(reqs, chunk))
             ns = self.pass_ns(passes)
             if ns is None:
                 return None
@@ -252,18 +254,17 @@ class PerfModel:
                 passes.append(Pass(0, 0, s.sched_decode_requests, s.sched_decode_kv))
         return self.pass_ns(passes)
 
-    def _prefill_time_for_tokens(self, tokens: int, decode_requests: int = 0,
-                                 decode_kv: int = 0) -> int | None:
+    def _prefill_time_for_tokens(self, tokens: int, decode_requests: int = 0, decode_kv: int = 0,
+                                 prefill_requests: int = 1) -> int | None:
+        """Chunked prefill beside fixed decode work; full chunks: one estimate x count (ns)."""
         chunk_max = max(1, self.caps.max_num_batched_tokens)
-        remaining = tokens
-        total = 0
-        while remaining > 0:
-            chunk = min(remaining, chunk_max)
-            remaining -= chunk
-            ns = self.pass_ns([Pass(1, chunk, decode_requests, decode_kv)])
-            if ns is None:
-                return None
-            total += ns
+        (full, rest), total = divmod(max(tokens, 0), chunk_max), 0
+        for count, chunk in ((full, chunk_max), (1 if rest else 0, rest)):
+            if count:
+                ns = self.pass_ns([Pass(prefill_requests, chunk, decode_requests, decode_kv)])
+                if ns is None:
+                    return None
+                total += count * ns
         return total
 
     def find_engine_capacity(self, isl: int, osl: int, ttft_sla_ms: float | None = None,

@@ -96,6 +96,26 @@ def _normal_equations(rows: list[list[float]], ys: Sequence[float], weights: lis
     return lhs, rhs
 
 
+def _normal_equations_2d(xs: Sequence[tuple[float, ...]], ys: Sequence[float]
+                         ) -> tuple[list[list[float]], list[float]]:
+    """`_normal_equations` of the rows (1, x0, x1), unweighted, written out: each entry is the
+    same sum of the same products in the same order (x * 1.0 and 1.0 * x are x; the
+    symmetric entries of an unweighted system are equal), so the same bits, at a fraction
+    of the interpreter's cost (this runs for every refit of a 2-D store)."""
+    n = s0 = s1 = s00 = s01 = s11 = r0 = r1 = r2 = 0.0
+    for (x0, x1), y in zip(xs, ys):
+        n += 1.0
+        s0 += x0
+        s1 += x1
+        s00 += x0 * x0
+        s01 += x0 * x1
+        s11 += x1 * x1
+        r0 += y
+        r1 += x0 * y
+        r2 += x1 * y
+    return [[n, s0, s1], [s0, s00, s01], [s1, s01, s11]], [r0, r1, r2]
+
+
 # --------------------------------------------------------------------------------------------
 # Fits
 
@@ -132,7 +152,10 @@ def fit_nnls(xs: Sequence[tuple[float, ...]], ys: Sequence[float], ndim: int) ->
     best_sse = math.inf
     # Every active set's normal equations are a sub-block of the full set's: the same sums
     # of the same products in the same order, so building them once gives the same bits.
-    full_lhs, full_rhs = _normal_equations([[1.0, *x] for x in xs], ys, None)
+    if ndim == 2:
+        full_lhs, full_rhs = _normal_equations_2d(xs, ys)
+    else:
+        full_lhs, full_rhs = _normal_equations([[1.0, *x] for x in xs], ys, None)
     for mask in range((1 << ndim) - 1, -1, -1):  # the full set first
         cols = [j for j in range(ndim) if mask >> j & 1]
         idx = [0] + [j + 1 for j in cols]
@@ -147,10 +170,30 @@ def fit_nnls(xs: Sequence[tuple[float, ...]], ys: Sequence[float], ndim: int) ->
         for j, v in zip(cols, sol[1:]):
             coefs[j] = v
         fit = LinearFit(sol[0], tuple(coefs))
-        sse = sum((y - fit.predict(x)) ** 2 for x, y in zip(xs, ys))
+        sse = _sse(fit, xs, ys)
         if sse < best_sse:
             best, best_sse = fit, sse
     return best
+
+
+def _sse(fit: LinearFit, xs: Sequence[tuple[float, ...]], ys: Sequence[float]) -> float:
+    """sum((y - fit.predict(x)) ** 2): the same operations in the same order for 1 and 2
+    dimensions (predict's sum starts from 0, which only drops the sign of a zero, and a
+    square does not see that sign)."""
+    a = fit.intercept
+    total = 0.0
+    if len(fit.coefficients) == 2:
+        c0, c1 = fit.coefficients
+        for (v0, v1), y in zip(xs, ys):
+            total += (y - (a + (c0 * v0 + c1 * v1))) ** 2
+    elif len(fit.coefficients) == 1:
+        c0 = fit.coefficients[0]
+        for x, y in zip(xs, ys):
+            total += (y - (a + c0 * x[0])) ** 2
+    else:
+        for x, y in zip(xs, ys):
+            total += (y - fit.predict(x)) ** 2
+    return total
 
 
 def hinge_knot_candidates(values: Sequence[float]) -> list[float]:
@@ -177,24 +220,48 @@ def fit_hinge(xs: Sequence[tuple[float, ...]], ys: Sequence[float]) -> HingeFit 
     weights = [1.0 / max(y, HINGE_WEIGHT_FLOOR_MS) for y in ys]
     best: HingeFit | None = None
     best_rmse = math.inf
+    # The normal equations of the rows (1, v, max(0, v - knot)), each weighted by w^2, as
+    # `_normal_equations` sums them (same products, same order, same bits): the entries of
+    # the (1, v) block do not depend on the knot, so they are summed once for all knots.
+    w2s = [w * w for w in weights]
+    vw2s = [v * w2 for v, w2 in zip(vals, w2s)]
+    l00 = l01 = l11 = r0 = r1 = 0.0
+    for v, y, w2, vw2 in zip(vals, ys, w2s, vw2s):
+        r0 += w2 * y
+        l00 += w2
+        l01 += w2 * v
+        r1 += vw2 * y
+        l11 += vw2 * v
+    n = len(vals)
     for knot in hinge_knot_candidates(vals):
-        rows = [[1.0, v, max(0.0, v - knot)] for v in vals]
-        lhs, rhs = _normal_equations(rows, ys, weights)
+        l02 = l12 = l21 = l22 = r2 = 0.0
+        for v, y, w2, vw2 in zip(vals, ys, w2s, vw2s):
+            h = v - knot
+            h = h if h > 0.0 else 0.0  # max(0.0, v - knot), without the call
+            hw2 = h * w2
+            r2 += hw2 * y
+            l02 += w2 * h
+            l12 += vw2 * h
+            l21 += hw2 * v
+            l22 += hw2 * h
+        lhs = [[l00, l01, l02], [l01, l11, l12], [l02, l21, l22]]
         # No ridge retry here (only the linear fits have one): a knot the data cannot pin down
         # (e.g. two distinct x values) gives no hinge, and the store falls back to the line
         # through them, as the reference's estimates show.
-        sol = solve_gauss_jordan(lhs, rhs)
+        sol = solve_gauss_jordan(lhs, [r0, r1, r2])
         if sol is None or not all(math.isfinite(v) for v in sol):
             continue
         a, b, c = sol
         if a < -HINGE_NEG_TOL or b < -HINGE_NEG_TOL or b + c < -HINGE_NEG_TOL:
             continue
-        fit = HingeFit(a, b, c, knot)
-        mse = sum((w * (y - fit.predict((v,)))) ** 2
-                  for v, y, w in zip(vals, ys, weights)) / len(vals)
-        rmse = math.sqrt(mse)
+        # sum((w * (y - HingeFit(a, b, c, knot).predict((v,)))) ** 2) / n, written out
+        total = 0.0
+        for v, y, w in zip(vals, ys, weights):
+            h = v - knot
+            total += (w * (y - ((a + b * v) + c * (h if h > 0.0 else 0.0)))) ** 2
+        rmse = math.sqrt(total / n)
         if rmse < best_rmse:
-            best, best_rmse = fit, rmse
+            best, best_rmse = HingeFit(a, b, c, knot), rmse
     return best
 
 
@@ -212,8 +279,10 @@ class BucketedSamples:
         self._lo = [math.inf] * ndim
         self._hi = [-math.inf] * ndim
         self._seq = 0
-        # key -> [(seq, x, y)] in insertion order
-        self._buckets: dict[tuple[int, ...], list[tuple[int, tuple[float, ...], float]]] = {}
+        # seq -> (x, y), in insertion (= seq) order: the samples as `samples` lists them
+        self._live: dict[int, tuple[tuple[float, ...], float]] = {}
+        # key -> seqs in insertion order
+        self._buckets: dict[tuple[int, ...], list[int]] = {}
         self.total = 0
 
     def _key(self, x: tuple[float, ...]) -> tuple[int, ...]:
@@ -238,42 +307,53 @@ class BucketedSamples:
                 self._hi[i] = t
                 moved = True
         if moved and self.total > 0:
-            items = sorted((s for b in self._buckets.values() for s in b), key=lambda s: s[0])
             self._buckets = {}
-            for s in items:
-                self._buckets.setdefault(self._key(s[1]), []).append(s)
-        self._buckets.setdefault(self._key(x), []).append((self._seq, x, y))
+            for seq, (sx, _) in self._live.items():
+                self._buckets.setdefault(self._key(sx), []).append(seq)
+        self._buckets.setdefault(self._key(x), []).append(self._seq)
+        self._live[self._seq] = (x, y)
         self._seq += 1
         self.total += 1
         if self.total > self.max_observations:
             self._retire()
 
     def _retire(self) -> None:
-        key = max(self._buckets, key=lambda k: (len(self._buckets[k]), -self._buckets[k][0][0]))
+        key = max(self._buckets, key=lambda k: (len(self._buckets[k]), -self._buckets[k][0]))
         bucket = self._buckets[key]
-        bucket.pop(0)
+        del self._live[bucket.pop(0)]
         if not bucket:
             del self._buckets[key]
         self.total -= 1
 
     def samples(self) -> list[tuple[tuple[float, ...], float]]:
-        items = sorted((s for b in self._buckets.values() for s in b), key=lambda s: s[0])
-        return [(s[1], s[2]) for s in items]
+        return list(self._live.values())
 
 
 class RegressionStore:
-    """Samples of one workload kind and their current fit."""
+    """Samples of one workload kind and their current fit.
+
+    The fit is a function of the samples alone, so it is computed when first asked for after
+    a change rather than after every added sample (the spec's "refit after every sample"):
+    the same fit whenever anyone looks, without the refits nobody reads (a load tick adds one
+    sample per worker before asking anything)."""
 
     def __init__(self, ndim: int, *, min_observations: int, max_observations: int,
                  bucket_count: int) -> None:
         self.ndim = ndim
         self.min_observations = min_observations
         self.samples = BucketedSamples(ndim, bucket_count, max_observations)
-        self.fit: Fit | None = None
+        self._fit: Fit | None = None
+        self._stale = False  # samples changed since the fit was computed
 
     @property
     def count(self) -> int:
         return self.samples.total
+
+    @property
+    def fit(self) -> Fit | None:
+        if self._stale:
+            self.refit()
+        return self._fit
 
     @property
     def ready(self) -> bool:
@@ -285,12 +365,13 @@ class RegressionStore:
         if not all(math.isfinite(v) for v in x):
             return
         self.samples.add(x, y_ms)
-        self.refit()
+        self._stale = True
 
     def refit(self) -> None:
+        self._stale = False
         data = self.samples.samples()
         if len(data) < self.min_observations:
-            self.fit = None
+            self._fit = None
             return
         xs = [d[0] for d in data]
         ys = [d[1] for d in data]
@@ -299,9 +380,10 @@ class RegressionStore:
             fit = fit_hinge(xs, ys)
         if fit is None:
             fit = fit_nnls(xs, ys, self.ndim)
-        self.fit = fit
+        self._fit = fit
 
     def predict_ms(self, x: tuple[float, ...]) -> float | None:
-        if self.fit is None:
+        fit = self.fit
+        if fit is None:
             return None
-        return max(self.fit.predict(x), MIN_PREDICTION_MS)
+        return max(fit.predict(x), MIN_PREDICTION_MS)

@@ -85,11 +85,21 @@ def _with_speedup(wl: Workload, ratio: float) -> Workload:
 
 
 class WorkloadCache:
-    """Parses each trace once per process; later points reuse it."""
+    """Parses each trace once per process; later points reuse it.
 
-    def __init__(self, preloaded: dict[tuple[Any, ...], Workload] | None = None) -> None:
+    `freeze`: for a worker process that keeps its parsed traces for good: after each parse
+    (and once for preloaded ones), everything alive goes to the collector's permanent
+    generation (gc.freeze), so the full collection before each point scans that point's
+    predecessor's garbage only, not the trace's millions of list items (0.10-0.15 s a point
+    on the 1-hour trace)."""
+
+    def __init__(self, preloaded: dict[tuple[Any, ...], Workload] | None = None, *,
+                 freeze: bool = False) -> None:
         self._loaded: dict[tuple[Any, ...], Workload] = dict(preloaded or {})
         self.parses = 0
+        self._freeze = freeze
+        if freeze and self._loaded:
+            _freeze_alive()
 
     def base(self, o: RunOptions) -> Workload:
         key = workload_key(o)
@@ -98,6 +108,8 @@ class WorkloadCache:
             unit = msgspec.structs.replace(o, arrival_speedup_ratio=1.0)
             wl = self._loaded[key] = load_workload(unit)
             self.parses += 1
+            if self._freeze:
+                _freeze_alive()
         return wl
 
     def get(self, o: RunOptions) -> Workload:
@@ -105,6 +117,11 @@ class WorkloadCache:
         if o.trace is not None and o.arrival_speedup_ratio != 1.0:
             return _with_speedup(wl, o.arrival_speedup_ratio)
         return wl
+
+
+def _freeze_alive() -> None:
+    gc.collect()  # the parse's own garbage is not kept forever
+    gc.freeze()
 
 
 # Progress of a running point: `report(sim_ms, done, total) -> keep_going`, called about every
@@ -155,6 +172,8 @@ def evaluate(task: PointTask, workloads: WorkloadCache,
         # One pause over the whole point (build, run, report): between engine chunks the
         # cyclic GC would still rescan the replay's objects.
         with paused_gc():
+            # parsed (and in a worker frozen) before the point has built anything of its own
+            workloads.base(task.options)
             replay = build_replay(task.options, load=workloads.get)
             if progress is None:
                 while replay.advance(1_000_000):

@@ -147,7 +147,7 @@ def _init_worker(notes: Any = None, cancelled: Any = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     global _WORKER_CACHE, _NOTES, _CANCELLED
-    _WORKER_CACHE = WorkloadCache()
+    _WORKER_CACHE = WorkloadCache(freeze=True)
     _NOTES, _CANCELLED = notes, cancelled
 
 
@@ -297,9 +297,10 @@ def _ray_task(task: PointTask, wrapped_ref: list[Any], notes: Any = None) -> Poi
     ref = wrapped_ref[0]  # wrapped in a list so Ray passes the reference, not a copy per task
     key = ref.hex()
     wl = _RAY_WORKLOADS.get(key)
+    fresh = wl is None
     if wl is None:
         wl = _RAY_WORKLOADS[key] = unpack_workload(ray.get(ref))
-    cache = WorkloadCache({workload_key(task.options): wl})
+    cache = WorkloadCache({workload_key(task.options): wl}, freeze=fresh)
     if notes is None:
         return evaluate(task, cache)
     # the queue actor takes notes without waiting for an answer (a cancel arrives as

@@ -51,20 +51,51 @@ class Strategy(Protocol):
 
 
 class GridStrategy:
+    """Every grid point once. With points running side by side (the first still running when
+    more are asked for), the two ends of the grid go first; the end still running when the
+    other finishes is the costlier one, and the rest follow from its side inward: points'
+    costs mostly trend along an axis (the cold-start sweep's rise with startup_time), so the
+    longest run first and the shortest fill the tail while the other workers finish. One
+    slot, or no such signal: grid order. The order changes only when points run, not what
+    they give."""
+
     def __init__(self, size: int) -> None:
         self.size = size
-        self._next = 0
+        self._lo = 0  # the remaining points are lo..hi (inclusive)
+        self._hi = size - 1
+        self._told: set[int] = set()
+        self._ends: tuple[int, int] | None = None  # both ends handed out, neither told
+        self._from_end = False  # the rest from the high end down
         self.evaluated = 0
         self.repeats = 0
 
     def ask(self, n: int) -> list[int]:
-        out = list(range(self._next, min(self.size, self._next + n)))
-        self._next += len(out)
+        out: list[int] = []
+        if n > 0 and self._lo == 0 and self.size >= 3:
+            out.append(0)
+            self._lo = 1
+        if (len(out) < n and self._lo == 1 and self._hi == self.size - 1 and self.size >= 3
+                and 0 not in self._told):
+            out.append(self._hi)  # the other end, beside the first
+            self._hi -= 1
+            self._ends = (0, self.size - 1)
+        while len(out) < n and self._lo <= self._hi:
+            if self._from_end:
+                out.append(self._hi)
+                self._hi -= 1
+            else:
+                out.append(self._lo)
+                self._lo += 1
         return out
 
     def tell(self, index: int, metrics: Metrics | None, reused: bool) -> None:
+        self._told.add(index)
         if not reused:
             self.evaluated += 1
+        if self._ends is not None and index in self._ends:
+            # the first end to finish simulating is the cheaper one (one from disk: no signal)
+            self._from_end = not reused and index == self._ends[0]
+            self._ends = None
 
     def optimizer_seconds(self) -> float:
         return 0.0

@@ -21,6 +21,7 @@ from dynosim.cli import main as cli_main
 from dynosim.cli import make_parser, options_from_args
 from dynosim.sweep.executors import LocalPoolExecutor, SerialExecutor
 from dynosim.sweep.runner import run_sweep
+from dynosim.sweep.search import GridStrategy
 from dynosim.sweep.spec import load_spec, spec_from_mapping
 from dynosim.sweep.table import format_summary
 
@@ -330,3 +331,51 @@ def test_sweep_cli_bad_spec_exits_2_with_one_line(tmp_path: Path) -> None:
         "'constrains'; valid: name, base, axes, combine, constraints, objectives, "
         "search, capacity")
     assert not (tmp_path / "o").exists()  # nothing written
+
+
+def _grid_order(size: int, slots: int, cheaper_first: bool) -> list[int]:
+    """The order a grid hands out points on `slots` workers when the point with the lower
+    (cheaper_first) or the higher index of those running finishes first."""
+    g, running, order = GridStrategy(size), [], []
+    while True:
+        new = g.ask(slots - len(running))
+        if not new and not running:
+            return order
+        running += new
+        order += new
+        done = min(running) if cheaper_first else max(running)
+        running.remove(done)
+        g.tell(done, None, False)
+
+
+def test_grid_runs_the_costlier_end_first_beside_others() -> None:
+    # one slot: grid order
+    assert _grid_order(6, 1, True) == [0, 1, 2, 3, 4, 5]
+    # two slots: both ends first; index 0 finishing first marks the high end as the costly
+    # side, so the rest follow from there down (the cheapest points fill the tail)
+    assert _grid_order(6, 2, True) == [0, 5, 4, 3, 2, 1]
+    assert _grid_order(6, 2, False) == [0, 5, 1, 2, 3, 4]
+    assert sorted(_grid_order(31, 3, True)) == list(range(31))  # each point once
+    # an end taken from disk gives no cost signal: grid order for the rest
+    g = GridStrategy(5)
+    assert g.ask(1) == [0] and g.ask(1) == [4]
+    g.tell(0, None, True)
+    assert g.ask(3) == [1, 2, 3]
+
+
+def test_a_worker_freezes_its_parsed_trace_out_of_the_collectors_scans() -> None:
+    import gc
+
+    from dynosim.replay import RunOptions
+    from dynosim.sweep.evaluate import WorkloadCache
+
+    opts = RunOptions(trace=str(ROOT / "traces" / "mooncake_tiny.jsonl"))
+    plain, frozen = WorkloadCache(), WorkloadCache(freeze=True)
+    try:
+        plain.base(opts)
+        assert gc.get_freeze_count() == 0
+        wl = frozen.base(opts)
+        assert gc.get_freeze_count() > 0 and frozen.base(opts) is wl and frozen.parses == 1
+        assert len(wl.arrival_ms) == len(plain.base(opts).arrival_ms) == 16
+    finally:
+        gc.unfreeze()
