@@ -20,7 +20,10 @@ $(PY):
 	$(PIP) install -q --upgrade pip
 
 # A normal (non-editable) install: the engine is compiled with mypyc.
+# build/ is cleared first: setuptools reuses it, and files of modules since renamed or removed
+# would land in the wheel (and be shipped to Ray workers).
 $(STAMP): $(PY) $(SOURCES)
+	rm -rf build
 	$(PIP) install -q ".[$(EXTRAS)]"
 	@touch $(STAMP)
 
