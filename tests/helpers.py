@@ -24,6 +24,25 @@ TINY = str(TRACES / "mooncake_tiny.jsonl")
 SYNTH = str(TRACES / "synthetic_trace.jsonl")
 MULTITURN = str(TRACES / "multiturn.jsonl")
 
+
+
+def long_trace(folder: Path, copies: int = 8) -> str:
+    """The synthetic trace played `copies` times back to back, each copy with its own block ids:
+    seconds of engine work for tests that must catch a point while it runs (the bundled
+    trace alone finishes in a fraction of a second with the compiled engine)."""
+    rows = [json.loads(line) for line in Path(SYNTH).read_text().splitlines() if line.strip()]
+    span = max(r["timestamp"] for r in rows) + 1.0
+    stride = 1 + max(h for r in rows for h in r["hash_ids"])
+    path = folder / f"synthetic_x{copies}.jsonl"
+    with open(path, "w") as f:
+        for k in range(copies):
+            for r in rows:
+                f.write(json.dumps(dict(r, timestamp=r["timestamp"] + k * span,
+                                        hash_ids=[h + k * stride for h in r["hash_ids"]]))
+                        + "\n")
+    return str(path)
+
+
 # Summary keys measured on the wall clock: they differ from run to run, so comparisons skip them.
 WALL_KEYS = frozenset({"wall_time_ms", "processed_tokens_per_s", "processed_output_tokens_per_s"})
 

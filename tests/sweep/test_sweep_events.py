@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import dynosim.sweep.evaluate as evaluate_mod
-from helpers import SYNTH, TINY
+from helpers import TINY, long_trace
 from dynosim.sweep.events import PointFinished, PointProgress, PointQueued, PointStarted, \
     SweepControl, SweepEnded, SweepStarted, SweepState, fmt_seconds, status_label
 from dynosim.sweep.executors import LocalPoolExecutor, SerialExecutor
@@ -142,8 +142,8 @@ def test_pause_holds_dispatch_and_stop_ends_the_sweep(tmp_path: Path) -> None:
 
 def test_pool_workers_report_progress_and_a_cancel_stops_a_running_point(tmp_path: Path
                                                                          ) -> None:
-    # the bundled synthetic trace runs long enough (seconds) for progress reports
-    spec = spec_from_mapping({"base": {"trace": SYNTH, "num_workers": 1},
+    # seconds of work: long enough for progress reports and a cancel that lands mid-run
+    spec = spec_from_mapping({"base": {"trace": long_trace(tmp_path), "num_workers": 1},
                               "axes": {"seed": [0]}}, "test", "t")
     control = SweepControl()
     events: list[Any] = []
@@ -158,7 +158,7 @@ def test_pool_workers_report_progress_and_a_cancel_stops_a_running_point(tmp_pat
     started = [e for e in events if isinstance(e, PointStarted)]
     assert started and started[0].worker.split(":")[1].isdigit()
     progress = [e for e in events if isinstance(e, PointProgress)]
-    assert progress and 0 < progress[0].sim_ms and progress[0].total == 3993
+    assert progress and 0 < progress[0].sim_ms and progress[0].total == 8 * 3993
     assert [e.status for e in events if isinstance(e, PointFinished)] == ["cancelled"]
     assert res.rows[0]["status"] == "pending"
 
@@ -207,12 +207,12 @@ def test_sweep_off_a_terminal_runs_headless(tmp_path: Path) -> None:
 def test_a_point_over_the_timeout_is_recorded_as_failed(tmp_path: Path, executor: str,
                                                         monkeypatch: pytest.MonkeyPatch
                                                         ) -> None:
-    # --point-timeout: the full synthetic trace (seconds of work) is cancelled and recorded
+    # --point-timeout: the synthetic trace played 8 times (seconds of work) is cancelled and recorded
     # as a timed-out failure (a rerun retries it, as it retries every failure; the finished
     # point is reused); the 16-request trace (milliseconds) finishes
     monkeypatch.setattr(evaluate_mod, "CHUNK_STEPS", 20)  # serial: notes often enough
     spec = spec_from_mapping({"base": {"trace": TINY, "num_workers": 1},
-                              "axes": {"t": {"path": "trace", "values": [SYNTH, TINY]}}},
+                              "axes": {"t": {"path": "trace", "values": [long_trace(tmp_path), TINY]}}},
                              "test", "t")
     make = SerialExecutor if executor == "serial" else (lambda: LocalPoolExecutor(1))
     res = run_sweep(spec, str(tmp_path), make, point_timeout_s=0.3)
