@@ -3,13 +3,70 @@
 A prompt is `input_length` tokens: each trace hash id contributes up to trace_block_size copies
 of itself. The prompt is cut into engine blocks of `block_size` tokens; each *full* block gets an
 id that is equal for two prompts exactly when their whole token prefix up to that block's end is
-equal. Ids are interned per simulation (a trie over token runs), so no hashing collisions exist.
+equal. Ids are interned (a trie over token runs), so no hashing collisions exist.
+
+When block_size divides trace_block_size (the usual case), the trie is that of the trace's hash-id
+prefixes, a property of the trace alone: `TracePrefixes` numbers its nodes once per workload,
+and a simulation only turns a node into its block size's ids (node -> first id, then consecutive
+ids). Otherwise ids are interned per simulation over token runs (`BlockHasher._general`).
+Only equality of ids matters (no output depends on their values or order).
 """
 from __future__ import annotations
 
 from typing import Final, final
 
+from librt.vecs import append, vec
+from mypy_extensions import i64
+
 HID_BITS: Final = 32  # canonical trace ids stay below 2**32
+
+
+@final
+class TracePrefixes:
+    """The trie node of every trace block of a workload: equal for two trace blocks exactly
+    when their requests' hash-id sequences agree up to and including them. Nodes are numbered
+    0, 1, ... in trace (file) order; one unboxed entry per trace block, no per-node objects."""
+
+    node: vec[i64]  # per trace block (index into hash_ids)
+    count: int  # nodes
+    # what it was computed from: the very lists, and their lengths then (a workload only grows)
+    hash_ids: list[int]
+    hash_start: list[int]
+    n_blocks: int
+    n_requests: int
+
+    def __init__(self, hash_ids: list[int], hash_start: list[int]) -> None:
+        self.hash_ids = hash_ids
+        self.hash_start = hash_start
+        self.n_blocks = len(hash_ids)
+        self.n_requests = len(hash_start) - 1
+        canon: dict[int, int] = {}  # raw trace hash id -> small id (the keys stay one int)
+        edges: dict[int, int] = {}  # (parent node + 1) << HID_BITS | small id -> node
+        node = vec[i64](capacity=len(hash_ids))
+        count = 0
+        for i in range(self.n_requests):
+            parent = 0  # the root; a node n is parent n + 1
+            for j in range(hash_start[i], hash_start[i + 1]):
+                raw = hash_ids[j]
+                h = canon.get(raw, -1)
+                if h < 0:
+                    h = len(canon)
+                    canon[raw] = h
+                key = (parent << HID_BITS) | h
+                n = edges.get(key, -1)
+                if n < 0:
+                    n = count
+                    count += 1
+                    edges[key] = n
+                node = append(node, n)
+                parent = n + 1
+        self.node = node
+        self.count = count
+
+    def describes(self, hash_ids: list[int], hash_start: list[int]) -> bool:
+        """Computed from these lists as they are now."""
+        return (hash_ids is self.hash_ids and hash_start is self.hash_start
+                and len(hash_ids) == self.n_blocks and len(hash_start) == self.n_requests + 1)
 
 
 @final
@@ -17,19 +74,26 @@ class BlockHasher:
     block_size: int
     trace_block_size: int
     aligned: bool  # block_size divides trace_block_size: one run per block
+    per_tb: int  # aligned: engine blocks per trace block
+    prefixes: TracePrefixes | None  # aligned: the workload's trie (None: no trace prompts)
     canon: dict[int, int]  # raw trace hash id -> small canonical id
-    edges: dict[int, int]  # aligned: parent << HID_BITS | hid -> first id of that trace block
     edges_general: dict[tuple[int, int, int], int]  # (state, hid, run length) -> state
     next_id: int
 
-    def __init__(self, block_size: int, trace_block_size: int) -> None:
+    def __init__(self, block_size: int, trace_block_size: int,
+                 prefixes: TracePrefixes | None = None) -> None:
+        """prefixes: the workload's TracePrefixes, needed for trace prompts when aligned."""
         self.block_size = block_size
         self.trace_block_size = trace_block_size
         self.aligned = trace_block_size % block_size == 0
+        self.per_tb = trace_block_size // block_size
         self.canon = {}
-        self.edges = {}
         self.edges_general = {}
         self.next_id = 1  # 0 is reserved for "no hash"
+        self.prefixes = None
+        if self.aligned and prefixes is not None:
+            self.prefixes = prefixes
+            self.next_id += prefixes.count * self.per_tb  # trace ids: 1 .. count * per_tb
 
     def fresh_ids(self, n: int) -> list[int]:
         """n never-seen ids (synthetic prompts that share nothing)."""
@@ -51,29 +115,21 @@ class BlockHasher:
         return self._general(hash_ids, start, stop, input_length)
 
     def _aligned(self, hash_ids: list[int], start: int, stop: int, input_length: int) -> list[int]:
-        # Each trace block holds per_tb engine blocks whose tokens are all its hash id, so the
-        # ids are interned once per trace block: a node gets per_tb consecutive ids, and the
-        # node's first id is the parent key of the next trace block.
-        bs = self.block_size
-        per_tb = self.trace_block_size // bs
-        n_blocks = input_length // bs
+        # Each trace block holds per_tb engine blocks whose tokens are all its hash id: trie
+        # node n owns the per_tb consecutive ids from 1 + n * per_tb.
+        p = self.prefixes
+        assert p is not None, "aligned trace prompts need the workload's TracePrefixes"
+        node = p.node
+        per_tb = self.per_tb
+        n_blocks = input_length // self.block_size
         out: list[int] = []
-        parent = 0
-        edges = self.edges
         j = start
         while n_blocks > 0 and j < stop:
-            h = self._canon(hash_ids[j])
-            key = (parent << HID_BITS) | h  # a shift stays on mypyc's unboxed fast path
-            base = edges.get(key, 0)
-            if base == 0:
-                base = self.next_id
-                self.next_id += per_tb
-                edges[key] = base
+            base: int = 1 + node[j] * per_tb
             take = per_tb if per_tb < n_blocks else n_blocks
             for k in range(take):
                 out.append(base + k)
             n_blocks -= take
-            parent = base
             j += 1
         return out
 

@@ -148,7 +148,11 @@ class Simulation:
         self.traffic = TrafficWindowAcc()
         self.events = []  # before the workers: one that starts later queues its ready event
         self.serial = 0
-        self.hasher = BlockHasher(self.front.cfg.block_size, wl.trace_block_size)
+        bs = self.front.cfg.block_size
+        prefixes = None
+        if not wl.unique_prompts and wl.trace_block_size % bs == 0:
+            prefixes = wl.trace_prefixes()  # aligned: ids straight from the workload's trie
+        self.hasher = BlockHasher(bs, wl.trace_block_size, prefixes)
         for _ in range(n_front):
             self._add_worker(self.front, 0.0, True)
         if self.back is not None:

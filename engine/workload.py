@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import final
 
+from engine.blockhash import TracePrefixes
+
 
 @final
 class Workload:
@@ -26,6 +28,9 @@ class Workload:
     # Synthetic workloads: True => every request gets fresh unique prompt blocks and
     # hash_ids is ignored (saves memory on large generated runs).
     unique_prompts: bool
+    # The trie node of every trace block (engine/blockhash.py), once per workload: the trace
+    # parser computes it, so every point a sweep worker runs on the trace shares it.
+    prefixes: TracePrefixes | None
 
     def __init__(self, trace_block_size: int) -> None:
         self.arrival_ms = []
@@ -40,6 +45,7 @@ class Workload:
         self.session_names = []
         self.trace_block_size = trace_block_size
         self.unique_prompts = False
+        self.prefixes = None
 
     def __len__(self) -> int:
         return len(self.input_length)
@@ -66,6 +72,15 @@ class Workload:
         self.turn.append(turn)
         self.next_turn.append(-1)
         return idx
+
+    def trace_prefixes(self) -> TracePrefixes:
+        """The trie of the requests' hash-id prefixes, computed on first use (and again if
+        requests were added since) and kept."""
+        p = self.prefixes
+        if p is None or not p.describes(self.hash_ids, self.hash_start):
+            p = TracePrefixes(self.hash_ids, self.hash_start)
+            self.prefixes = p
+        return p
 
     def first_turns(self) -> list[int]:
         """Indices of requests that start a session (or are single-turn), in file order."""

@@ -430,4 +430,5 @@ def _load(
     else:
         wl.arrival_ms = [(arr[i] - base) / ratio if turn[i] == 0 else 0.0 for i in range(n)]
         wl.delay_ms = [d / ratio for d in wl.delay_ms]
+    wl.trace_prefixes()  # with the parse: every replay of this workload shares the prompt trie
     return wl

@@ -68,6 +68,8 @@ def unpack_workload(d: dict[str, Any]) -> Workload:
     wl.unique_prompts = d["unique_prompts"]
     for name in _LISTS:
         setattr(wl, name, d[name])
+    if not wl.unique_prompts:
+        wl.trace_prefixes()  # not shipped (unboxed, unpicklable): rebuilt once where it lands
     return wl
 
 
@@ -77,7 +79,7 @@ def _with_speedup(wl: Workload, ratio: float) -> Workload:
     the engine only reads a workload, so the other lists are shared)."""
     out = Workload(wl.trace_block_size)
     for name in ("input_length", "output_length", "hash_start", "hash_ids", "session", "turn",
-                 "next_turn", "session_names", "unique_prompts"):
+                 "next_turn", "session_names", "unique_prompts", "prefixes"):
         setattr(out, name, getattr(wl, name))
     out.arrival_ms = [a / ratio for a in wl.arrival_ms]
     out.delay_ms = [d / ratio for d in wl.delay_ms]
