@@ -19,6 +19,7 @@ from librt.vecs import append, vec
 from mypy_extensions import i64
 
 HID_BITS: Final = 32  # canonical trace ids stay below 2**32
+RAW_ID_LIMIT: Final = 1 << 31  # trace ids below this are canonical as they are
 
 
 @final
@@ -40,19 +41,23 @@ class TracePrefixes:
         self.hash_start = hash_start
         self.n_blocks = len(hash_ids)
         self.n_requests = len(hash_start) - 1
-        canon: dict[int, int] = {}  # raw trace hash id -> small id (the keys stay one int)
-        edges: dict[int, int] = {}  # (parent node + 1) << HID_BITS | small id -> node
+        # Trace ids in [0, 2**31) (Mooncake's are small and dense) are their own key part;
+        # others get a small id from 2**31 on. The key is boxed once, for both dict calls.
+        canon: dict[int, int] = {}
+        edges: dict[object, int] = {}  # (parent node + 1) << HID_BITS | hid -> node
         node = vec[i64](capacity=len(hash_ids))
         count = 0
         for i in range(self.n_requests):
-            parent = 0  # the root; a node n is parent n + 1
+            parent = 0  # the root; below node n, parent is n + 1
             for j in range(hash_start[i], hash_start[i + 1]):
-                raw = hash_ids[j]
-                h = canon.get(raw, -1)
-                if h < 0:
-                    h = len(canon)
-                    canon[raw] = h
-                key = (parent << HID_BITS) | h
+                h = hash_ids[j]
+                if h < 0 or h >= RAW_ID_LIMIT:
+                    raw = h
+                    h = canon.get(raw, -1)
+                    if h < 0:
+                        h = RAW_ID_LIMIT + len(canon)
+                        canon[raw] = h
+                key: object = (parent << HID_BITS) | h
                 n = edges.get(key, -1)
                 if n < 0:
                     n = count
@@ -121,15 +126,21 @@ class BlockHasher:
         assert p is not None, "aligned trace prompts need the workload's TracePrefixes"
         node = p.node
         per_tb = self.per_tb
-        n_blocks = input_length // self.block_size
-        out: list[int] = []
+        n = input_length // self.block_size
+        if n > (stop - start) * per_tb:
+            n = (stop - start) * per_tb
+        out = [0] * n  # filled in place: no list growth
+        i = 0
         j = start
-        while n_blocks > 0 and j < stop:
-            base: int = 1 + node[j] * per_tb
-            take = per_tb if per_tb < n_blocks else n_blocks
-            for k in range(take):
-                out.append(base + k)
-            n_blocks -= take
+        while i < n:
+            x: i64 = 1 + node[j] * per_tb
+            end = i + per_tb
+            if end > n:
+                end = n
+            while i < end:
+                out[i] = x
+                x += 1
+                i += 1
             j += 1
         return out
 

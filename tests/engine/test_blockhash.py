@@ -42,9 +42,10 @@ def assert_renaming(a: list[list[int]], b: list[list[object]]) -> None:
 
 @st.composite
 def traces(draw: st.DrawFn) -> tuple[Workload, int]:
-    """Requests over a small id alphabet (prefixes collide); later ones often extend or branch
-    off an earlier request's hash ids, as the turns of a session do. Input lengths anywhere in
-    their last trace block."""
+    """Requests over a small id alphabet (prefixes collide; negative and huge trace ids too);
+    later ones often extend or branch off an earlier request's hash ids, as the turns of a
+    session do. Input lengths anywhere in their last trace block."""
+    alphabet = st.sampled_from([0, 1, 2, 3, -5, 2**31 - 1, 2**31, 2**40])
     tbs = draw(st.sampled_from([1, 2, 4, 6, 8]))
     wl = Workload(tbs)
     rows: list[list[int]] = []
@@ -53,11 +54,11 @@ def traces(draw: st.DrawFn) -> tuple[Workload, int]:
         if rows and draw(st.booleans()):
             base = rows[draw(st.integers(0, len(rows) - 1))]
             keep = draw(st.integers(0, len(base)))
-            ids = base[:keep] + draw(st.lists(st.integers(0, 4), max_size=4))
+            ids = base[:keep] + draw(st.lists(alphabet, max_size=4))
         else:
-            ids = draw(st.lists(st.integers(0, 4), max_size=6))
+            ids = draw(st.lists(alphabet, max_size=6))
         if not ids:
-            ids = [draw(st.integers(0, 4))]
+            ids = [draw(alphabet)]
         rows.append(ids)
         isl = draw(st.integers((len(ids) - 1) * tbs + 1, len(ids) * tbs))
         wl.add(0.0, 0.0, isl, 1, ids, -1, 0)
