@@ -15,6 +15,7 @@ from typing import Any, Callable
 import msgspec
 
 from dynosim.inputs.errors import InputError
+from dynosim.interrupts import Terminated
 from dynosim.replay import RunOptions, ignored_settings
 from dynosim.sweep.axes import Point, combo_at, config_hash, display_value, file_digest, \
     grid, point_config, space_size, to_options
@@ -209,6 +210,7 @@ class SweepResult:
     pareto: set[int]
     best: int | None  # best feasible point
     interrupted: bool = False
+    terminated: bool = False  # stopped by SIGTERM (exit status 143, not 130)
     skipped: int = 0  # finished in an earlier run
     reused: set[int] = field(default_factory=set)  # those points (their results read from disk)
     ran: int = 0
@@ -549,8 +551,9 @@ def run_sweep(spec: SweepSpec, out_dir: str, make_executor: Callable[[], Executo
                 finish(p, f, outcome.status, k > 0)  # the first ran; others share its hash
         if spec.capacity is not None and not ctl.stopped:
             _capacity_search(spec, space, runs, ctl, done, visited_points(), result)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM where the caller made it Terminated
         result.interrupted = True
+        result.terminated = isinstance(exc, Terminated)
         runs.close(cancel=True)
     else:
         result.interrupted = ctl.stopped
