@@ -11,6 +11,7 @@ from typing import Final, final
 from librt.vecs import vec
 
 from engine.blockhash import BlockHasher
+from engine.eventq import EventQueue
 from engine.handoff import Handoff
 from engine.kvrouter import KvRouter
 from engine.metrics import STATUS_COMPLETED, STATUS_REJECTED, MetricColumns
@@ -78,7 +79,7 @@ class Simulation:
     traffic: TrafficWindowAcc  # since the last planner tick
     now: float
     max_time_ms: float  # INF = no limit
-    events: list[tuple[float, int, int, int]]  # (time, kind, serial, payload)
+    events: EventQueue  # (time, kind, serial, payload), in (time, kind, serial) order
     kv_batches: dict[int, KvEventBatch]
     transfers: dict[int, Request]
     arrivals: list[tuple[float, int]]  # (ready time, workload index)
@@ -146,7 +147,7 @@ class Simulation:
         self.startup_ms = 0.0
         self.samples = WorkerSamples(1000.0)
         self.traffic = TrafficWindowAcc()
-        self.events = []  # before the workers: one that starts later queues its ready event
+        self.events = EventQueue()  # before the workers: one that starts later queues its ready event
         self.serial = 0
         self.hasher = BlockHasher(self.front.cfg.block_size, wl.trace_block_size)
         for _ in range(n_front):
@@ -187,9 +188,7 @@ class Simulation:
     # ---- public stepping API ------------------------------------------------------------------
     def next_event_time(self) -> float:
         """Time of the next pending event ignoring the time limit (INF if none)."""
-        t = INF
-        if self.events:
-            t = self.events[0][0]
+        t = self.events.peek_time()
         if self.arrivals and self.arrivals[0][0] < t:
             t = self.arrivals[0][0]
         return t
@@ -240,22 +239,21 @@ class Simulation:
         done = self.done_buf
         events = self.events
         workers = self.workers
-        while events and events[0][0] <= t:
-            ev = heapq.heappop(events)
-            kind = ev[1]
+        while events.n > 0 and events.peek_time() <= t:
+            _, kind, _, payload = events.pop()
             if kind == EV_PASS:
-                self._pass_end(workers[ev[3]], t, done)
+                self._pass_end(workers[payload], t, done)
             elif kind == EV_KV:
-                b = self.kv_batches.pop(ev[3])
+                b = self.kv_batches.pop(payload)
                 kv = self.kv
                 if kv is not None:
                     kv.apply_events(b.worker, b.removed, b.stored)
             elif kind == EV_READY:
-                self._worker_ready(workers[ev[3]])
+                self._worker_ready(workers[payload])
             else:
                 h = self.handoff
                 assert h is not None
-                h.kv_landed(self.transfers.pop(ev[3]), t)
+                h.kv_landed(self.transfers.pop(payload), t)
                 self._queue_handoff_events(h)
         if done:
             for r in done:
@@ -501,7 +499,7 @@ class Simulation:
     def _push(self, t: float, kind: int, payload: int) -> int:
         """Queue an event; returns its serial (the key of its payload, when it has one)."""
         self.serial += 1
-        heapq.heappush(self.events, (t, kind, self.serial, payload))
+        self.events.push(t, kind, self.serial, payload)
         return self.serial
 
     def _pass_end(self, w: Worker, t: float, done: list[Request]) -> None:
