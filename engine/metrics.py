@@ -81,16 +81,17 @@ class StreamStats:
             return
         self._count_key(sketch_key(v))
 
-    def add_all(self, values: vec[float]) -> None:
-        """add(v) for each value in order (the same sums, bit for bit), the running figures
-        kept in locals."""
-        self._add_values(values, False)
+    def add_all(self, values: vec[float], keys: vec[i64]) -> None:
+        """add(v) for each value in order (the same figures, bit for bit), the running figures
+        kept in locals; keys[j] is sketch_key(values[j]) (unused where values[j] <= 0)."""
+        self._add_values(values, keys, False)
 
-    def add_rates(self, gaps: vec[float]) -> None:
-        """add(1000 / g) for each gap g > 0 in order (tokens per second from gaps in ms)."""
-        self._add_values(gaps, True)
+    def add_rates(self, gaps: vec[float], keys: vec[i64]) -> None:
+        """add(1000 / g) for each gap g > 0 in order (tokens per second from gaps in ms);
+        keys[j] is sketch_key(1000 / gaps[j])."""
+        self._add_values(gaps, keys, True)
 
-    def _add_values(self, values: vec[float], rates: bool) -> None:
+    def _add_values(self, values: vec[float], keys: vec[i64], rates: bool) -> None:
         n = float(self.count)
         total = self.total
         mean = self.mean
@@ -101,7 +102,9 @@ class StreamStats:
         d = self.dense
         lo = self.dense_lo
         size: i64 = len(d)
+        j: i64 = -1
         for g in values:
+            j += 1
             if rates:
                 if g <= 0.0:
                     continue
@@ -120,7 +123,7 @@ class StreamStats:
             if v <= 0.0:
                 n_zero += 1
                 continue
-            i = sketch_key(v) - lo
+            i = keys[j] - lo
             if 0 <= i < size:
                 d[i] += 1
             else:
@@ -165,6 +168,57 @@ def sketch_key(v: float) -> i64:
     return i64(math.ceil(math.log(v) / SKETCH_LN_GAMMA))
 
 
+GAP_MEMO_SLOTS: Final = 8192  # a power of two
+GAP_MEMO_MAX_MS: Final = 1e12  # gaps hashed by their ns count (fits an i64 below this)
+
+
+@final
+class GapKeys:
+    """Sketch keys of inter-token gaps and of their rates (1000/gap), remembered by exact gap
+    value in a direct-mapped table: a pass's duration is a gap of every request in its batch,
+    and a lookup costs less than the two logarithms."""
+
+    gap: vec[float]  # the gap each slot holds the keys of (-1.0 = empty)
+    itl_key: vec[i64]
+    rate_key: vec[i64]
+
+    def __init__(self) -> None:
+        self.gap = vec[float]([-1.0] * GAP_MEMO_SLOTS)
+        self.itl_key = vec[i64]([0] * GAP_MEMO_SLOTS)
+        self.rate_key = vec[i64]([0] * GAP_MEMO_SLOTS)
+
+    def keys(self, gaps: vec[float]) -> tuple[vec[i64], vec[i64]]:
+        """sketch_key(g) and sketch_key(1000 / g) for each gap g (0 where g <= 0)."""
+        n: i64 = len(gaps)
+        itl = vec[i64](capacity=n)
+        rate = vec[i64](capacity=n)
+        memo = self.gap
+        memo_itl = self.itl_key
+        memo_rate = self.rate_key
+        for g in gaps:
+            a: i64 = 0
+            b: i64 = 0
+            if g <= 0.0:
+                pass
+            elif g < GAP_MEMO_MAX_MS:
+                slot = i64(g * 1e6) & (GAP_MEMO_SLOTS - 1)
+                if memo[slot] == g:
+                    a = memo_itl[slot]
+                    b = memo_rate[slot]
+                else:
+                    a = sketch_key(g)
+                    b = sketch_key(1000.0 / g)
+                    memo[slot] = g
+                    memo_itl[slot] = a
+                    memo_rate[slot] = b
+            else:  # huge, or NaN (which fails here as it would in add)
+                a = sketch_key(g)
+                b = sketch_key(1000.0 / g)
+            itl = append(itl, a)
+            rate = append(rate, b)
+        return itl, rate
+
+
 @final
 class MetricColumns:
     """One row per request that reached a terminal state (completed or rejected).
@@ -201,6 +255,7 @@ class MetricColumns:
     decode_reused_tokens: list[int]
     itl: StreamStats  # every inter-token gap of completed requests, pooled
     user_tput: StreamStats  # 1000/gap for every gap > 0 of completed requests
+    gap_keys: GapKeys
     committed_prefill_tokens: int
     preemptions: int
 
@@ -232,6 +287,7 @@ class MetricColumns:
         self.decode_reused_tokens = []
         self.itl = StreamStats()
         self.user_tput = StreamStats()
+        self.gap_keys = GapKeys()
         self.committed_prefill_tokens = 0
         self.preemptions = 0
 
@@ -242,8 +298,10 @@ class MetricColumns:
         """r reached a terminal state at t: one row (worker and prefill_worker are local pool
         indices, -1 = none); a completed request's gaps join the pooled statistics."""
         if status == STATUS_COMPLETED:
-            self.itl.add_all(r.gaps)
-            self.user_tput.add_rates(r.gaps)
+            gaps = r.gaps
+            itl_keys, rate_keys = self.gap_keys.keys(gaps)
+            self.itl.add_all(gaps, itl_keys)
+            self.user_tput.add_rates(gaps, rate_keys)
         r.metrics_row = len(self.req)
         self.req.append(r.idx)
         self.worker.append(worker)

@@ -1,5 +1,6 @@
-"""StreamStats: the batch paths (add_all, add_rates) keep exactly the figures of one add() per
-value, and the sketch's buckets are the DDSketch keys of the values."""
+"""StreamStats: the batch paths (add_all, add_rates, with GapKeys' remembered sketch keys) keep
+exactly the figures of one add() per value, and the sketch's buckets are the DDSketch keys of
+the values."""
 from __future__ import annotations
 
 import math
@@ -7,7 +8,7 @@ import random
 
 from librt.vecs import vec
 
-from engine.metrics import SKETCH_LN_GAMMA, ZERO_BUCKET, StreamStats
+from engine.metrics import SKETCH_LN_GAMMA, ZERO_BUCKET, GapKeys, StreamStats, sketch_key
 
 
 def _figures(st: StreamStats) -> tuple[object, ...]:
@@ -35,24 +36,41 @@ def test_add_all_and_add_rates_match_one_add_per_value() -> None:
         values = _values(seed)
         one, batch = StreamStats(), StreamStats()
         rates_one, rates_batch = StreamStats(), StreamStats()
-        for v in values:
-            one.add(v)
-            if v > 0.0:
-                rates_one.add(1000.0 / v)
-        # In request-sized slices, as MetricColumns.record feeds them.
+        # In request-sized slices, as MetricColumns.record feeds them; values repeat across
+        # slices (a pass's duration is a gap of each request in its batch), so the memo hits.
+        memo = GapKeys()
         for i in range(0, len(values), 190):
-            chunk = vec[float](values[i:i + 190])
-            batch.add_all(chunk)
-            rates_batch.add_rates(chunk)
+            chunk = vec[float](values[i:i + 190] + values[max(0, i - 50):i])
+            for v in chunk:
+                one.add(v)
+                if v > 0.0:
+                    rates_one.add(1000.0 / v)
+            itl_keys, rate_keys = memo.keys(chunk)
+            batch.add_all(chunk, itl_keys)
+            rates_batch.add_rates(chunk, rate_keys)
         assert _figures(batch) == _figures(one)
         assert _figures(rates_batch) == _figures(rates_one)
-        assert rates_one.count == sum(1 for v in values if v > 0.0)
+        assert rates_one.count > len(values) * 0.9
+
+
+def test_gap_keys_are_the_sketch_keys_of_each_gap_and_its_rate() -> None:
+    memo = GapKeys()
+    values = _values(3)
+    for rep in range(2):  # the second time every key comes from the table
+        itl, rate = memo.keys(vec[float](values))
+        assert len(itl) == len(rate) == len(values)
+        for v, a, b in zip(values, itl, rate):
+            if v > 0.0:
+                assert (a, b) == (sketch_key(v), sketch_key(1000.0 / v))
+            else:
+                assert (a, b) == (0, 0)
 
 
 def test_buckets_are_the_ddsketch_keys() -> None:
     values = _values(7)
     st = StreamStats()
-    st.add_all(vec[float](values))
+    gaps = vec[float](values)
+    st.add_all(gaps, GapKeys().keys(gaps)[0])
     want: dict[int, int] = {}
     for v in values:
         k = ZERO_BUCKET if v <= 0.0 else math.ceil(math.log(v) / SKETCH_LN_GAMMA)
