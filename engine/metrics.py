@@ -181,20 +181,33 @@ class GapKeys:
     gap: vec[float]  # the gap each slot holds the keys of (-1.0 = empty)
     itl_key: vec[i64]
     rate_key: vec[i64]
+    # The keys of the last request's gaps (reused: no allocation per request)
+    itl_out: vec[i64]
+    rate_out: vec[i64]
 
     def __init__(self) -> None:
         self.gap = vec[float]([-1.0] * GAP_MEMO_SLOTS)
         self.itl_key = vec[i64]([0] * GAP_MEMO_SLOTS)
         self.rate_key = vec[i64]([0] * GAP_MEMO_SLOTS)
+        self.itl_out = vec[i64]()
+        self.rate_out = vec[i64]()
 
     def keys(self, gaps: vec[float]) -> tuple[vec[i64], vec[i64]]:
-        """sketch_key(g) and sketch_key(1000 / g) for each gap g (0 where g <= 0)."""
+        """sketch_key(g) and sketch_key(1000 / g) for each gap g (0 where g <= 0), valid
+        until the next call (the vectors may be longer than gaps: the rest is stale)."""
         n: i64 = len(gaps)
-        itl = vec[i64](capacity=n)
-        rate = vec[i64](capacity=n)
+        itl = self.itl_out
+        rate = self.rate_out
+        if len(itl) < n:
+            while len(itl) < n:
+                itl = append(itl, 0)
+                rate = append(rate, 0)
+            self.itl_out = itl
+            self.rate_out = rate
         memo = self.gap
         memo_itl = self.itl_key
         memo_rate = self.rate_key
+        j: i64 = 0
         for g in gaps:
             a: i64 = 0
             b: i64 = 0
@@ -214,8 +227,9 @@ class GapKeys:
             else:  # huge, or NaN (which fails here as it would in add)
                 a = sketch_key(g)
                 b = sketch_key(1000.0 / g)
-            itl = append(itl, a)
-            rate = append(rate, b)
+            itl[j] = a
+            rate[j] = b
+            j += 1
         return itl, rate
 
 

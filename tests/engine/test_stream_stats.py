@@ -57,8 +57,9 @@ def test_gap_keys_are_the_sketch_keys_of_each_gap_and_its_rate() -> None:
     memo = GapKeys()
     values = _values(3)
     for rep in range(2):  # the second time every key comes from the table
+        memo.keys(vec[float]([1.0] * (len(values) + 9)))  # longer: the rest is stale
         itl, rate = memo.keys(vec[float](values))
-        assert len(itl) == len(rate) == len(values)
+        assert len(itl) == len(rate) >= len(values)
         for v, a, b in zip(values, itl, rate):
             if v > 0.0:
                 assert (a, b) == (sketch_key(v), sketch_key(1000.0 / v))
