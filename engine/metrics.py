@@ -8,6 +8,9 @@ from __future__ import annotations
 import math
 from typing import Final, final
 
+from librt.vecs import append, extend, vec
+from mypy_extensions import i64
+
 from engine.request import Request
 
 # DDSketch relative accuracy used by the reference for ITL and per-user throughput percentiles.
@@ -33,13 +36,10 @@ class StreamStats:
     min: float
     max: float
     n_zero: int  # values <= 0 (no log bucket)
-    dense: list[int]  # bucket counts for keys dense_lo .. dense_lo + len(dense) - 1 (run aside)
-    dense_lo: int
-    # Consecutive values often land in the same bucket (a request's gaps between passes of
-    # similar batches): they are counted here, unboxed, and folded into `dense` when the key
-    # changes (a boxed list increment costs more than the logarithm).
-    run_key: int
-    run_n: int
+    # Bucket counts for keys dense_lo .. dense_lo + len(dense) - 1, unboxed: a boxed list
+    # increment cost more than the logarithm.
+    dense: vec[i64]
+    dense_lo: i64
 
     def __init__(self) -> None:
         self.count = 0
@@ -49,10 +49,8 @@ class StreamStats:
         self.min = math.inf
         self.max = -math.inf
         self.n_zero = 0
-        self.dense = []
+        self.dense = vec[i64]()
         self.dense_lo = 0
-        self.run_key = 0
-        self.run_n = 0
 
     @property
     def buckets(self) -> dict[int, int]:
@@ -61,11 +59,11 @@ class StreamStats:
         if self.n_zero:
             out[ZERO_BUCKET] = self.n_zero
         lo = self.dense_lo
-        for i, c in enumerate(self.dense):
+        d = self.dense
+        for i in range(len(d)):
+            c = d[i]
             if c:
-                out[lo + i] = c
-        if self.run_n:
-            out[self.run_key] = out.get(self.run_key, 0) + self.run_n
+                out[int(lo + i)] = int(c)
         return out
 
     def add(self, v: float) -> None:
@@ -81,32 +79,158 @@ class StreamStats:
         if v <= 0.0:
             self.n_zero += 1
             return
-        key = int(math.ceil(math.log(v) / SKETCH_LN_GAMMA))
-        if key == self.run_key and self.run_n > 0:
-            self.run_n += 1
-            return
-        if self.run_n > 0:
-            self._fold(self.run_key, self.run_n)
-        self.run_key = key
-        self.run_n = 1
+        self._count_key(sketch_key(v))
 
-    def _fold(self, key: int, n: int) -> None:
+    def add_all(self, values: vec[float], keys: vec[i64]) -> None:
+        """add(v) for each value in order (the same figures, bit for bit), the running figures
+        kept in locals; keys[j] is sketch_key(values[j]) (unused where values[j] <= 0)."""
+        self._add_values(values, keys, False)
+
+    def add_rates(self, gaps: vec[float], keys: vec[i64]) -> None:
+        """add(1000 / g) for each gap g > 0 in order (tokens per second from gaps in ms);
+        keys[j] is sketch_key(1000 / gaps[j])."""
+        self._add_values(gaps, keys, True)
+
+    def _add_values(self, values: vec[float], keys: vec[i64], rates: bool) -> None:
+        n = float(self.count)
+        total = self.total
+        mean = self.mean
+        m2 = self.m2
+        lo_v = self.min
+        hi_v = self.max
+        n_zero = self.n_zero
         d = self.dense
-        if not d:
+        lo = self.dense_lo
+        size: i64 = len(d)
+        j: i64 = -1
+        for g in values:
+            j += 1
+            if rates:
+                if g <= 0.0:
+                    continue
+                v = 1000.0 / g
+            else:
+                v = g
+            n += 1.0
+            total += v
+            delta = v - mean
+            mean += delta / n
+            m2 += delta * (v - mean)
+            if v < lo_v:
+                lo_v = v
+            if v > hi_v:
+                hi_v = v
+            if v <= 0.0:
+                n_zero += 1
+                continue
+            i = keys[j] - lo
+            if 0 <= i < size:
+                d[i] += 1
+            else:
+                self._count_key(i + lo)
+                d = self.dense
+                lo = self.dense_lo
+                size = len(d)
+        self.count = int(n)
+        self.total = total
+        self.mean = mean
+        self.m2 = m2
+        self.min = lo_v
+        self.max = hi_v
+        self.n_zero = n_zero
+
+    def _count_key(self, key: i64) -> None:
+        """One more value in bucket `key`, widening the dense range to hold it."""
+        d = self.dense
+        size: i64 = len(d)
+        if size == 0:
             self.dense_lo = key
-            d.append(n)
+            self.dense = append(d, 1)
             return
         i = key - self.dense_lo
         if i < 0:
-            self.dense = [0] * (-i) + d
+            grown = vec[i64](capacity=size - i)
+            grown = append(grown, 1)
+            for _ in range(-i - 1):
+                grown = append(grown, 0)
+            self.dense = extend(grown, d)
             self.dense_lo = key
-            self.dense[0] = n
-        elif i >= len(d):
-            d.extend([0] * (i - len(d) + 1))
-            d[i] = n
+        elif i >= size:
+            for _ in range(i - size):
+                d = append(d, 0)
+            self.dense = append(d, 1)
         else:
-            c: int = d[i]
-            d[i] = c + n
+            d[i] += 1
+
+
+def sketch_key(v: float) -> i64:
+    """DDSketch bucket of v > 0."""
+    return i64(math.ceil(math.log(v) / SKETCH_LN_GAMMA))
+
+
+GAP_MEMO_SLOTS: Final = 8192  # a power of two
+GAP_MEMO_MAX_MS: Final = 1e12  # gaps hashed by their ns count (fits an i64 below this)
+
+
+@final
+class GapKeys:
+    """Sketch keys of inter-token gaps and of their rates (1000/gap), remembered by exact gap
+    value in a direct-mapped table: a pass's duration is a gap of every request in its batch,
+    and a lookup costs less than the two logarithms."""
+
+    gap: vec[float]  # the gap each slot holds the keys of (-1.0 = empty)
+    itl_key: vec[i64]
+    rate_key: vec[i64]
+    # The keys of the last request's gaps (reused: no allocation per request)
+    itl_out: vec[i64]
+    rate_out: vec[i64]
+
+    def __init__(self) -> None:
+        self.gap = vec[float]([-1.0] * GAP_MEMO_SLOTS)
+        self.itl_key = vec[i64]([0] * GAP_MEMO_SLOTS)
+        self.rate_key = vec[i64]([0] * GAP_MEMO_SLOTS)
+        self.itl_out = vec[i64]()
+        self.rate_out = vec[i64]()
+
+    def keys(self, gaps: vec[float]) -> tuple[vec[i64], vec[i64]]:
+        """sketch_key(g) and sketch_key(1000 / g) for each gap g (0 where g <= 0), valid
+        until the next call (the vectors may be longer than gaps: the rest is stale)."""
+        n: i64 = len(gaps)
+        itl = self.itl_out
+        rate = self.rate_out
+        if len(itl) < n:
+            while len(itl) < n:
+                itl = append(itl, 0)
+                rate = append(rate, 0)
+            self.itl_out = itl
+            self.rate_out = rate
+        memo = self.gap
+        memo_itl = self.itl_key
+        memo_rate = self.rate_key
+        j: i64 = 0
+        for g in gaps:
+            a: i64 = 0
+            b: i64 = 0
+            if g <= 0.0:
+                pass
+            elif g < GAP_MEMO_MAX_MS:
+                slot = i64(g * 1e6) & (GAP_MEMO_SLOTS - 1)
+                if memo[slot] == g:
+                    a = memo_itl[slot]
+                    b = memo_rate[slot]
+                else:
+                    a = sketch_key(g)
+                    b = sketch_key(1000.0 / g)
+                    memo[slot] = g
+                    memo_itl[slot] = a
+                    memo_rate[slot] = b
+            else:  # huge, or NaN (which fails here as it would in add)
+                a = sketch_key(g)
+                b = sketch_key(1000.0 / g)
+            itl[j] = a
+            rate[j] = b
+            j += 1
+        return itl, rate
 
 
 @final
@@ -145,6 +269,7 @@ class MetricColumns:
     decode_reused_tokens: list[int]
     itl: StreamStats  # every inter-token gap of completed requests, pooled
     user_tput: StreamStats  # 1000/gap for every gap > 0 of completed requests
+    gap_keys: GapKeys
     committed_prefill_tokens: int
     preemptions: int
 
@@ -176,6 +301,7 @@ class MetricColumns:
         self.decode_reused_tokens = []
         self.itl = StreamStats()
         self.user_tput = StreamStats()
+        self.gap_keys = GapKeys()
         self.committed_prefill_tokens = 0
         self.preemptions = 0
 
@@ -186,12 +312,10 @@ class MetricColumns:
         """r reached a terminal state at t: one row (worker and prefill_worker are local pool
         indices, -1 = none); a completed request's gaps join the pooled statistics."""
         if status == STATUS_COMPLETED:
-            itl = self.itl
-            tput = self.user_tput
-            for g in r.gaps:
-                itl.add(g)
-                if g > 0.0:
-                    tput.add(1000.0 / g)
+            gaps = r.gaps
+            itl_keys, rate_keys = self.gap_keys.keys(gaps)
+            self.itl.add_all(gaps, itl_keys)
+            self.user_tput.add_rates(gaps, rate_keys)
         r.metrics_row = len(self.req)
         self.req.append(r.idx)
         self.worker.append(worker)

@@ -29,6 +29,9 @@ from __future__ import annotations
 import math
 from typing import Final, final
 
+from librt.vecs import append, vec
+from mypy_extensions import i64
+
 MS: Final = 1000.0
 MEMO_MAX_BATCH: Final = 4096  # decode batches memoized (max_num_seqs is 256 by default)
 
@@ -126,8 +129,9 @@ class Roofline:
     knee: float
     inv_knee: float
     # linear_s(b, b) of a decode pass by batch size b (-1.0 = not computed yet): it depends on
-    # the batch only, and the soft-max knee costs three pow() calls per pass.
-    decode_linear: list[float]
+    # the batch only, and the soft-max knee costs three pow() calls per pass. Unboxed: a list
+    # of floats cost a boxed read every pass.
+    decode_linear: vec[float]
 
     def __init__(self, p: RooflineParams) -> None:
         self.p = p
@@ -152,7 +156,7 @@ class Roofline:
         self.c_m1 = p.c_m1_ms / MS
         self.knee = p.knee
         self.inv_knee = 1.0 / p.knee if p.knee > 0.0 else 0.0
-        self.decode_linear = []
+        self.decode_linear = vec[float]()
 
     def weights_s(self, tokens: float) -> float:
         """Seconds to stream the weights a pass of `tokens` tokens touches."""
@@ -196,11 +200,13 @@ class Roofline:
         """One decode step of `batch` sequences whose contexts sum to `sum_ctx` tokens."""
         if batch <= 0.0:
             return 0.0
-        n = int(batch)
-        memo = self.decode_linear
+        n = i64(batch)
         if float(n) == batch and n <= MEMO_MAX_BATCH:
+            memo = self.decode_linear
             if n >= len(memo):
-                memo.extend([-1.0] * (n + 1 - len(memo)))
+                while len(memo) <= n:
+                    memo = append(memo, -1.0)
+                self.decode_linear = memo
             lin = memo[n]
             if lin < 0.0:
                 lin = self.linear_s(batch, batch)

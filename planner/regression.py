@@ -237,13 +237,15 @@ def fit_hinge(xs: Sequence[tuple[float, ...]], ys: Sequence[float]) -> HingeFit 
         l02 = l12 = l21 = l22 = r2 = 0.0
         for v, y, w2, vw2 in zip(vals, ys, w2s, vw2s):
             h = v - knot
-            h = h if h > 0.0 else 0.0  # max(0.0, v - knot), without the call
-            hw2 = h * w2
-            r2 += hw2 * y
-            l02 += w2 * h
-            l12 += vw2 * h
-            l21 += hw2 * v
-            l22 += hw2 * h
+            # Rows below the knot (h = max(0, v - knot) = 0) add only zeros, which leave a sum
+            # that starts at +0.0 unchanged: skipped, the same bits.
+            if h > 0.0:
+                hw2 = h * w2
+                r2 += hw2 * y
+                l02 += w2 * h
+                l12 += vw2 * h
+                l21 += hw2 * v
+                l22 += hw2 * h
         lhs = [[l00, l01, l02], [l01, l11, l12], [l02, l21, l22]]
         # No ridge retry here (only the linear fits have one): a knot the data cannot pin down
         # (e.g. two distinct x values) gives no hinge, and the store falls back to the line

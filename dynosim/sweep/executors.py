@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures as cf
+import contextlib
 import multiprocessing
 import os
 import queue
 import re
 import signal
-from typing import Any, Callable, Iterable, NamedTuple, Protocol
+from typing import Any, Callable, Iterable, Iterator, NamedTuple, Protocol
 
 from dynosim.sweep.evaluate import PointOutcome, PointTask, ProgressFn, WorkloadCache, \
     evaluate, pack_workload, unpack_workload, worker_name, workload_key
@@ -168,6 +169,27 @@ def _pool_task(task: PointTask) -> PointOutcome:
     return evaluate(task, _WORKER_CACHE, report)
 
 
+# numpy's OpenBLAS (the planner's ARIMA fits) starts a thread per core and keeps it spinning
+# after each call: in a pool of one process per core those threads take the other points' cores.
+# One thread gives the same figures (tests/sweep/test_executors.py compares them).
+WORKER_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+@contextlib.contextmanager
+def _worker_env() -> Iterator[None]:
+    """WORKER_ENV (where the user has not set those variables) while pool workers are spawned:
+    numpy reads them when it is imported, which a spawned worker does while unpickling its
+    initializer, so setting them in the worker would be too late."""
+    added = [k for k in WORKER_ENV if k not in os.environ]
+    for k in added:
+        os.environ[k] = WORKER_ENV[k]
+    try:
+        yield
+    finally:
+        for k in added:
+            os.environ.pop(k, None)
+
+
 def default_jobs() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
@@ -205,7 +227,8 @@ class LocalPoolExecutor:
         return self._pool
 
     def submit(self, task: PointTask) -> None:
-        self._futures[self._get_pool().submit(_pool_task, task)] = task
+        with _worker_env():  # the pool spawns its workers in submit, as they are needed
+            self._futures[self._get_pool().submit(_pool_task, task)] = task
 
     def pending(self) -> int:
         return len(self._futures)
