@@ -46,6 +46,7 @@ class Request:
     pass_tokens: int
     pass_p_start: int
     pass_p_tokens: int
+    queued_tokens: int  # prompt tokens still to compute when it joined a waiting queue
     # Routing record and router load (kv_router)
     route_overlap: int  # blocks the chosen worker already cached (router's view)
     route_best_overlap: int  # best overlap over all candidates
@@ -104,6 +105,7 @@ class Request:
         self.pass_tokens = 0
         self.pass_p_start = 0
         self.pass_p_tokens = 0
+        self.queued_tokens = 0
         self.route_overlap = 0
         self.route_best_overlap = 0
         self.route_prefill_tokens = 0

@@ -3,7 +3,6 @@
 (spec engine.md §4). The pass is decided at its start; its tokens become visible at its end."""
 from __future__ import annotations
 
-from collections import deque
 from typing import Final, final
 
 from librt.vecs import append
@@ -15,6 +14,7 @@ from engine.pool import POOL_AGG, POOL_DECODE, POOL_PREFILL, STATE_ACTIVE
 from engine.request import DONE, HANDOFF, PREEMPTED, RUNNING, Request
 from engine.sglang import SglangScheduler
 from engine.timing import TimingModel, make_timing
+from engine.waitqueue import WaitQueue
 
 OK: Final = 0
 BLOCKED: Final = 1
@@ -51,7 +51,7 @@ class Worker:
     sg: SglangScheduler | None
     pool: KvPool
     timer: TimingModel
-    waiting: deque[Request]
+    waiting: WaitQueue
     running: list[Request]
     kind: int  # POOL_*
     state: int  # STATE_*
@@ -96,7 +96,7 @@ class Worker:
         self.inbound = []
         self.pool = KvPool(cfg.num_gpu_blocks)
         self.timer = make_timing(cfg)
-        self.waiting = deque()
+        self.waiting = WaitQueue()
         self.running = []
         self.kind = POOL_AGG
         self.state = STATE_ACTIVE
@@ -273,7 +273,7 @@ class Worker:
                                        or (self.no_evict and r.max_out <= 0 < r.prompt_len))) or (
                 self.max_model_len > 0 and r.prompt_len >= self.max_model_len
             ):
-                del waiting[j]
+                waiting.pop_at(j)
                 r.status = DONE
                 self.rejected.append(r)
                 continue
@@ -318,7 +318,7 @@ class Worker:
             if res != OK:
                 break
             if waiting[j] is r:
-                del waiting[j]
+                waiting.pop_at(j)
             else:
                 waiting.remove(r)
             if r.pass_tokens == 0 and self.budget == 0:
@@ -378,11 +378,7 @@ class Worker:
         m.decode_reqs = n_dec
         m.decode_kv_tokens = sum_ctx
         m.queued_prefill_reqs = len(self.waiting)
-        queued = 0
-        for r in self.waiting:
-            if r.computed < r.prompt_len:
-                queued += r.prompt_len - r.computed
-        m.queued_prefill_tokens = queued
+        m.queued_prefill_tokens = self.waiting.prefill_tokens
 
     def _schedule(self, r: Request, from_waiting: bool, hit: int, now: float, pid: int) -> int:
         bs = self.bs
@@ -581,7 +577,4 @@ class Worker:
         for r in self.running:
             if r.computed < r.prompt_len:
                 n += r.prompt_len - r.computed
-        for r in self.waiting:
-            if r.computed < r.prompt_len:
-                n += r.prompt_len - r.computed
-        return n
+        return n + self.waiting.prefill_tokens
