@@ -45,9 +45,9 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	cd tests && ../$(PY) -m pytest -q -p no:cacheprovider --rootdir=. -m "not slow" .
 
-# Static checks: strict mypy over every package, and the layering contracts (tests/contracts).
+# Static checks: strict mypy over every package and bench/, and the layering contracts (tests/contracts).
 check: $(STAMP)
-	$(PY) -m mypy --strict engine planner dynosim tui
+	$(PY) -m mypy --strict engine planner dynosim tui bench
 	cd tests && ../$(PY) -m pytest -q -p no:cacheprovider --rootdir=. contracts
 
 # The same tests against the interpreted engine (DYNOSIM_INTERPRETED=1).

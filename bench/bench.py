@@ -13,6 +13,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from typing import Any
 from pathlib import Path
 
 from engine_bench import engine_rows
@@ -25,7 +26,7 @@ AIC_ARGS = json.dumps({"aic_backend": "vllm", "aic_system": "h200_sxm",
                        "aic_model_path": "nvidia/Llama-3.1-8B-Instruct-FP8", "aic_tp_size": 1})
 
 
-def ours(args: list[str], interpreted: bool = False, records: bool = False) -> dict:
+def ours(args: list[str], interpreted: bool = False, records: bool = False) -> dict[str, Any]:
     env = dict(os.environ)
     env.pop("DYNOSIM_INTERPRETED", None)
     if interpreted:
@@ -36,10 +37,11 @@ def ours(args: list[str], interpreted: bool = False, records: bool = False) -> d
         out = subprocess.run([sys.executable, str(ROOT / "bench" / "run_once.py"), *args],
                              cwd=ROOT / "bench", env=env, capture_output=True, text=True,
                              check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
 
 
-def reference(args: list[str]) -> dict | None:
+def reference(args: list[str]) -> dict[str, Any] | None:
     if not REFERENCE.exists():
         return None
     env = dict(os.environ, DYN_LOG="warn", RUST_LOG="error")
@@ -55,7 +57,7 @@ def med(xs: list[float]) -> float:
     return statistics.median(xs) if xs else float("nan")
 
 
-def aic_rows(rows: list, runs: int) -> None:
+def aic_rows(rows: list[Any], runs: int) -> None:
     """The aic-args replay (roofline timing) next to the polynomial rows measured above."""
     for n, o, _, _ in rows:
         flags = [str(TRACE), "--num-workers", str(n), "--extra-engine-args", AIC_ARGS]
@@ -81,9 +83,10 @@ SCENARIOS = [
 ]
 
 
-def alternate(flags: list[str], runs: int) -> tuple[list[dict], list[dict]]:
+def alternate(flags: list[str], runs: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """`runs` replays of ours and of the reference, alternating so machine noise hits both."""
-    o, r = [], []
+    o: list[dict[str, Any]] = []
+    r: list[dict[str, Any]] = []
     for _ in range(runs):
         o.append(ours(flags))
         ref = reference(flags)

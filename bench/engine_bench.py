@@ -10,11 +10,11 @@ import statistics
 import sys
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "traces"))
-import make_traces  # noqa: E402
+import make_traces  # type: ignore[import-not-found]  # noqa: E402
 
 AIC = json.dumps({"aic_backend": "vllm", "aic_system": "h200_sxm",
                   "aic_model_path": "nvidia/Llama-3.1-8B-Instruct-FP8", "aic_tp_size": 1})
@@ -52,7 +52,7 @@ def conversation_trace() -> Path:
 
 
 def engine_rows(runs: int,
-                alternate: Callable[[list[str], int], tuple[list[dict], list[dict]]],
+                alternate: Callable[[list[str], int], tuple[list[dict[str, Any]], list[dict[str, Any]]]],
                 only: list[str] | None = None) -> None:
     trace = conversation_trace()
     print(f"engine vs reference on {trace.name} (1 h, 12k requests), {runs} alternating runs")

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from hour_trace import hour_trace  # noqa: E402
@@ -27,10 +28,11 @@ PLANNER = {"mode": "agg", "optimization_target": "latency",
            "load_adjustment_interval_seconds": 10}
 
 
-def _once(args: list[str]) -> dict:
+def _once(args: list[str]) -> dict[str, Any]:
     out = subprocess.run([sys.executable, str(ROOT / "bench" / "run_once.py"), *args],
                          cwd=ROOT / "bench", capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
 
 
 def main(runs: int = 3) -> str:

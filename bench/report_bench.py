@@ -45,7 +45,7 @@ def _planner_report(tmp: str) -> Any:
     return replay.report()
 
 
-def _with_events(report: Any, base_snaps: list, base_events: list, n: int) -> None:
+def _with_events(report: Any, base_snaps: list[Any], base_events: list[Any], n: int) -> None:
     """The report as if its run had had n scaling events, one every other 10-s tick."""
     ticks = 2 * n
     report.planner_snapshots = [

@@ -10,6 +10,7 @@ import os
 import resource
 import sys
 import time
+from typing import Any
 
 t0 = time.perf_counter()
 from dynosim.cli import make_parser, options_from_args  # noqa: E402
@@ -22,8 +23,8 @@ t2 = time.perf_counter()
 spent = {"observe_s": 0.0, "decide_s": 0.0, "tick_s": 0.0}
 driver = replay.planner_driver
 if driver is not None:
-    def timed(key, fn):
-        def call(*a):
+    def timed(key: str, fn: Any) -> Any:
+        def call(*a: Any) -> Any:
             t = time.perf_counter()
             try:
                 return fn(*a)

@@ -121,7 +121,7 @@ def objectives(rows: list[dict[str, Any]], spec: Any) -> list[tuple[float, float
             if all(v is not None for v in vals):
                 out.append(tuple(v if o.goal == "max" else -v
                                  for v, o in zip(vals, spec.pareto)))
-    return out  # type: ignore[return-value]
+    return out
 
 
 def hypervolume(points: list[tuple[float, float]], ref: tuple[float, float]) -> float:

@@ -12,6 +12,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "traces" / "synthetic_trace.jsonl"
@@ -32,7 +33,7 @@ def hour_trace(path: Path, copies: int = 5) -> Path:
     return path
 
 
-def timed_sweep(spec, make_executor) -> tuple[float, object]:
+def timed_sweep(spec: Any, make_executor: Any) -> tuple[float, object]:
     from dynosim.sweep.runner import build_points, run_sweep
 
     points = build_points(spec)

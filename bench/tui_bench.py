@@ -95,7 +95,7 @@ async def live(opts: RunOptions, press_keys: bool) -> dict[str, float]:
             finally:
                 engine_cpu[0] += time.thread_time() - c
 
-        replay.advance = advance  # type: ignore[method-assign]
+        replay.advance = advance  # type: ignore[method-assign,assignment]
         t0, c0 = time.perf_counter(), time.process_time()
         app.post_message(events.Key("space", " "))
         while not driver.finished:

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from dynosim.arguments import Parser, package_version
+from dynosim.interrupts import Terminated, sigterm_raises, stop_status, stop_words
 
 # Only the standard library at import time: the heavy modules (numpy, polars, the engine) are
 # imported inside main(), where Ctrl-C and SIGTERM during start-up are handled like later.
@@ -286,15 +286,6 @@ def run_headless(a: argparse.Namespace, replay: Replay, plan: OutputPlan, state:
     return 0
 
 
-class Terminated(BaseException):
-    """SIGTERM (timeout, Slurm, Kubernetes, systemd), raised like KeyboardInterrupt so that
-    the same clean-up runs: staged files are removed, nothing partial is left."""
-
-
-def _raise_terminated(signum: int, frame: Any) -> None:
-    raise Terminated
-
-
 class _RunState:
     def __init__(self) -> None:
         self.console = _Console()
@@ -341,25 +332,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return sweep_main(argv[1:], live=run_sweep_tui)
     state = _RunState()
-    previous = None
     try:
-        previous = signal.signal(signal.SIGTERM, _raise_terminated)
-    except ValueError:  # not the main thread (an embedding application): leave it alone
-        pass
-    try:
-        return _run(argv, state)
-    except KeyboardInterrupt:
+        with sigterm_raises():  # staged files are removed, nothing partial is left
+            return _run(argv, state)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (Terminated)
+        terminated = isinstance(exc, Terminated)
         done = "the report was already written" if state.written else "no report written"
-        print(f"dynosim-tui: interrupted; {done}", file=sys.stderr)
-        return 130
-    except Terminated:
-        done = "the report was already written" if state.written else "no report written"
-        print(f"dynosim-tui: terminated (SIGTERM); {done}", file=sys.stderr)
-        return 143
+        print(f"dynosim-tui: {stop_words(terminated)}; {done}", file=sys.stderr)
+        return stop_status(terminated)
     finally:
         state.console.flush()
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

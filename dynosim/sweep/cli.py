@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -12,6 +11,7 @@ import yaml
 
 from dynosim.arguments import Parser
 from dynosim.inputs.errors import InputError
+from dynosim.interrupts import Terminated, sigterm_raises, stop_status, stop_words
 from dynosim.outputs.plan import check_folder
 from dynosim.outputs.writers import OutputError
 from dynosim.sweep.axes import Point
@@ -107,23 +107,6 @@ def check_out_dir(out: str) -> None:
     check_folder(out, os.path.join(os.path.abspath(out), "points"))
 
 
-class _Signals:
-    """SIGTERM stops a sweep as Ctrl-C does; it is remembered so the exit status says which
-    (130 Ctrl-C, 143 SIGTERM, as a single run's)."""
-
-    terminated = False
-
-    def sigterm(self, signum: int, frame: object) -> None:
-        self.terminated = True
-        raise KeyboardInterrupt
-
-    def status(self) -> int:
-        return 143 if self.terminated else 130
-
-    def what(self) -> str:
-        return "terminated (SIGTERM)" if self.terminated else "interrupted"
-
-
 @dataclass(frozen=True)
 class LiveSweep:
     """What the live sweep screen needs to run the sweep itself (the spec already checked)."""
@@ -143,7 +126,6 @@ def main(argv: Sequence[str] | None = None,
     """`live` opens the sweep screen (the entry point passes it: dynosim never imports the
     view); without it, or with --headless or no terminal, the sweep runs headless."""
     a = make_parser().parse_args(argv)
-    signals = _Signals()
     try:
         if a.jobs is not None and a.jobs < 1:
             raise InputError(f"must be >= 1, got {a.jobs}", source="--jobs")
@@ -216,15 +198,12 @@ def main(argv: Sequence[str] | None = None,
         progress = HeadlessProgress(
             lambda i: describe_index(spec, i), lines=not a.quiet,
             banner=f"sweep '{spec.name}': {what}, executor {a.executor}, results in {out}")
-        old = signal.signal(signal.SIGTERM, signals.sigterm)
-        try:
+        with sigterm_raises():  # stops the sweep as Ctrl-C does (run_sweep saves what ran)
             res = run_sweep(spec, out, executor, force=a.force, keep_html=a.keep_html,
                             observer=progress, points=points,
                             point_timeout_s=a.point_timeout)
             if not a.no_html:
                 res.files.append(write_sweep_html(res, out))
-        finally:
-            signal.signal(signal.SIGTERM, old)
     except (InputError, OutputError) as exc:
         print(f"dynosim-tui sweep: error: {exc}", file=sys.stderr)
         return 2
@@ -235,14 +214,15 @@ def main(argv: Sequence[str] | None = None,
         print(f"dynosim-tui sweep: error: cannot write the results: {exc.strerror or exc}"
               + (f": {exc.filename}" if exc.filename else ""), file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"dynosim-tui sweep: {signals.what()} while writing the tables; rerun to resume",
-              file=sys.stderr)
-        return signals.status()
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (Terminated)
+        terminated = isinstance(exc, Terminated)
+        print(f"dynosim-tui sweep: {stop_words(terminated)} while writing the tables; rerun "
+              "to resume", file=sys.stderr)
+        return stop_status(terminated)
     print(format_summary(res, a.top))
     print("results: " + ", ".join(res.files))
     if res.interrupted:
-        print(f"dynosim-tui sweep: {signals.what()}: {res.ran} point(s) finished in this run "
-              f"are saved; rerun the same command to resume", file=sys.stderr)
-        return signals.status()
+        print(f"dynosim-tui sweep: {stop_words(res.terminated)}: {res.ran} point(s) finished in "
+              f"this run are saved; rerun the same command to resume", file=sys.stderr)
+        return stop_status(res.terminated)
     return 1 if res.failed else 0

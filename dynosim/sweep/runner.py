@@ -15,7 +15,8 @@ from typing import Any, Callable
 import msgspec
 
 from dynosim.inputs.errors import InputError
-from dynosim.replay import RunOptions
+from dynosim.interrupts import Terminated
+from dynosim.replay import RunOptions, ignored_settings
 from dynosim.sweep.axes import Point, combo_at, config_hash, display_value, file_digest, \
     grid, point_config, space_size, to_options
 from dynosim.sweep.capacity import CAPACITY_COLUMNS, Bisection, capacity_row, probe_options
@@ -30,7 +31,7 @@ from dynosim.sweep.metrics import METRIC_NAMES, point_metrics
 from dynosim.sweep.rank import pareto_set, penalty, rank_order, violations
 from dynosim.sweep.search import Strategy, make_strategy
 from dynosim.sweep.results import LEAD_COLUMNS, TAIL_COLUMNS, ResultStore
-from dynosim.sweep.spec import SweepSpec
+from dynosim.sweep.spec import MAPPING_SETTINGS, SweepSpec
 
 
 def _describe(spec: SweepSpec, combo: tuple[Any, ...]) -> str:
@@ -79,6 +80,8 @@ def build_point(spec: SweepSpec, index: int, combo: tuple[Any, ...],
     except msgspec.ValidationError as e:
         text, _, at = str(e).rpartition(" - at `$.")
         key = at.rstrip("`").split(".")[0].split("[")[0]
+        if text and key in config and key not in MAPPING_SETTINGS:
+            text = f"{text} {config[key]!r}"  # which value: the line may hold a list of them
         raise _spec_error(spec, InputError(text or str(e), source="--" + key), combo) \
             from None
     if options.trace is not None and not os.path.isfile(options.trace):
@@ -101,7 +104,31 @@ def build_points(spec: SweepSpec) -> list[Point]:
     if not combos:
         raise InputError("the sweep is empty (no grid points)", source=spec.source)
     digests: dict[str, str | None] = {}
-    return [build_point(spec, i, combo, digests) for i, combo in enumerate(combos)]
+    points = [build_point(spec, i, combo, digests) for i, combo in enumerate(combos)]
+    check_unused(spec, points)
+    return points
+
+
+def check_unused(spec: SweepSpec, points: list[Point]) -> None:
+    """Refuse a setting the spec gives (in base, or as an axis path) that no point uses, as the
+    CLI refuses a flag its run would ignore (a `request_rate` next to a trace, say). A setting
+    some points use is fine: a topology axis makes base `num_workers` matter to its agg points."""
+    given = {k: ("base", k) for k in spec.base}
+    for axis in spec.axes:
+        if axis.kind == "path":
+            given[axis.path[0]] = ("axes", axis.name)
+    unused: dict[str, str] | None = None
+    for p in points:
+        ignored = ignored_settings(p.options)
+        unused = {k: why for k, why in ignored.items() if k in given and
+                  (unused is None or k in unused)}
+        if not unused:
+            return
+    assert unused is not None
+    key, why = next(iter(unused.items()))
+    where = given[key]
+    raise InputError(f"{key} {why}; no point of this sweep uses it", source=spec.source,
+                     line=spec.error_line(where), field=".".join(where))
 
 
 class PointSpace:
@@ -183,6 +210,7 @@ class SweepResult:
     pareto: set[int]
     best: int | None  # best feasible point
     interrupted: bool = False
+    terminated: bool = False  # stopped by SIGTERM (exit status 143, not 130)
     skipped: int = 0  # finished in an earlier run
     reused: set[int] = field(default_factory=set)  # those points (their results read from disk)
     ran: int = 0
@@ -523,8 +551,9 @@ def run_sweep(spec: SweepSpec, out_dir: str, make_executor: Callable[[], Executo
                 finish(p, f, outcome.status, k > 0)  # the first ran; others share its hash
         if spec.capacity is not None and not ctl.stopped:
             _capacity_search(spec, space, runs, ctl, done, visited_points(), result)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM where the caller made it Terminated
         result.interrupted = True
+        result.terminated = isinstance(exc, Terminated)
         runs.close(cancel=True)
     else:
         result.interrupted = ctl.stopped

@@ -122,6 +122,41 @@ axes:
     assert "ttft=-1" in msg
 
 
+def test_a_type_error_names_the_value(tmp_path: Path) -> None:
+    """One axis line holds several values: the message says which one is wrong."""
+    path = write(tmp_path, f"base: {{trace: {TINY}}}\naxes: {{seed: [1, 'x2']}}\n")
+    msg = error_of(path, build=True)
+    assert msg.startswith(f"{path}:2: field 'axes.seed'"), msg
+    assert "got `str` 'x2'" in msg and "(at point seed=x2)" in msg, msg
+
+
+def test_a_setting_no_point_uses_is_refused(tmp_path: Path) -> None:
+    """As the CLI refuses `--request-rate` with a trace, a spec may not carry it silently."""
+    path = write(tmp_path, f"base:\n  trace: {TINY}\n  request_rate: 5\naxes: {{seed: [1, 2]}}\n")
+    msg = error_of(path, build=True)
+    assert msg.startswith(f"{path}:3: field 'base.request_rate'"), msg
+    assert "not to a trace file" in msg and "no point of this sweep uses it" in msg, msg
+    path = write(tmp_path, f"base: {{trace: {TINY}}}\naxes:\n  lag: {{path: kv_event_lag_ms, "
+                 "values: [0, 5]}\n", "axis.yaml")
+    msg = error_of(path, build=True)
+    assert msg.startswith(f"{path}:3: field 'axes.lag'") and "kv_router" in msg, msg
+
+
+def test_a_setting_some_points_use_is_kept(tmp_path: Path) -> None:
+    """kv_event_lag_ms matters to the kv_router points only; base num_workers to agg ones."""
+    path = write(tmp_path, f"""base:
+  trace: {TINY}
+  num_workers: 3
+  kv_event_lag_ms: 5
+axes:
+  router_mode: [round_robin, kv_router]
+  topology: [agg:2, disagg:1:1]
+""")
+    points = build_points(load_spec(path))
+    assert [p.options.kv_event_lag_ms for p in points] == [5] * 4
+    assert sorted(p.options.router_mode for p in points) == ["kv_router"] * 2 + ["round_robin"] * 2
+
+
 def test_missing_trace_is_a_spec_error(tmp_path: Path) -> None:
     path = write(tmp_path, "base: {trace: nope.jsonl}\naxes: {seed: [1]}\n")
     assert error_of(path, build=True) == f"{path}:1: field 'base.trace': trace file not found"
