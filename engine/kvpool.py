@@ -75,18 +75,19 @@ class KvPool:
 
     # ---- LRU ----------------------------------------------------------------------------------
     def _lru_compact(self) -> None:
-        """Keep only the live entries (in order): the list stays within a constant factor of
-        the parked blocks, and a compaction is paid for by as many appends as it keeps."""
+        """Keep only the live entries, in order and in place: the list stays within a constant
+        factor of the parked blocks, and a compaction is paid for by the appends before it."""
         lru = self.lru
-        kept: list[Block] = []
+        m = 0
         for i in range(self.lru_head, len(lru)):
             b = lru[i]
             b.lru_refs -= 1
             if b.lru_refs == 0 and b.refcnt == 0:
-                kept.append(b)
-        for b in kept:
-            b.lru_refs = 1
-        self.lru = kept
+                lru[m] = b
+                m += 1
+        del lru[m:]
+        for i in range(m):
+            lru[i].lru_refs = 1
         self.lru_head = 0
 
     def inactive_blocks(self) -> list[Block]:

@@ -5,8 +5,15 @@ from typing import Final, cast, final
 
 from librt.vecs import vec
 
-from engine.kvpool import Block
+from engine.kvpool import Block, KvPool
 from engine.radix import RadixNode
+
+# Ids of blocks holding generated tokens: negative, unique per (request, block). The request's
+# index (+1, below 2**32) fills the low 32 bits, scrambled per block by GEN_MIX, the block
+# number the bits above: an int hashes to itself, so these ids spread over a dict's slots (with
+# the block number in the low bits, every request's k-th block began in one probe chain).
+GEN_MIX: Final = 0x9E3779B1
+LOW32: Final = 0xFFFFFFFF
 
 WAITING: Final = 0
 RUNNING: Final = 1
@@ -25,7 +32,6 @@ class Request:
     computed: int  # tokens whose KV is computed
     alloc_tokens: int  # tokens covered by allocated blocks
     hashes: list[int]  # chained ids of the prompt's full blocks
-    gen_hash_base: int  # negative base for ids of blocks that contain generated tokens
     blocks: list[Block]  # physical blocks held, in sequence order
     n_final: int  # leading blocks already published or shared
     status: int
@@ -87,7 +93,6 @@ class Request:
         self.computed = 0
         self.alloc_tokens = 0
         self.hashes = hashes
-        self.gen_hash_base = -((idx + 1) << 24)
         self.blocks = []
         self.n_final = 0
         self.status = WAITING
@@ -141,12 +146,30 @@ class Request:
         int (not unboxed and boxed again), or a per-request id once generated tokens enter."""
         if k < len(self.hashes):
             return cast(list[object], self.hashes)[k]
-        return self.gen_hash_base - k
+        return self.gen_block_id(k)
+
+    def publish_full(self, pool: KvPool, nfull: int) -> None:
+        """Its blocks n_final..nfull-1, now full and computed, become cache-visible in `pool`
+        (n_final itself is the caller's to advance)."""
+        blocks = self.blocks
+        keys = cast(list[object], self.hashes)
+        n_prompt = len(keys)
+        k = self.n_final
+        while k < nfull:
+            if k < n_prompt:
+                pool.publish(blocks[k], keys[k])
+            else:
+                pool.publish(blocks[k], self.gen_block_id(k))
+            k += 1
+
+    def gen_block_id(self, k: int) -> int:
+        """Id of block k >= len(hashes), which holds generated tokens (see GEN_MIX)."""
+        return -((k << 32) | ((self.idx + 1) ^ ((k * GEN_MIX) & LOW32)))
 
     def full_block_hashes(self, n: int) -> list[int]:
         if n <= len(self.hashes):
             return self.hashes
         out = list(self.hashes)
         for k in range(len(self.hashes), n):
-            out.append(self.gen_hash_base - k)
+            out.append(self.gen_block_id(k))
         return out

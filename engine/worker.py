@@ -218,16 +218,18 @@ class Worker:
         self.sum_start = 0
         self.preempted_any = False
 
-        # (A) running requests in admission order
+        # (A) running requests in admission order (the budget in a local while decode steps
+        # take the inlined path; _schedule reads and updates self.budget)
         i = 0
         running = self.running
         caching = cfg.enable_prefix_caching
-        while i < len(running) and self.budget > 0:
+        budget = self.budget
+        while i < len(running) and budget > 0:
             r = running[i]
             start = r.computed
             nxt = start + 1
-            if (start >= r.prompt_len and nxt == r.prompt_len + r.gen
-                    and nxt <= len(r.blocks) * bs):
+            prompt = r.prompt_len
+            if start >= prompt and nxt == prompt + r.gen and nxt <= len(r.blocks) * bs:
                 # The common case, inlined: one decode token that fits the blocks already
                 # held (what _schedule does for it, minus the branches that cannot apply).
                 if nxt > r.alloc_tokens:
@@ -236,26 +238,25 @@ class Worker:
                 nfull = nxt // bs
                 if nfull > r.n_final:
                     if caching:
-                        pool = self.pool
-                        k = r.n_final
-                        while k < nfull:
-                            pool.publish(r.blocks[k], r.block_key(k))
-                            k += 1
+                        r.publish_full(self.pool, nfull)
                     r.n_final = nfull
-                self.budget -= 1
+                budget -= 1
                 r.pass_id = pid
                 r.pass_tokens = 1
-                r.pass_p_start = r.prompt_len
+                r.pass_p_start = prompt
                 r.pass_p_tokens = 0
                 i += 1
                 continue
             # The index is not shifted when a FIFO victim leaves the front of the list, so the
             # request after `r` waits a pass: the reference does this (overload_fifo golden).
+            self.budget = budget
             res = self._schedule(r, False, 0, now, pid)
+            budget = self.budget
             if res == OK:
                 i += 1
             elif res == BLOCKED:
                 break
+        self.budget = budget
 
         # (B) waiting requests, strictly FCFS from the head. One exception on a disagg decode
         # worker: while hand-offs wait for room here, preempted requests are passed over
@@ -413,11 +414,7 @@ class Worker:
         # Full blocks computed this pass become cache-visible now (same-pass visibility).
         nfull = end // bs
         if self.cfg.enable_prefix_caching:
-            pool = self.pool
-            k = r.n_final
-            while k < nfull:
-                pool.publish(r.blocks[k], r.block_key(k))
-                k += 1
+            r.publish_full(self.pool, nfull)
         if nfull > r.n_final:
             r.n_final = nfull
         p_end = end if end < prompt else prompt
