@@ -213,5 +213,6 @@ class KvPool:
             i -= 1
         if parked > 0:
             self.n_inactive += parked
-            if len(lru) - self.lru_head > 2 * self.n_inactive + LRU_SLACK:
+            # the consumed head counts too: the list follows the parked blocks, not the run
+            if len(lru) > 2 * self.n_inactive + LRU_SLACK:
                 self._lru_compact()
