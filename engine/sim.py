@@ -4,13 +4,13 @@ delayed KV events, KV transfers) and a heap of arrivals. `step()` processes one 
 pass completions, KV events, transfer completions, then arrivals, then new passes."""
 from __future__ import annotations
 
-import heapq
 import math
 from typing import Final, final
 
 from librt.vecs import vec
 
 from engine.blockhash import BlockHasher
+from engine.eventq import EventQueue
 from engine.handoff import Handoff
 from engine.kvrouter import KvRouter
 from engine.metrics import STATUS_COMPLETED, STATUS_REJECTED, MetricColumns
@@ -78,10 +78,10 @@ class Simulation:
     traffic: TrafficWindowAcc  # since the last planner tick
     now: float
     max_time_ms: float  # INF = no limit
-    events: list[tuple[float, int, int, int]]  # (time, kind, serial, payload)
+    events: EventQueue  # (time, kind, serial, payload), in (time, kind, serial) order
     kv_batches: dict[int, KvEventBatch]
     transfers: dict[int, Request]
-    arrivals: list[tuple[float, int]]  # (ready time, workload index)
+    arrivals: EventQueue  # (ready time, 0, workload index, workload index): by time, then index
     serial: int
     concurrency: int  # 0 = open loop (timestamps); N = closed loop with N sessions in flight
     session_queue: list[int]  # closed loop: first turns not yet released
@@ -146,7 +146,7 @@ class Simulation:
         self.startup_ms = 0.0
         self.samples = WorkerSamples(1000.0)
         self.traffic = TrafficWindowAcc()
-        self.events = []  # before the workers: one that starts later queues its ready event
+        self.events = EventQueue()  # before the workers: one that starts later queues its ready event
         self.serial = 0
         self.hasher = BlockHasher(self.front.cfg.block_size, wl.trace_block_size)
         for _ in range(n_front):
@@ -172,27 +172,27 @@ class Simulation:
         self.n_startable = 0
         self.startable_sorted = True
         self.startable_spare = []
+        self.arrivals = EventQueue()
         firsts = wl.first_turns()
         order = sorted([(wl.arrival_ms[i], i) for i in firsts])
         if replay_concurrency > 0:
             self.session_queue = [p[1] for p in order]
             n0 = min(replay_concurrency, len(order))
-            self.arrivals = [(0.0, self.session_queue[k]) for k in range(n0)]
+            for k in range(n0):
+                self._push_arrival(0.0, self.session_queue[k])
             self.session_head = n0
         else:
             self.session_queue = []
             self.session_head = 0
-            self.arrivals = order  # sorted, hence already a heap
+            for p in order:
+                self._push_arrival(p[0], p[1])  # in order: each push stays a leaf
 
     # ---- public stepping API ------------------------------------------------------------------
     def next_event_time(self) -> float:
         """Time of the next pending event ignoring the time limit (INF if none)."""
-        t = INF
-        if self.events:
-            t = self.events[0][0]
-        if self.arrivals and self.arrivals[0][0] < t:
-            t = self.arrivals[0][0]
-        return t
+        t = self.events.peek_time()
+        ta = self.arrivals.peek_time()
+        return ta if ta < t else t
 
     def peek(self) -> float:
         """Time of the next instant with work, INF if the replay is over."""
@@ -216,9 +216,8 @@ class Simulation:
         self.now = t
         self._drain_events(t)
         arrivals = self.arrivals
-        while arrivals and arrivals[0][0] <= t:
-            a = heapq.heappop(arrivals)
-            self._arrive(a[1], t)
+        while arrivals.n > 0 and arrivals.peek_time() <= t:
+            self._arrive(arrivals.pop()[3], t)
         samples = self.samples
         if t >= samples.next_ms and samples.every_ms > 0.0:
             samples.take(t, self.workers)
@@ -240,22 +239,21 @@ class Simulation:
         done = self.done_buf
         events = self.events
         workers = self.workers
-        while events and events[0][0] <= t:
-            ev = heapq.heappop(events)
-            kind = ev[1]
+        while events.n > 0 and events.peek_time() <= t:
+            _, kind, _, payload = events.pop()
             if kind == EV_PASS:
-                self._pass_end(workers[ev[3]], t, done)
+                self._pass_end(workers[payload], t, done)
             elif kind == EV_KV:
-                b = self.kv_batches.pop(ev[3])
+                b = self.kv_batches.pop(payload)
                 kv = self.kv
                 if kv is not None:
                     kv.apply_events(b.worker, b.removed, b.stored)
             elif kind == EV_READY:
-                self._worker_ready(workers[ev[3]])
+                self._worker_ready(workers[payload])
             else:
                 h = self.handoff
                 assert h is not None
-                h.kv_landed(self.transfers.pop(ev[3]), t)
+                h.kv_landed(self.transfers.pop(payload), t)
                 self._queue_handoff_events(h)
         if done:
             for r in done:
@@ -501,8 +499,11 @@ class Simulation:
     def _push(self, t: float, kind: int, payload: int) -> int:
         """Queue an event; returns its serial (the key of its payload, when it has one)."""
         self.serial += 1
-        heapq.heappush(self.events, (t, kind, self.serial, payload))
+        self.events.push(t, kind, self.serial, payload)
         return self.serial
+
+    def _push_arrival(self, t: float, i: int) -> None:
+        self.arrivals.push(t, 0, i, i)  # same-time arrivals in workload order
 
     def _pass_end(self, w: Worker, t: float, done: list[Request]) -> None:
         w.finish_pass(t, done)
@@ -633,7 +634,7 @@ class Simulation:
         # Follow-ups: the session's next turn, or (closed loop) the next session.
         nxt = self.wl.next_turn[r.idx]
         if nxt >= 0:
-            heapq.heappush(self.arrivals, (t + self.wl.delay_ms[nxt], nxt))
+            self._push_arrival(t + self.wl.delay_ms[nxt], nxt)
         elif self.concurrency > 0 and self.session_head < len(self.session_queue):
-            heapq.heappush(self.arrivals, (t, self.session_queue[self.session_head]))
+            self._push_arrival(t, self.session_queue[self.session_head])
             self.session_head += 1
