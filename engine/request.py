@@ -8,13 +8,6 @@ from librt.vecs import vec
 from engine.kvpool import Block, KvPool
 from engine.radix import RadixNode
 
-# Ids of blocks holding generated tokens: negative, unique per (request, block). The request's
-# index (+1, below 2**32) fills the low 32 bits, scrambled per block by GEN_MIX, the block
-# number the bits above: an int hashes to itself, so these ids spread over a dict's slots (with
-# the block number in the low bits, every request's k-th block began in one probe chain).
-GEN_MIX: Final = 0x9E3779B1
-LOW32: Final = 0xFFFFFFFF
-
 WAITING: Final = 0
 RUNNING: Final = 1
 PREEMPTED: Final = 2
@@ -32,6 +25,7 @@ class Request:
     computed: int  # tokens whose KV is computed
     alloc_tokens: int  # tokens covered by allocated blocks
     hashes: list[int]  # chained ids of the prompt's full blocks
+    gen_hash_base: int  # negative base for ids of blocks that contain generated tokens
     blocks: list[Block]  # physical blocks held, in sequence order
     n_final: int  # leading blocks already published or shared
     status: int
@@ -93,6 +87,7 @@ class Request:
         self.computed = 0
         self.alloc_tokens = 0
         self.hashes = hashes
+        self.gen_hash_base = -((idx + 1) << 24)
         self.blocks = []
         self.n_final = 0
         self.status = WAITING
@@ -163,8 +158,8 @@ class Request:
             k += 1
 
     def gen_block_id(self, k: int) -> int:
-        """Id of block k >= len(hashes), which holds generated tokens (see GEN_MIX)."""
-        return -((k << 32) | ((self.idx + 1) ^ ((k * GEN_MIX) & LOW32)))
+        """Id of block k >= len(hashes), which holds generated tokens (unique per request)."""
+        return self.gen_hash_base - k
 
     def full_block_hashes(self, n: int) -> list[int]:
         if n <= len(self.hashes):
