@@ -11,21 +11,21 @@ configured blocks costs what the blocks a replay actually holds at its peak cost
 """
 from __future__ import annotations
 
-from typing import cast, final
+from typing import Final, cast, final
+
+LRU_SLACK: Final = 1024  # stale LRU entries tolerated beyond the parked blocks' count
 
 
 @final
 class Block:
     key: object  # None = private; else cached under this id: the very object keying hash_block
     refcnt: int
-    prev: Block  # inactive-LRU links (meaningful only while refcnt == 0 and cached)
-    nxt: Block
+    lru_refs: int  # entries of this block in its pool's LRU list (the newest one counts)
 
     def __init__(self) -> None:
         self.key = None
         self.refcnt = 0
-        self.prev = self
-        self.nxt = self
+        self.lru_refs = 0
 
 
 @final
@@ -34,7 +34,12 @@ class KvPool:
     unmade: int  # free blocks never materialised (capacity - blocks made so far)
     free: list[Block]  # materialised free blocks, reused before new ones are made
     hash_block: dict[object, Block]  # every cached block by its id (int), active or inactive
-    lru: Block  # sentinel of the inactive LRU (head = lru.nxt = least recently released)
+    # The inactive LRU, lazily: every release of a cached block appends it; only its newest
+    # entry counts, and only while it is unheld. lru[lru_head] is the oldest entry not yet
+    # consumed; eviction skips stale entries. No links between blocks: pinning a parked block
+    # touches no neighbour, and a finished replay's blocks are freed by reference counting.
+    lru: list[Block]
+    lru_head: int
     n_inactive: int
     matched: list[Block]  # the last match_prefix's blocks (scratch, reused)
     matched_active: int  # how many of them are held by a request
@@ -48,7 +53,8 @@ class KvPool:
         self.unmade = capacity
         self.free = []
         self.hash_block = {}
-        self.lru = Block()
+        self.lru = []
+        self.lru_head = 0
         self.n_inactive = 0
         self.matched = []
         self.matched_active = 0
@@ -68,21 +74,34 @@ class KvPool:
         return self.capacity - self.unmade - len(self.free) - self.n_inactive
 
     # ---- LRU ----------------------------------------------------------------------------------
-    def _lru_append(self, b: Block) -> None:
-        s = self.lru
-        last = s.prev
-        last.nxt = b
-        b.prev = last
-        b.nxt = s
-        s.prev = b
-        self.n_inactive += 1
+    def _lru_compact(self) -> None:
+        """Keep only the live entries, in order and in place: the list stays within a constant
+        factor of the parked blocks, and a compaction is paid for by the appends before it."""
+        lru = self.lru
+        m = 0
+        for i in range(self.lru_head, len(lru)):
+            b = lru[i]
+            b.lru_refs -= 1
+            if b.lru_refs == 0 and b.refcnt == 0:
+                lru[m] = b
+                m += 1
+        del lru[m:]
+        for i in range(m):
+            lru[i].lru_refs = 1
+        self.lru_head = 0
 
-    def _lru_remove(self, b: Block) -> None:
-        p = b.prev
-        n = b.nxt
-        p.nxt = n
-        n.prev = p
-        self.n_inactive -= 1
+    def inactive_blocks(self) -> list[Block]:
+        """The parked blocks, least recently released first (the eviction order); O(list)."""
+        seen: dict[Block, int] = {}
+        out: list[Block] = []
+        lru = self.lru
+        for i in range(self.lru_head, len(lru)):
+            b = lru[i]
+            n = seen.get(b, 0) + 1
+            seen[b] = n
+            if n == b.lru_refs and b.refcnt == 0:
+                out.append(b)
+        return out
 
     # ---- prefix lookup ------------------------------------------------------------------------
     def match_prefix(self, hashes: list[int], limit: int, min_active: int = 0) -> int:
@@ -131,7 +150,7 @@ class KvPool:
     def pin(self, b: Block) -> Block:
         """Take a reference on a cached block (one of `matched`)."""
         if b.refcnt == 0:
-            self._lru_remove(b)
+            self.n_inactive -= 1  # its LRU entry goes stale
         b.refcnt += 1
         return b
 
@@ -143,8 +162,18 @@ class KvPool:
             self.unmade -= 1
             b = Block()
         else:
-            b = self.lru.nxt
-            self._lru_remove(b)
+            # Evict the least recently released parked block: the first live LRU entry.
+            lru = self.lru
+            h = self.lru_head
+            b = lru[h]
+            h += 1
+            b.lru_refs -= 1
+            while b.lru_refs > 0 or b.refcnt > 0:
+                b = lru[h]
+                h += 1
+                b.lru_refs -= 1
+            self.lru_head = h
+            self.n_inactive -= 1
             key = b.key
             del self.hash_block[key]
             if self.track_events:
@@ -167,14 +196,23 @@ class KvPool:
 
     def release(self, blocks: list[Block]) -> None:
         """Release a request's blocks, last block first (deepest blocks are evicted first)."""
+        lru = self.lru
+        parked = 0
         i = len(blocks) - 1
         while i >= 0:
             b = blocks[i]
             if b.key is not None:
                 b.refcnt -= 1
                 if b.refcnt == 0:
-                    self._lru_append(b)
+                    lru.append(b)
+                    b.lru_refs += 1
+                    parked += 1
             else:
                 b.refcnt = 0
                 self.free.append(b)
             i -= 1
+        if parked > 0:
+            self.n_inactive += parked
+            # the consumed head counts too: the list follows the parked blocks, not the run
+            if len(lru) > 2 * self.n_inactive + LRU_SLACK:
+                self._lru_compact()

@@ -5,7 +5,7 @@ from typing import Final, cast, final
 
 from librt.vecs import vec
 
-from engine.kvpool import Block
+from engine.kvpool import Block, KvPool
 from engine.radix import RadixNode
 
 WAITING: Final = 0
@@ -46,6 +46,7 @@ class Request:
     pass_tokens: int
     pass_p_start: int
     pass_p_tokens: int
+    queued_tokens: int  # prompt tokens still to compute when it joined a waiting queue
     # Routing record and router load (kv_router)
     route_overlap: int  # blocks the chosen worker already cached (router's view)
     route_best_overlap: int  # best overlap over all candidates
@@ -104,6 +105,7 @@ class Request:
         self.pass_tokens = 0
         self.pass_p_start = 0
         self.pass_p_tokens = 0
+        self.queued_tokens = 0
         self.route_overlap = 0
         self.route_best_overlap = 0
         self.route_prefill_tokens = 0
@@ -139,6 +141,24 @@ class Request:
         int (not unboxed and boxed again), or a per-request id once generated tokens enter."""
         if k < len(self.hashes):
             return cast(list[object], self.hashes)[k]
+        return self.gen_block_id(k)
+
+    def publish_full(self, pool: KvPool, nfull: int) -> None:
+        """Its blocks n_final..nfull-1, now full and computed, become cache-visible in `pool`
+        (n_final itself is the caller's to advance)."""
+        blocks = self.blocks
+        keys = cast(list[object], self.hashes)
+        n_prompt = len(keys)
+        k = self.n_final
+        while k < nfull:
+            if k < n_prompt:
+                pool.publish(blocks[k], keys[k])
+            else:
+                pool.publish(blocks[k], self.gen_block_id(k))
+            k += 1
+
+    def gen_block_id(self, k: int) -> int:
+        """Id of block k >= len(hashes), which holds generated tokens (unique per request)."""
         return self.gen_hash_base - k
 
     def full_block_hashes(self, n: int) -> list[int]:
@@ -146,5 +166,5 @@ class Request:
             return self.hashes
         out = list(self.hashes)
         for k in range(len(self.hashes), n):
-            out.append(self.gen_hash_base - k)
+            out.append(self.gen_block_id(k))
         return out

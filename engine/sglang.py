@@ -20,7 +20,6 @@ request's recompute) cost no time.
 """
 from __future__ import annotations
 
-from collections import deque
 from typing import Final, final
 
 from librt.vecs import append
@@ -30,6 +29,7 @@ from engine.kvpool import KvPool
 from engine.radix import RadixCache, RadixNode
 from engine.request import DONE, HANDOFF, PREEMPTED, RUNNING, Request
 from engine.timing import TimingModel
+from engine.waitqueue import WaitQueue
 
 # SGLang's hidden constants (spec backends.md §1).
 INIT_RATIO: Final = 0.7  # x schedule_conservativeness
@@ -70,7 +70,7 @@ class SglangScheduler:
     defer: int  # passes left in that countdown
     radix: RadixCache
     timer: TimingModel
-    waiting: deque[Request]
+    waiting: WaitQueue
     running: list[Request]
     rejected: list[Request]
     handoffs: list[Request]  # prefill worker: prompts done at the pass end, pages held
@@ -96,7 +96,7 @@ class SglangScheduler:
     pass_decode_kv_tokens: int
     stuck: int  # requests rejected because an idle worker could not admit them
 
-    def __init__(self, cfg: EngineConfig, waiting: deque[Request], running: list[Request],
+    def __init__(self, cfg: EngineConfig, waiting: WaitQueue, running: list[Request],
                  rejected: list[Request], handoffs: list[Request], timer: TimingModel,
                  events: KvPool) -> None:
         self.cfg = cfg
@@ -268,9 +268,7 @@ class SglangScheduler:
                     seen.add(h)
             keys.append((dep, -prefix, k))
         keys.sort()
-        self.waiting.clear()
-        for e in keys:
-            self.waiting.append(reqs[e[2]])
+        self.waiting.reorder([reqs[e[2]] for e in keys])
 
     def _take_landed(self, now: float) -> bool:
         """Decode worker, pass start: landed hand-offs join the running set (up to

@@ -3,7 +3,6 @@
 (spec engine.md §4). The pass is decided at its start; its tokens become visible at its end."""
 from __future__ import annotations
 
-from collections import deque
 from typing import Final, final
 
 from librt.vecs import append
@@ -15,6 +14,7 @@ from engine.pool import POOL_AGG, POOL_DECODE, POOL_PREFILL, STATE_ACTIVE
 from engine.request import DONE, HANDOFF, PREEMPTED, RUNNING, Request
 from engine.sglang import SglangScheduler
 from engine.timing import TimingModel, make_timing
+from engine.waitqueue import WaitQueue
 
 OK: Final = 0
 BLOCKED: Final = 1
@@ -51,7 +51,7 @@ class Worker:
     sg: SglangScheduler | None
     pool: KvPool
     timer: TimingModel
-    waiting: deque[Request]
+    waiting: WaitQueue
     running: list[Request]
     kind: int  # POOL_*
     state: int  # STATE_*
@@ -96,7 +96,7 @@ class Worker:
         self.inbound = []
         self.pool = KvPool(cfg.num_gpu_blocks)
         self.timer = make_timing(cfg)
-        self.waiting = deque()
+        self.waiting = WaitQueue()
         self.running = []
         self.kind = POOL_AGG
         self.state = STATE_ACTIVE
@@ -218,16 +218,18 @@ class Worker:
         self.sum_start = 0
         self.preempted_any = False
 
-        # (A) running requests in admission order
+        # (A) running requests in admission order (the budget in a local while decode steps
+        # take the inlined path; _schedule reads and updates self.budget)
         i = 0
         running = self.running
         caching = cfg.enable_prefix_caching
-        while i < len(running) and self.budget > 0:
+        budget = self.budget
+        while i < len(running) and budget > 0:
             r = running[i]
             start = r.computed
             nxt = start + 1
-            if (start >= r.prompt_len and nxt == r.prompt_len + r.gen
-                    and nxt <= len(r.blocks) * bs):
+            prompt = r.prompt_len
+            if start >= prompt and nxt == prompt + r.gen and nxt <= len(r.blocks) * bs:
                 # The common case, inlined: one decode token that fits the blocks already
                 # held (what _schedule does for it, minus the branches that cannot apply).
                 if nxt > r.alloc_tokens:
@@ -236,26 +238,25 @@ class Worker:
                 nfull = nxt // bs
                 if nfull > r.n_final:
                     if caching:
-                        pool = self.pool
-                        k = r.n_final
-                        while k < nfull:
-                            pool.publish(r.blocks[k], r.block_key(k))
-                            k += 1
+                        r.publish_full(self.pool, nfull)
                     r.n_final = nfull
-                self.budget -= 1
+                budget -= 1
                 r.pass_id = pid
                 r.pass_tokens = 1
-                r.pass_p_start = r.prompt_len
+                r.pass_p_start = prompt
                 r.pass_p_tokens = 0
                 i += 1
                 continue
             # The index is not shifted when a FIFO victim leaves the front of the list, so the
             # request after `r` waits a pass: the reference does this (overload_fifo golden).
+            self.budget = budget
             res = self._schedule(r, False, 0, now, pid)
+            budget = self.budget
             if res == OK:
                 i += 1
             elif res == BLOCKED:
                 break
+        self.budget = budget
 
         # (B) waiting requests, strictly FCFS from the head. One exception on a disagg decode
         # worker: while hand-offs wait for room here, preempted requests are passed over
@@ -273,7 +274,7 @@ class Worker:
                                        or (self.no_evict and r.max_out <= 0 < r.prompt_len))) or (
                 self.max_model_len > 0 and r.prompt_len >= self.max_model_len
             ):
-                del waiting[j]
+                waiting.pop_at(j)
                 r.status = DONE
                 self.rejected.append(r)
                 continue
@@ -318,7 +319,7 @@ class Worker:
             if res != OK:
                 break
             if waiting[j] is r:
-                del waiting[j]
+                waiting.pop_at(j)
             else:
                 waiting.remove(r)
             if r.pass_tokens == 0 and self.budget == 0:
@@ -378,11 +379,7 @@ class Worker:
         m.decode_reqs = n_dec
         m.decode_kv_tokens = sum_ctx
         m.queued_prefill_reqs = len(self.waiting)
-        queued = 0
-        for r in self.waiting:
-            if r.computed < r.prompt_len:
-                queued += r.prompt_len - r.computed
-        m.queued_prefill_tokens = queued
+        m.queued_prefill_tokens = self.waiting.prefill_tokens
 
     def _schedule(self, r: Request, from_waiting: bool, hit: int, now: float, pid: int) -> int:
         bs = self.bs
@@ -417,11 +414,7 @@ class Worker:
         # Full blocks computed this pass become cache-visible now (same-pass visibility).
         nfull = end // bs
         if self.cfg.enable_prefix_caching:
-            pool = self.pool
-            k = r.n_final
-            while k < nfull:
-                pool.publish(r.blocks[k], r.block_key(k))
-                k += 1
+            r.publish_full(self.pool, nfull)
         if nfull > r.n_final:
             r.n_final = nfull
         p_end = end if end < prompt else prompt
@@ -581,7 +574,4 @@ class Worker:
         for r in self.running:
             if r.computed < r.prompt_len:
                 n += r.prompt_len - r.computed
-        for r in self.waiting:
-            if r.computed < r.prompt_len:
-                n += r.prompt_len - r.computed
-        return n
+        return n + self.waiting.prefill_tokens

@@ -269,12 +269,11 @@ def test_run_steps_reports_remaining_work() -> None:
 # ---- snapshot ---------------------------------------------------------------------------------
 
 def lru_length(pool: Any) -> int:
-    n = 0
-    b = pool.lru.nxt
-    while b is not pool.lru:
-        n += 1
-        b = b.nxt
-    return n
+    """Parked blocks found by walking the LRU list itself (not the pool's counter)."""
+    parked = pool.inactive_blocks()
+    assert all(b.refcnt == 0 and b.key is not None for b in parked)
+    assert len({id(b) for b in parked}) == len(parked)
+    return len(parked)
 
 
 def check_snapshot(sim: Simulation) -> SimSnapshot:

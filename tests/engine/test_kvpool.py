@@ -2,12 +2,15 @@
 is a counter, block objects are made on first use and recycled."""
 from __future__ import annotations
 
+import gc
+import random
 import tracemalloc
+from collections import OrderedDict
 
 from dynosim.inputs.trace import load_mooncake
 from helpers import TINY, fixed_timing
 from engine.config import EngineConfig
-from engine.kvpool import KvPool
+from engine.kvpool import LRU_SLACK, Block, KvPool
 from engine.sim import Simulation
 from engine.topology import Topology
 
@@ -84,3 +87,68 @@ def test_replay_materialises_only_blocks_it_holds() -> None:
         assert 0 < w.pool.num_made() <= sum(-(-(i + o) // 64) for i, o in zip(
             ms.input_length, ms.output_tokens))
 
+
+
+def test_lru_evicts_in_release_order_as_a_linked_lru_would() -> None:
+    """Random takes, publishes, prefix hits (pins) and releases against a plain model of the
+    inactive LRU (an ordered dict: a release parks at the tail, a pin unparks, eviction takes
+    the head): the same victims in the same order, and the LRU list stays bounded."""
+    rng = random.Random(11)
+    pool = KvPool(300)
+    model: OrderedDict[int, None] = OrderedDict()  # parked keys, least recently released first
+    held: list[list[Block]] = []
+    next_key = 1
+    evictions = 0
+    for _ in range(20_000):
+        op = rng.randrange(4)
+        if op == 0 and pool.num_free() + pool.n_inactive >= 8:
+            blocks = []
+            for _ in range(rng.randrange(1, 8)):
+                if pool.num_free() == 0:
+                    victim = next(iter(model))
+                    del model[victim]
+                    evictions += 1
+                    b = pool.take_fresh()
+                    assert victim not in pool.hash_block and b.key is None
+                else:
+                    b = pool.take_fresh()
+                if rng.random() < 0.8:
+                    pool.publish(b, next_key)
+                    next_key += 1
+                blocks.append(b)
+            held.append(blocks)
+        elif op == 1 and model:
+            keys = rng.sample(list(model), min(len(model), rng.randrange(1, 5)))
+            blocks = [pool.pin(pool.hash_block[k]) for k in keys]
+            for k in keys:
+                del model[k]
+            held.append(blocks)
+        elif op >= 2 and held:
+            blocks = held.pop(rng.randrange(len(held)))
+            pool.release(blocks)
+            for b in reversed(blocks):
+                if b.key is not None and b.refcnt == 0:
+                    model[b.key] = None
+                    model.move_to_end(b.key)
+        assert [b.key for b in pool.inactive_blocks()] == list(model)
+        assert pool.n_inactive == len(model)
+        if op >= 2:  # a release keeps the list within twice the parked blocks
+            assert len(pool.lru) <= 2 * pool.n_inactive + LRU_SLACK + 8
+        assert len(pool.lru) <= 2 * pool.capacity + LRU_SLACK + 8  # bounded by the pool
+    assert evictions > 1000
+
+
+def test_a_finished_replay_needs_no_cyclic_collection() -> None:
+    """Its blocks and requests link in no cycles: dropping the replay frees them at once, and
+    the collector finds (almost) nothing left (before, every KV block was a cycle)."""
+    sim = _tiny_sim(2, 150)
+    gc.collect()
+    gc.disable()
+    try:
+        sim.run()
+        made = sum(w.pool.num_made() for w in sim.workers)
+        del sim
+        left = gc.collect()
+    finally:
+        gc.enable()
+    assert made > 100 and left < 20, (made, left)
