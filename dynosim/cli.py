@@ -40,8 +40,8 @@ With --planner-config, also the planner diagnostics HTML report at
 Every output location is checked before the run; all files appear together, complete, or
 not at all. A target that is a device, FIFO or the pipe behind /dev/stdout is written in place.
 
-exit status: 0 success; 1 every request was rejected (the report is still written, and a
-warning says why); 2 bad input or an output that cannot be written (one line on stderr naming
+exit status: 0 success; 1 every request was rejected, or some could never be scheduled so the
+replay could not finish (the report is still written, and a warning says why); 2 bad input or an output that cannot be written (one line on stderr naming
 file, line and field, or the path; nothing written); 130 Ctrl-C; 143 SIGTERM (nothing
 written). A closed stdout (| head) is not an error: the report files are still written.
 Many runs over a grid of settings, ranked against SLAs: dynosim-tui sweep --help.
@@ -259,8 +259,10 @@ def run_headless(a: argparse.Namespace, replay: Replay, plan: OutputPlan, state:
     report = replay.report()
     stranded = report.run["stranded_requests"]
     if stranded:
-        warn(f"{stranded} request(s) could never be scheduled: a preempted request outgrew the "
-             "whole KV cache (raise num_gpu_blocks); they are left out of the report")
+        warn(f"{stranded} request(s) could never be scheduled, so the replay could not finish: "
+             "a request outgrew the KV cache of every worker it could go to (a preempted "
+             "request that grew past num_gpu_blocks, or a hand-off the decode pool cannot "
+             "hold); raise num_gpu_blocks. They are left out of the report; exit status 1")
     for line in replay.rejection_warnings():
         warn(line)
     console.say(report.table())
@@ -283,7 +285,7 @@ def run_headless(a: argparse.Namespace, replay: Replay, plan: OutputPlan, state:
     if total > 0 and rejected == total:
         warn(f"every request ({total}) was rejected, so nothing was served; exit status 1")
         return 1
-    return 0
+    return 1 if stranded else 0  # the reference stops with an error on such a run
 
 
 class _RunState:

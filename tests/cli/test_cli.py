@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 import dynosim.outputs.report as report_mod
-from helpers import ROOT, TINY, WALL_KEYS
+from helpers import ROOT, SYNTH, TINY, WALL_KEYS
 from dynosim.cli import main
 from dynosim.replay import Replay
 
@@ -430,8 +430,24 @@ def test_stranded_requests_are_reported(cli, tmp_path: Path) -> None:
     # 170 blocks: a preempted request outgrows the whole cache and blocks its queue for good.
     rc, _, err = cli(TINY, "--extra-engine-args", '{"engine": {"num_gpu_blocks": 170}}',
                      "--report-json", "r.json")
-    assert rc == 0, err
+    assert rc == 1, err  # the replay could not finish; the report is still written
     dyn = load_json(tmp_path / "r.json")["dynosim"]
     assert dyn["stranded_requests"] > 0
     assert dyn["finished"] is False
     assert "could never be scheduled" in err
+
+
+def test_a_disagg_run_stuck_on_its_decode_pool_exits_1(cli, tmp_path: Path) -> None:
+    """1P2D with 90-block pools: hand-offs the decode pool can never hold strand their
+    requests. The reference stops with an error on this run; we write the report, say how
+    many were stranded and exit 1, so a script cannot take it for a finished replay."""
+    (tmp_path / "t.jsonl").write_text("".join(Path(SYNTH).read_text().splitlines(True)[:400]))
+    pre = '{"engine": {"worker_type": "prefill", "num_gpu_blocks": 90}}'
+    dec = '{"engine": {"worker_type": "decode", "num_gpu_blocks": 90}}'
+    rc, _, err = cli("t.jsonl", "--prefill-engine-args", pre, "--decode-engine-args", dec,
+                     "--num-prefill-workers", "1", "--num-decode-workers", "2",
+                     "--report-json", "r.json")
+    assert rc == 1, err
+    dyn = load_json(tmp_path / "r.json")["dynosim"]
+    assert dyn["stranded_requests"] > 0 and dyn["finished"] is False
+    assert f"{dyn['stranded_requests']} request(s) could never be scheduled" in err
