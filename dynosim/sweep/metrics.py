@@ -28,6 +28,7 @@ DERIVED = {
     "gpu_hours_planner": "the planner's active-replica GPU-hours (= gpu_hours without one)",
     "planner_ticks": "planner ticks (0 without a planner)",
     "rejected_requests": "requests the engine rejected",
+    "stranded_requests": "requests left waiting when the replay ran out of events (it did not finish)",
 }
 METRIC_NAMES: tuple[str, ...] = (
     *_SUMMARY_SCALARS,
@@ -92,5 +93,6 @@ def point_metrics(report: Mapping[str, Any]) -> dict[str, float | None]:
         "gpu_hours_planner": (_num(planner["gpu_hours_planner"]) if planner else gpu_hours),
         "planner_ticks": float(planner["total_ticks"]) if planner else 0.0,
         "rejected_requests": _num(run.get("rejected_requests")),
+        "stranded_requests": _num(run.get("stranded_requests")),
     })
     return {k: (v if v is None or math.isfinite(v) else None) for k, v in out.items()}

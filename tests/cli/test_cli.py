@@ -451,3 +451,6 @@ def test_a_disagg_run_stuck_on_its_decode_pool_exits_1(cli, tmp_path: Path) -> N
     dyn = load_json(tmp_path / "r.json")["dynosim"]
     assert dyn["stranded_requests"] > 0 and dyn["finished"] is False
     assert f"{dyn['stranded_requests']} request(s) could never be scheduled" in err
+    from dynosim.sweep.metrics import point_metrics  # a sweep's row shows it too
+    assert point_metrics(load_json(tmp_path / "r.json"))["stranded_requests"] == \
+        dyn["stranded_requests"]
