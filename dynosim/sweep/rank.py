@@ -4,7 +4,12 @@ Penalty (as the reference ranks): the sum over constraints of max(metric/bound -
 upper bound (max(bound/metric - 1, 0) for a lower one); a missing metric counts as infinite.
 Feasible = penalty 0. Feasible points rank first, by the objective (ties: fewer GPUs, then grid
 order); infeasible ones follow by penalty. The Pareto set is the feasible points no other
-feasible point dominates on the two frontier metrics (every point when none is feasible)."""
+feasible point dominates on the two frontier metrics (every point when none is feasible).
+
+A point whose replay stranded requests (it ran out of events with requests still waiting: the
+reference stops with an error there, and our CLI exits 1) is infeasible whatever the constraints
+say, since its latencies describe only the requests that finished; a spec that constrains
+`stranded_requests` itself decides instead."""
 from __future__ import annotations
 
 import math
@@ -24,14 +29,23 @@ class Violation:
 
     def describe(self) -> str:
         c = self.constraint
+        if c is UNFINISHED:
+            return f"{c.metric} {self.value:.4g}>0 (the replay could not finish)"
         if self.value is None:
             return f"{c.metric} missing"
         op = ">" if c.kind == "max" else "<"
         return f"{c.metric} {self.value:.4g}{op}{c.bound:g} (+{self.excess:.0%})"
 
 
+# The implicit requirement that a point's replay finished (see the module doc).
+UNFINISHED = Constraint("stranded_requests", 0.0, "max")
+
+
 def violations(m: Metrics, constraints: Sequence[Constraint]) -> list[Violation]:
     out = []
+    stranded = m.get("stranded_requests")
+    if stranded and not any(c.metric == UNFINISHED.metric for c in constraints):
+        out.append(Violation(UNFINISHED, stranded, math.inf))
     for c in constraints:
         v = m.get(c.metric)
         if v is None or not math.isfinite(v):

@@ -196,6 +196,29 @@ axes:
     assert frame["status"].to_list() == ["ok", "failed"]
 
 
+def test_a_point_that_strands_requests_is_infeasible_unless_the_spec_says(tmp_path: Path) -> None:
+    """170 blocks strand a preempted request (the CLI exits 1 on that run): its latencies cover
+    only the requests that finished, so it cannot be the best point, whatever its p90 TTFT."""
+    tiny = str(ROOT / "traces" / "mooncake_tiny.jsonl")
+    body = f"""base: {{trace: {tiny}}}
+axes:
+  blocks: {{path: extra_engine_args.engine.num_gpu_blocks, values: [170, 100000]}}
+objectives: {{rank: p90_ttft_ms}}
+"""
+    p = tmp_path / "spec.yaml"
+    p.write_text(body)
+    rows = run_sweep(load_spec(str(p)), str(tmp_path / "out"), SerialExecutor).rows
+    stuck, fine = rows
+    assert stuck["status"] == "ok" and stuck["stranded_requests"] > 0
+    assert stuck["feasible"] is False and stuck["penalty"] is None
+    assert "stranded_requests" in stuck["violations"] and "could not finish" in stuck["violations"]
+    assert fine["stranded_requests"] == 0 and fine["feasible"] is True and fine["rank"] == 1
+    # A spec that constrains the count itself is obeyed instead.
+    p.write_text(body + "constraints: {stranded_requests: {max: 1000}}\n")
+    rows = run_sweep(load_spec(str(p)), str(tmp_path / "out2"), SerialExecutor).rows
+    assert rows[0]["feasible"] is True and rows[0]["violations"] == ""
+
+
 def test_local_pool_gives_the_serial_table_and_parses_once_per_worker(serial_run,
                                                                        tmp_path: Path) -> None:
     spec, res, _ = serial_run
